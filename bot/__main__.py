@@ -1,0 +1,62 @@
+"""The command line: ``python -m bot run|sandbox|migrate|staff|monitor|keygen``.
+
+Every operator mistake (a missing or malformed setting, a wrong data key) ends with one line that
+names the variable and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.settings import SettingsError, load_settings
+from storage.crypto import DataKeyError, generate_key
+
+EXIT_CONFIG_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Hotline bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the bot (with no token: the local sandbox)")
+    run.add_argument("--webhook", action="store_true", help="receive updates by webhook")
+    sandbox = commands.add_parser("sandbox", help="run the local sandbox and the bot")
+    sandbox.add_argument("--port", type=int, default=8088, help="port of the sandbox (8088)")
+    commands.add_parser("migrate", help="apply database migrations")
+    for role in ("staff", "monitor"):
+        sub = commands.add_parser(role, help=f"grant, revoke or list the {role} role")
+        sub.add_argument("action", choices=("add", "remove", "list"))
+        sub.add_argument("telegram_id", type=int, nargs="?")
+    commands.add_parser("keygen", help="print a fresh data key for HOTLINE_DATA_KEY")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "keygen":
+        print(generate_key())
+        return 0
+    try:
+        settings = load_settings()
+        if args.command == "run" and settings.bot_token is None:
+            from bot.sandbox_run import run_sandbox
+
+            return asyncio.run(run_sandbox(settings))
+        if args.command == "sandbox":
+            from bot.sandbox_run import run_sandbox
+
+            return asyncio.run(run_sandbox(settings, port=args.port))
+        from bot import cli_commands
+
+        return asyncio.run(cli_commands.dispatch(args, settings))
+    except (SettingsError, DataKeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Assembles the bot: services, the PTB Application, its handlers and its jobs.
+
+`open_services` and `build_application` are separate so tests can build several Applications on one
+database (a restart), and so the CLI's maintenance commands can use the services without a bot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.commands import publish_commands
+from bot.context import HotlineApplication, HotlineContext
+from bot.i18n import I18n
+from bot.limits import MessageLimiter
+from bot.services import SERVICES_KEY, Services
+from bot.settings import Settings
+from bot.update_processor import PerUserUpdateProcessor
+from handlers import common
+from handlers.middleware import flush_persistence, load_profile
+from jobs import register_jobs
+from storage.crypto import DataKeyError, FieldCipher
+from storage.db import make_engine, make_session_factory
+from storage.meta import verify_or_store_key_check
+from storage.migrate import pending_migrations, upgrade_to_head
+from storage.persistence import DatabasePersistence
+
+MIDDLEWARE_GROUP = -100
+FLUSH_GROUP = 100
+
+
+async def open_services(
+    settings: Settings, *, migrate: bool = True, i18n: I18n | None = None
+) -> Services:
+    """Connect to the database (migrating it if asked), and check the data key opens it."""
+    if settings.data_key is None:
+        raise DataKeyError("HOTLINE_DATA_KEY: not set (make one with: python -m bot keygen)")
+    cipher = FieldCipher.from_setting(settings.data_key.get_secret_value())
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate:
+            await upgrade_to_head(engine)
+        elif await pending_migrations(engine):
+            raise RuntimeError("the database schema is not up to date: run python -m bot migrate")
+        sessions = make_session_factory(engine)
+        async with sessions() as session, session.begin():
+            await verify_or_store_key_check(session, cipher)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        cipher=cipher,
+        i18n=i18n or I18n(default_language=settings.default_language),
+        message_limiter=MessageLimiter(settings.messages_per_minute),
+    )
+
+
+def build_application(services: Services, **builder_options: Any) -> HotlineApplication:
+    """The PTB Application with every handler and job registered; not yet initialised."""
+    settings = services.settings
+    if settings.bot_token is None:
+        raise ValueError("build_application needs HOTLINE_BOT_TOKEN (the sandbox sets one)")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(settings.api_base_url)
+        .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
+        .context_types(ContextTypes(context=HotlineContext))
+        .concurrent_updates(PerUserUpdateProcessor(256))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .persistence(DatabasePersistence(services.sessions, services.cipher))
+        .post_init(_post_init)
+    )
+    for name, value in builder_options.items():
+        builder = getattr(builder, name)(value)
+    application: HotlineApplication = builder.build()  # type: ignore[assignment]
+    application.bot_data[SERVICES_KEY] = services
+    register_handlers(application)
+    register_jobs(application)
+    return application
+
+
+def register_handlers(application: HotlineApplication) -> None:
+    """Order matters within a group: conversations and deep links before the generic /start."""
+    application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
+    common.register(application)
+    application.add_handler(TypeHandler(object, flush_persistence), group=FLUSH_GROUP)
+
+
+async def _post_init(application: HotlineApplication) -> None:
+    services = application.bot_data[SERVICES_KEY]
+    assert isinstance(services, Services)
+    staff_chats = [services.settings.staff_chat_id] if services.settings.staff_chat_id else []
+    await publish_commands(
+        application.bot,
+        services.i18n,
+        default_language=services.settings.default_language,
+        staff_chat_ids=staff_chats,
+    )
+
+
+async def start_application(application: HotlineApplication) -> None:
+    """What `run_polling` does before polling, for tests and the sandbox that drive it directly."""
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+
+
+async def stop_application(application: HotlineApplication) -> None:
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()

@@ -1,0 +1,100 @@
+"""The CLI's commands that need the database: run, migrate, staff and monitor roles."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from bot.app import build_application, open_services, start_application, stop_application
+from bot.logs import configure_logging
+from bot.settings import Settings, SettingsError
+from storage import audit
+from storage.db import make_engine
+from storage.enums import Role
+from storage.migrate import upgrade_to_head
+from storage.users import set_role, users_with_role
+
+log = logging.getLogger(__name__)
+CLI_ACTOR = 0
+
+
+async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    if args.command == "migrate":
+        engine = make_engine(settings.database_url)
+        await upgrade_to_head(engine)
+        await engine.dispose()
+        print("database is up to date")
+        return 0
+    if args.command in ("staff", "monitor"):
+        return await _roles(args, settings, Role(args.command))
+    if args.command == "run":
+        await run_bot(settings, webhook=args.webhook)
+        return 0
+    raise AssertionError(args.command)
+
+
+async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> int:
+    if args.action != "list" and args.telegram_id is None:
+        print(f"error: {args.command} {args.action} needs a Telegram id")
+        return 2
+    services = await open_services(settings)
+    try:
+        async with services.sessions() as session, session.begin():
+            if args.action == "list":
+                for user_id in await users_with_role(session, role):
+                    print(user_id)
+                return 0
+            new_role = role if args.action == "add" else Role.FAMILY
+            await set_role(session, args.telegram_id, new_role)
+            audit.record(
+                session,
+                actor_id=CLI_ACTOR,
+                action=f"cli_{args.command}_{args.action}",
+                target_user_id=args.telegram_id,
+            )
+        print(f"{args.telegram_id}: {new_role}")
+        return 0
+    finally:
+        await services.engine.dispose()
+
+
+async def run_bot(settings: Settings, *, webhook: bool) -> None:
+    """Run against Telegram (or any Bot API server) until SIGINT or SIGTERM."""
+    if webhook and (settings.webhook_url is None or settings.webhook_secret is None):
+        raise SettingsError(
+            "HOTLINE_WEBHOOK_URL and HOTLINE_WEBHOOK_SECRET: both are needed for --webhook"
+        )
+    services = await open_services(settings, migrate=settings.sqlite_path is not None)
+    application = build_application(services)
+    await start_application(application)
+    assert application.updater is not None
+    if webhook:
+        assert settings.webhook_url is not None and settings.webhook_secret is not None
+        await application.updater.start_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path="telegram",
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+        )
+    else:
+        await application.updater.start_polling()
+    log.info("bot is running (%s)", "webhook" if webhook else "polling")
+    try:
+        await wait_for_stop_signal()
+    finally:
+        await stop_application(application)
+        await services.engine.dispose()
+
+
+async def wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

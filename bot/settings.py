@@ -1,0 +1,110 @@
+"""Configuration read once at start from ``HOTLINE_*`` environment variables (and an optional .env).
+
+A hotline operator must learn about a bad setting before the bot touches any data, in one line that
+names the variable, so `load_settings` turns pydantic's report into a `SettingsError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Language = Literal["uk", "crh", "en", "ru"]
+TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/hotline.db"
+ENV_PREFIX = "HOTLINE_"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable and is safe to print."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot. Each field is documented in README.md and .env.example."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    bot_token: SecretStr | None = None
+    api_base_url: str = TELEGRAM_API_BASE_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    data_key: SecretStr | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    default_language: Language = "uk"
+    staff_chat_id: int | None = None
+
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
+
+    send_rate_per_second: float = Field(default=30.0, gt=0, le=1000)
+    delivery_sweep_seconds: float = Field(default=3.0, gt=0)
+    stale_case_days: int = Field(default=30, ge=1)
+    need_info_reminder_days: int = Field(default=3, ge=1)
+    draft_retention_days: int = Field(default=7, ge=1)
+    outbox_retention_days: int = Field(default=30, ge=1)
+    audit_retention_days: int = Field(default=730, ge=30)
+    messages_per_minute: int = Field(default=30, ge=1)
+    reports_per_day: int = Field(default=5, ge=1)
+    timezone: str = "Europe/Kyiv"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("must be comma-separated numeric Telegram ids, e.g. 12345,67890")
+            return frozenset(int(part) for part in parts)
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8081/bot")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must be sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
+            )
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        head, _, tail = value.get_secret_value().partition(":")
+        if not head.isdigit() or not tail:
+            raise ValueError("must look like 123456:ABC... (from @BotFather)")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file when the embedded default (SQLite) is used, else None."""
+        prefix = "sqlite+aiosqlite:///"
+        if self.database_url.startswith(prefix):
+            return Path(self.database_url[len(prefix) :])
+        return None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning any validation failure into one readable `SettingsError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        reason = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {reason}") from None

@@ -1,0 +1,142 @@
+"""What every user can do: /start, /help, /language, /cancel, and the polite error reply."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.context import HotlineApplication, HotlineContext
+from bot.logs import describe_error
+from storage.access import is_staff
+from storage.users import set_language
+
+log = logging.getLogger(__name__)
+
+MENU_REPORT = "menu:report"
+MENU_STATUS = "menu:status"
+MENU_LANGUAGE = "menu:language"
+SET_LANGUAGE_PREFIX = "lang:"
+
+
+def main_menu(context: HotlineContext) -> InlineKeyboardMarkup:
+    tr = context.tr
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(tr.gettext("Report a detention"), callback_data=MENU_REPORT)],
+            [InlineKeyboardButton(tr.gettext("Status of my cases"), callback_data=MENU_STATUS)],
+            [InlineKeyboardButton(tr.gettext("Language"), callback_data=MENU_LANGUAGE)],
+        ]
+    )
+
+
+async def start(update: Update, context: HotlineContext) -> None:
+    """Greets the user and shows the main menu (deep links are routed before this runs)."""
+    if update.effective_message is None:
+        return
+    tr = context.tr
+    text = tr.gettext(
+        "This is the hotline for families of people detained by the occupying authorities.\n\n"
+        "Here you can report a detention, learn the status of a case, and hear at once when "
+        "something changes. What you tell us is encrypted and seen only by the hotline's staff "
+        "unless you allow more."
+    )
+    await update.effective_message.reply_text(text, reply_markup=main_menu(context))
+
+
+async def help_command(update: Update, context: HotlineContext) -> None:
+    if update.effective_message is None:
+        return
+    tr = context.tr
+    lines = [
+        tr.gettext("What I can do:"),
+        tr.gettext("/report: report a detention"),
+        tr.gettext("/status: the status of your cases"),
+        tr.gettext("/language: change the language"),
+        tr.gettext("/privacy: what we store and who sees it"),
+        tr.gettext("/cancel: stop what you are doing"),
+    ]
+    if is_staff(context.profile.role):
+        lines.append(tr.gettext("/inbox: new cases waiting for review"))
+    await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(LANGUAGE_NAMES[lang], callback_data=SET_LANGUAGE_PREFIX + lang)]
+            for lang in LANGUAGES
+        ]
+    )
+
+
+async def language_command(update: Update, context: HotlineContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    await message.reply_text(
+        context.tr.gettext("Choose your language:"), reply_markup=language_keyboard()
+    )
+
+
+async def set_language_choice(update: Update, context: HotlineContext) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    language = query.data.removeprefix(SET_LANGUAGE_PREFIX)
+    if language not in LANGUAGES:
+        await query.answer()
+        return
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        await set_language(session, context.profile.id, language)
+    context.profile = context.profile.__class__(
+        **{**context.profile.__dict__, "language": language}
+    )
+    await query.answer()
+    await query.edit_message_text(context.tr.gettext("Language changed to English."))
+
+
+async def cancel(update: Update, context: HotlineContext) -> None:
+    """Outside any conversation there is nothing to cancel; say so and show the menu."""
+    if update.effective_message is None:
+        return
+    await update.effective_message.reply_text(
+        context.tr.gettext("Nothing to cancel."), reply_markup=main_menu(context)
+    )
+
+
+async def on_error(update: object, context: HotlineContext) -> None:
+    """Log the failure without personal data and answer the user politely in their language."""
+    error = context.error
+    update_id = update.update_id if isinstance(update, Update) else None
+    if error is not None:
+        log.error("update %s failed: %s", update_id, describe_error(error))
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await context.bot.send_message(
+                update.effective_chat.id,
+                context.tr.gettext(
+                    "Sorry, something went wrong on our side. Your data is safe. "
+                    "Please try again in a minute, or send /start."
+                ),
+            )
+        except Exception as reply_error:
+            log.warning("could not send the error reply: %s", type(reply_error).__name__)
+
+
+def register(application: HotlineApplication) -> None:
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CommandHandler("help", help_command))
+    application.add_handler(CommandHandler("language", language_command))
+    application.add_handler(CallbackQueryHandler(language_command, pattern=f"^{MENU_LANGUAGE}$"))
+    application.add_handler(
+        CallbackQueryHandler(set_language_choice, pattern=f"^{SET_LANGUAGE_PREFIX}")
+    )
+    application.add_handler(CommandHandler("cancel", cancel))
+    application.add_error_handler(on_error)

@@ -1,0 +1,45 @@
+"""Runs before every handler: holds back floods and knows who the user is.
+
+The per-user message limit is checked first, in memory, so a flooding user costs the others almost
+nothing; then the user's profile is loaded (or created) so every handler can answer in the user's
+language and check their role.
+"""
+
+from __future__ import annotations
+
+from bot.i18n import language_from_telegram
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.context import HotlineContext
+from storage.users import touch_user
+
+
+async def load_profile(update: object, context: HotlineContext) -> None:
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    user = update.effective_user
+    services = context.services
+    limiter = services.message_limiter
+    allowed = limiter.allow(user.id)
+    if not allowed and not limiter.should_warn(user.id):
+        raise ApplicationHandlerStop
+    async with services.sessions() as session, session.begin():
+        context.profile = await touch_user(
+            session,
+            user.id,
+            first_language=language_from_telegram(user.language_code),
+            admin_ids=services.settings.admin_ids,
+            now=services.clock(),
+        )
+    if not allowed:
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(
+                context.tr.gettext("You are sending messages very fast. Please wait a minute.")
+            )
+        raise ApplicationHandlerStop
+
+
+async def flush_persistence(update: object, context: HotlineContext) -> None:
+    """Write conversation states and drafts after each update, so a crash loses no answer."""
+    await context.application.update_persistence()

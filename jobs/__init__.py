@@ -1,0 +1,13 @@
+"""Scheduled and background work on PTB's JobQueue; durable work lives in database rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.context import HotlineApplication
+
+
+def register_jobs(application: HotlineApplication) -> None:
+    """Each jobs module adds its own jobs here."""
+    return None

@@ -1,0 +1,103 @@
+"""Field encryption and blind indexes for personal data.
+
+A seized disk or a stolen backup must not reveal who was detained or who reported it. Personal
+fields are sealed with Fernet (AES-128-CBC + HMAC-SHA256, authenticated) from the `cryptography`
+package before they reach the database; `MultiFernet` lets a new key encrypt while older keys still
+decrypt, which is what key rotation needs. Duplicate detection must not need the name in clear, so a
+keyed HMAC over the normalised name and birth date (the blind index) is stored beside the sealed
+fields, with a subkey derived from the data key by HKDF.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import unicodedata
+from collections.abc import Sequence
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+KEY_CHECK_PLAINTEXT = b"hotline-key-check-v1"
+
+
+class DataKeyError(Exception):
+    """The data key is missing, malformed, or does not open this database."""
+
+
+def generate_key() -> str:
+    """A fresh data key, printable and fit for `HOTLINE_DATA_KEY`."""
+    return Fernet.generate_key().decode("ascii")
+
+
+def _blind_index_key(key: str) -> bytes:
+    raw = base64.urlsafe_b64decode(key.encode("ascii"))
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"hotline-blind-index")
+    return hkdf.derive(raw)
+
+
+def normalise_for_index(text: str) -> str:
+    """Case, accents, apostrophes and spacing must not defeat duplicate detection."""
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    kept = [ch for ch in folded if ch.isalnum() or ch.isspace()]
+    return " ".join("".join(kept).split())
+
+
+class FieldCipher:
+    """Seals and opens personal fields; the first key encrypts, every key decrypts."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise DataKeyError("HOTLINE_DATA_KEY: no key given (make one: python -m bot keygen)")
+        try:
+            self._fernets = [Fernet(key.strip().encode("ascii")) for key in keys]
+        except (ValueError, UnicodeEncodeError):
+            raise DataKeyError(
+                "HOTLINE_DATA_KEY: not a valid key (make one with: python -m bot keygen)"
+            ) from None
+        self._multi = MultiFernet(self._fernets)
+        self._index_key = _blind_index_key(keys[0].strip())
+
+    @classmethod
+    def from_setting(cls, value: str) -> FieldCipher:
+        """`HOTLINE_DATA_KEY` holds one key, or `new,old,...` while a rotation runs."""
+        return cls([part for part in value.split(",") if part.strip()])
+
+    def seal(self, plaintext: str | None) -> bytes | None:
+        if plaintext is None:
+            return None
+        return self._multi.encrypt(plaintext.encode("utf-8"))
+
+    def open(self, token: bytes | None) -> str | None:
+        if token is None:
+            return None
+        try:
+            return self._multi.decrypt(bytes(token)).decode("utf-8")
+        except InvalidToken:
+            raise DataKeyError("HOTLINE_DATA_KEY does not open this database's data") from None
+
+    def rotate(self, token: bytes) -> bytes:
+        """Re-encrypt with the primary key (used by `python -m bot rotate-key`)."""
+        return self._multi.rotate(bytes(token))
+
+    def is_sealed_with_primary(self, token: bytes) -> bool:
+        try:
+            self._fernets[0].decrypt(bytes(token))
+        except InvalidToken:
+            return False
+        return True
+
+    def blind_index(self, *parts: str | None) -> str:
+        """A keyed hash of the normalised parts: equal inputs match, nothing can be read back."""
+        message = "\x1f".join(normalise_for_index(part or "") for part in parts)
+        return hmac.new(self._index_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def key_check(self) -> bytes:
+        """A sealed known value stored once, so a wrong key is caught at start."""
+        return self._multi.encrypt(KEY_CHECK_PLAINTEXT)
+
+    def verify_key_check(self, token: bytes) -> None:
+        if self.open(token) != KEY_CHECK_PLAINTEXT.decode("ascii"):
+            raise DataKeyError("HOTLINE_DATA_KEY does not open this database's data")

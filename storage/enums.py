@@ -1,0 +1,128 @@
+"""The fixed vocabularies of the domain, stored as short strings that both databases read alike."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a user may do; admins are named in settings, the others are granted."""
+
+    FAMILY = "family"
+    MONITOR = "monitor"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class MonitorStatus(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class CaseStatus(StrEnum):
+    """The case lifecycle of DESIGN.md; the allowed moves are in `storage.lifecycle`."""
+
+    NEW = "new"
+    UNDER_REVIEW = "under_review"
+    NEED_INFO = "need_info"
+    VERIFIED = "verified"
+    CHARGED = "charged"
+    SENTENCED = "sentenced"
+    TRANSFERRED = "transferred"
+    RELEASED = "released"
+    RETURNED = "returned"
+    CLOSED = "closed"
+    DECEASED = "deceased"
+
+
+class Visibility(StrEnum):
+    """What the family allowed: name public, anonymous (code, region, status, date), staff only."""
+
+    PUBLIC = "public"
+    ANONYMOUS = "anonymous"
+    STAFF_ONLY = "staff_only"
+
+
+class Region(StrEnum):
+    CRIMEA = "crimea"
+    SEVASTOPOL = "sevastopol"
+    DONETSK = "donetsk"
+    LUHANSK = "luhansk"
+    ZAPORIZHZHIA = "zaporizhzhia"
+    KHERSON = "kherson"
+    RUSSIA = "russia"
+    OTHER = "other"
+
+
+class Detainer(StrEnum):
+    FSB = "fsb"
+    POLICE = "police"
+    MILITARY = "military"
+    UNKNOWN = "unknown"
+    OTHER = "other"
+
+
+class Relation(StrEnum):
+    PARENT = "parent"
+    SPOUSE = "spouse"
+    CHILD = "child"
+    SIBLING = "sibling"
+    OTHER_RELATIVE = "other_relative"
+    FRIEND = "friend"
+    LAWYER = "lawyer"
+    OTHER = "other"
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    STATUS_CHANGED = "status_changed"
+    PUBLIC_NOTE = "public_note"
+    INTERNAL_NOTE = "internal_note"
+    INFO_REQUESTED = "info_requested"
+    INFO_RECEIVED = "info_received"
+    CONTACT_LINKED = "contact_linked"
+    MERGED = "merged"
+    VISIBILITY_CHANGED = "visibility_changed"
+
+
+class SubscriptionScope(StrEnum):
+    CASE = "case"
+    REGION = "region"
+    ALL = "all"
+
+
+class AlertFilter(StrEnum):
+    ALL_CHANGES = "all"
+    VERDICTS_AND_RETURNS = "verdicts"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class OutboxKind(StrEnum):
+    CASE_ALERT = "case_alert"
+    STAFF_ALERT = "staff_alert"
+    DIGEST = "digest"
+    REMINDER = "reminder"
+    BROADCAST = "broadcast"
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    DENIED = "denied"
+    REFUSED = "refused"

@@ -1,0 +1,300 @@
+"""The database schema as typed SQLAlchemy 2 mappings.
+
+Personal fields are `bytes` columns holding Fernet tokens sealed by `storage.crypto`; nothing in a
+plain column names a person. Enumerations are stored as short strings (see `storage.enums`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.enums import (
+    AlertFilter,
+    BroadcastStatus,
+    MonitorStatus,
+    OutboxStatus,
+    Role,
+    Visibility,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite has no time zones and returns naive ones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012
+        datetime: UTCDateTime(),
+        bytes: LargeBinary(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class User(Base):
+    """A Telegram user who has talked to the bot (the id is Telegram's)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    language: Mapped[str | None] = mapped_column(String(8))
+    role: Mapped[str] = mapped_column(String(16), default=Role.FAMILY)
+    monitor_status: Mapped[str] = mapped_column(String(16), default=MonitorStatus.NONE)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    forgotten_at: Mapped[datetime | None]
+
+
+class Case(Base):
+    """A detention report and its place in the lifecycle. Only non-identifying fields are plain."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(9), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    visibility: Mapped[str] = mapped_column(String(16), default=Visibility.STAFF_ONLY)
+    region: Mapped[str] = mapped_column(String(16), index=True)
+    detained_by: Mapped[str | None] = mapped_column(String(16))
+    detention_date: Mapped[date | None] = mapped_column(Date)
+    person_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    closed_reason: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CasePersonal(Base):
+    """The detainee's personal fields, each sealed with the data key."""
+
+    __tablename__ = "case_personal"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    detainee_name: Mapped[bytes | None]
+    birth_date: Mapped[bytes | None]
+    place: Mapped[bytes | None]
+    charges: Mapped[bytes | None]
+    held_at: Mapped[bytes | None]
+    lawyer: Mapped[bytes | None]
+    health: Mapped[bytes | None]
+    kept_for_case: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CaseContact(Base):
+    """A user who follows a case as family: the reporter, or a relative linked later."""
+
+    __tablename__ = "case_contacts"
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    relation: Mapped[str | None] = mapped_column(String(16))
+    is_reporter: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_phone: Mapped[bytes | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseEvent(Base):
+    """One thing that happened to a case; notes are sealed, the rest carries no personal data."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    old_status: Mapped[str | None] = mapped_column(String(16))
+    new_status: Mapped[str | None] = mapped_column(String(16))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[bytes | None]
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class MonitorRequest(Base):
+    """A request for monitor access, decided by an admin."""
+
+    __tablename__ = "monitor_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organisation: Mapped[bytes | None]
+    purpose: Mapped[bytes | None]
+    status: Mapped[str] = mapped_column(String(16), default=MonitorStatus.PENDING)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    """A monitor follows one case, one region, or every public case (`target` makes it unique)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("user_id", "target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(40), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    region: Mapped[str | None] = mapped_column(String(16))
+    alert_filter: Mapped[str] = mapped_column(String(16), default=AlertFilter.ALL_CHANGES)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DigestSetting(Base):
+    """A monitor's daily digest: on or off, and the local time of day it is sent."""
+
+    __tablename__ = "digest_settings"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    send_at_minute: Mapped[int] = mapped_column(Integer, default=18 * 60)
+    timezone: Mapped[str] = mapped_column(String(40), default="Europe/Kyiv")
+    last_sent_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Broadcast(Base):
+    """An announcement from staff to an audience; its deliveries are outbox rows."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    audience: Mapped[str] = mapped_column(String(16))
+    audience_arg: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.DRAFT)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """One message to one chat, written in the same transaction as the change that caused it.
+
+    `dedupe_key` (for example ``event:42:123456``) makes queuing the same thing twice impossible.
+    `payload` is a sealed JSON object of the template's parameters; the text is rendered in the
+    recipient's language only when it is sent. Lower `priority` goes first (case alerts 0,
+    broadcasts 100).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "priority", "not_before", "id"),
+        Index("ix_outbox_chat", "chat_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    template: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[bytes | None]
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_events.id", ondelete="CASCADE"), index=True
+    )
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who did what to which case, and whether it was allowed. Never personal data."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(48))
+    case_code: Mapped[str | None] = mapped_column(String(9))
+    target_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(String(12))
+    detail: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PersistenceEntry(Base):
+    """PTB persistence (user/chat/bot data, conversation states), sealed: drafts hold answers."""
+
+    __tablename__ = "persistence"
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[bytes]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Meta(Base):
+    """Small facts about the database itself, such as the sealed key check."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes]

@@ -1,0 +1,94 @@
+"""Users: first contact, language, roles and the blocked flag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.enums import MonitorStatus, Role
+from storage.models import User, utcnow
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What handlers need to know about the user behind an update."""
+
+    id: int
+    language: str | None
+    role: Role
+    monitor_status: MonitorStatus
+    blocked: bool
+    is_new: bool = False
+
+    @property
+    def is_approved_monitor(self) -> bool:
+        return self.role == Role.ADMIN or self.monitor_status == MonitorStatus.APPROVED
+
+
+def effective_role(stored: str, user_id: int, admin_ids: Iterable[int]) -> Role:
+    """Admins are named in settings; everyone else has the role stored for them."""
+    if user_id in admin_ids:
+        return Role.ADMIN
+    try:
+        role = Role(stored)
+    except ValueError:
+        return Role.FAMILY
+    return Role.FAMILY if role == Role.ADMIN else role
+
+
+async def touch_user(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    first_language: str | None,
+    admin_ids: Iterable[int] = (),
+    now: datetime | None = None,
+) -> UserProfile:
+    """Load the user, creating them on first contact with the language Telegram suggested."""
+    user = await session.get(User, user_id)
+    is_new = user is None
+    if user is None:
+        user = User(id=user_id, language=first_language, created_at=now or utcnow())
+        session.add(user)
+        await session.flush()
+    if user.blocked:
+        # A user who writes to the bot has evidently unblocked it.
+        user.blocked = False
+    return UserProfile(
+        id=user.id,
+        language=user.language,
+        role=effective_role(user.role, user.id, admin_ids),
+        monitor_status=MonitorStatus(user.monitor_status),
+        blocked=user.blocked,
+        is_new=is_new,
+    )
+
+
+async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(language=language))
+
+
+async def set_role(session: AsyncSession, user_id: int, role: Role) -> None:
+    """Grant a stored role (admins come from settings and are never stored)."""
+    if role == Role.ADMIN:
+        raise ValueError("admins are named in HOTLINE_ADMIN_IDS, not stored")
+    user = await session.get(User, user_id)
+    if user is None:
+        session.add(User(id=user_id, role=role))
+    else:
+        user.role = role
+        if role == Role.MONITOR:
+            user.monitor_status = MonitorStatus.APPROVED
+
+
+async def users_with_role(session: AsyncSession, role: Role) -> list[int]:
+    result = await session.scalars(select(User.id).where(User.role == role).order_by(User.id))
+    return list(result)
+
+
+async def mark_blocked(session: AsyncSession, user_id: int) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(blocked=True))

@@ -1,0 +1,87 @@
+"""The real bot against the sandbox: start, stop, restart, on one database.
+
+`BotHarness` builds the production Application (`bot.app.build_application`) with its base URL
+pointed at the in-process sandbox server, and polls it over HTTP exactly as in production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.i18n import I18n
+from bot.sandbox.server import SandboxServer
+from pydantic import SecretStr
+
+from bot.app import build_application, open_services, start_application, stop_application
+from bot.context import HotlineApplication
+from bot.services import Services
+from bot.settings import Settings
+
+TEST_TOKEN = "1000001:TEST-TOKEN"
+
+
+@dataclass
+class BotHarness:
+    sandbox: SandboxServer
+    settings: Settings
+    i18n: I18n
+    services: Services | None = None
+    application: HotlineApplication | None = None
+    _stopped: list[HotlineApplication] = field(default_factory=list)
+
+    async def start(self) -> HotlineApplication:
+        """Open services and start polling; a second call after `stop`/`kill` is a restart."""
+        if self.services is None:
+            self.services = await open_services(self.settings, i18n=self.i18n)
+        self.application = build_application(self.services)
+        await start_application(self.application)
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(poll_interval=0.0, timeout=1)
+        return self.application
+
+    async def stop(self) -> None:
+        """A clean stop: PTB flushes persistence and finishes its jobs."""
+        if self.application is not None:
+            await stop_application(self.application)
+            self.application = None
+
+    async def kill(self) -> None:
+        """Stop as a crash would: no persistence flush, no job completion, new services after.
+
+        The old Application's tasks are cancelled; what it had not committed is lost, which is
+        what a killed process loses too.
+        """
+        application = self.application
+        if application is None:
+            return
+        application.persistence = None  # a dead process writes nothing on its way out
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.job_queue is not None and application.job_queue.scheduler.running:
+            application.job_queue.scheduler.shutdown(wait=False)
+        if application.running:
+            await application.stop()
+        self.application = None
+        if self.services is not None:
+            await self.services.engine.dispose()
+            self.services = None
+
+    async def close(self) -> None:
+        await self.stop()
+        if self.services is not None:
+            await self.services.engine.dispose()
+            self.services = None
+
+
+def harness_settings(
+    sandbox: SandboxServer, database_url: str, data_key: str, **extra: object
+) -> Settings:
+    values: dict[str, object] = {
+        "bot_token": SecretStr(TEST_TOKEN),
+        "api_base_url": sandbox.base_url,
+        "database_url": database_url,
+        "data_key": SecretStr(data_key),
+        "admin_ids": frozenset({9001}),
+    }
+    values.update(extra)
+    return Settings(**values)  # type: ignore[arg-type]
