@@ -1,0 +1,565 @@
+"""The Bot API methods: what a bot can ask the sandbox, answered as Telegram answers.
+
+Each method reads `Params`, changes the `World` and returns the `result` value; errors are
+raised as `ApiError` with Telegram's codes and descriptions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.sandbox.html import EntityParseError, ParsedText, parse_text
+from bot.sandbox.params import ApiError, Params, Upload, bad_request
+from bot.sandbox.state import BotMessage, Button, Revision, SandboxChat, SendRecord, Stats, World
+
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly the "
+    "same as a current content and reply markup of the message"
+)
+_COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+_TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+Handler = Callable[["BotContext", Params], Awaitable[Any]]
+
+
+@dataclass
+class BotContext:
+    """Who is asking (the bot behind the token) and the world it acts on."""
+
+    world: World
+    stats: Stats
+    bot_id: int
+    bot_username: str
+
+    @property
+    def bot_user(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Hotline Sandbox Bot",
+            "username": self.bot_username,
+        }
+
+
+def _chat_for_send(ctx: BotContext, chat_id: int) -> SandboxChat:
+    chat = ctx.world.chats.get(chat_id)
+    if chat is None:
+        raise bad_request("chat not found")
+    if chat.user is not None and chat.user.blocked_bot:
+        raise ApiError(403, "Forbidden: bot was blocked by the user")
+    return chat
+
+
+def _parse(text: str, parse_mode: str | None) -> ParsedText:
+    try:
+        return parse_text(text, parse_mode)
+    except EntityParseError as err:
+        raise ApiError(400, str(err)) from None
+
+
+def _parse_markup(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise bad_request("can't parse reply keyboard markup JSON object")
+    if "inline_keyboard" in raw:
+        for row in raw["inline_keyboard"]:
+            for button in row:
+                if not isinstance(button, dict) or not button.get("text"):
+                    raise bad_request("can't parse inline keyboard button: Text is empty")
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                    raise bad_request("BUTTON_DATA_INVALID")
+                if len(button) < 2:
+                    raise bad_request(
+                        "can't parse inline keyboard button: "
+                        "Text buttons are unallowed in the inline keyboard"
+                    )
+    return raw
+
+
+def _inline_buttons(markup: dict[str, Any] | None) -> list[list[Button]]:
+    if not markup or "inline_keyboard" not in markup:
+        return []
+    return [
+        [(str(b["text"]), b.get("callback_data", b.get("url"))) for b in row]
+        for row in markup["inline_keyboard"]
+    ]
+
+
+def _keyboard_rows(markup: dict[str, Any]) -> list[list[str]]:
+    return [
+        [b if isinstance(b, str) else str(b.get("text", "")) for b in row]
+        for row in markup.get("keyboard", [])
+    ]
+
+
+def _apply_markup(ctx: BotContext, message: BotMessage, markup: dict[str, Any] | None) -> None:
+    message.reply_markup = markup
+    message.buttons = _inline_buttons(markup)
+    if markup is None:
+        return
+    chat = ctx.world.chats.get(message.chat_id)
+    if "keyboard" in markup:
+        message.reply_keyboard = _keyboard_rows(markup)
+        if chat is not None:
+            chat.reply_keyboard = message.reply_keyboard
+    elif markup.get("remove_keyboard"):
+        message.remove_keyboard = True
+        if chat is not None:
+            chat.reply_keyboard = None
+    elif markup.get("force_reply"):
+        message.force_reply = True
+
+
+def _reply_to(ctx: BotContext, chat_id: int, params: Params) -> int | None:
+    reply = params.get_json("reply_parameters")
+    if reply is None and params.has("reply_to_message_id"):
+        reply = {"message_id": params.get_int("reply_to_message_id")}
+    if not isinstance(reply, dict) or "message_id" not in reply:
+        return None
+    message_id = int(reply["message_id"])
+    target_chat = int(reply.get("chat_id", chat_id))
+    world = ctx.world
+    found = world.find_bot_message(target_chat, message_id) or world.find_user_message(
+        target_chat, message_id
+    )
+    if found is None:
+        if reply.get("allow_sending_without_reply") or params.get_bool(
+            "allow_sending_without_reply"
+        ):
+            return None
+        raise bad_request("message to be replied not found")
+    return message_id
+
+
+def _store(
+    ctx: BotContext,
+    chat: SandboxChat,
+    method: str,
+    params: Params,
+    text: str,
+    parsed: ParsedText,
+    **media: Any,
+) -> BotMessage:
+    world = ctx.world
+    message = BotMessage(
+        message_id=world.next_message_id(chat.id),
+        chat_id=chat.id,
+        text=text,
+        plain=parsed.plain,
+        parse_mode=params.get_str("parse_mode"),
+        date=int(time.time()),
+        bot_user=ctx.bot_user,
+        chat=chat.to_api(),
+        entities=parsed.entities,
+        safe_html=parsed.safe_html,
+        protect_content=params.get_bool("protect_content"),
+        link_preview_options=params.get_json("link_preview_options"),
+        reply_to_message_id=_reply_to(ctx, chat.id, params),
+        photo=media.get("photo"),
+        document=media.get("document"),
+        seq=world.next_seq(),
+    )
+    _apply_markup(ctx, message, _parse_markup(params.get_json("reply_markup")))
+    world.bot_messages.setdefault(chat.id, []).append(message)
+    ctx.stats.sends.append(SendRecord(method, chat.id, text, time.monotonic(), message.message_id))
+    world.notifier.notify()
+    return message
+
+
+def _with_reply(message: BotMessage, world: World) -> dict[str, Any]:
+    data = message.to_api()
+    if message.reply_to_message_id is not None:
+        bot = world.find_bot_message(message.chat_id, message.reply_to_message_id)
+        user = world.find_user_message(message.chat_id, message.reply_to_message_id)
+        if bot is not None:
+            data["reply_to_message"] = bot.to_api()
+        elif user is not None:
+            data["reply_to_message"] = user.raw
+    return data
+
+
+async def get_me(ctx: BotContext, params: Params) -> Any:
+    return {
+        **ctx.bot_user,
+        "can_join_groups": True,
+        "can_read_all_group_messages": False,
+        "supports_inline_queries": False,
+        "can_connect_to_business": False,
+        "has_main_web_app": False,
+    }
+
+
+async def send_message(ctx: BotContext, params: Params) -> Any:
+    chat_id = params.chat_id()
+    text = params.get_str("text") or ""
+    if not text.strip():
+        raise bad_request("message text is empty")
+    parsed = _parse(text, params.get_str("parse_mode"))
+    if not parsed.plain.strip():
+        raise bad_request("message text is empty")
+    if len(parsed.plain) > MAX_TEXT:
+        raise bad_request("message is too long")
+    chat = _chat_for_send(ctx, chat_id)
+    return _with_reply(_store(ctx, chat, "sendMessage", params, text, parsed), ctx.world)
+
+
+def _caption(params: Params) -> tuple[str, ParsedText]:
+    caption = params.get_str("caption") or ""
+    parsed = _parse(caption, params.get_str("parse_mode"))
+    if len(parsed.plain) > MAX_CAPTION:
+        raise bad_request("message caption is too long")
+    return caption, parsed
+
+
+def _file(ctx: BotContext, params: Params, name: str, kind: str) -> tuple[str, str, Upload]:
+    value = params.raw(name)
+    if value is None or value == "":
+        raise bad_request(f"there is no {name} in the request")
+    world = ctx.world
+    if isinstance(value, Upload):
+        file_id, unique = world.next_file_id(kind)
+        world.files[file_id] = (value.data, value.filename)
+        return file_id, unique, value
+    file_id = str(value)
+    if file_id not in world.files:
+        if not file_id.startswith(("http://", "https://")) and not file_id.startswith("sandbox-"):
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        world.files[file_id] = (_TINY_PNG, f"{kind}.bin")
+    data, filename = world.files[file_id]
+    return file_id, f"uniq-{file_id}", Upload(filename, "application/octet-stream", data)
+
+
+def photo_sizes(file_id: str, unique: str, size: int) -> list[dict[str, Any]]:
+    return [
+        {"file_id": file_id, "file_unique_id": unique, "width": w, "height": w, "file_size": size}
+        for w in (90, 320)
+    ]
+
+
+async def send_photo(ctx: BotContext, params: Params) -> Any:
+    chat_id = params.chat_id()
+    caption, parsed = _caption(params)
+    file_id, unique, upload = _file(ctx, params, "photo", "photo")
+    chat = _chat_for_send(ctx, chat_id)
+    photo = photo_sizes(file_id, unique, len(upload.data))
+    return _with_reply(
+        _store(ctx, chat, "sendPhoto", params, caption, parsed, photo=photo), ctx.world
+    )
+
+
+async def send_document(ctx: BotContext, params: Params) -> Any:
+    chat_id = params.chat_id()
+    caption, parsed = _caption(params)
+    file_id, unique, upload = _file(ctx, params, "document", "document")
+    chat = _chat_for_send(ctx, chat_id)
+    document = {
+        "file_id": file_id,
+        "file_unique_id": unique,
+        "file_name": upload.filename or "document",
+        "mime_type": upload.content_type or "application/octet-stream",
+        "file_size": len(upload.data),
+    }
+    return _with_reply(
+        _store(ctx, chat, "sendDocument", params, caption, parsed, document=document),
+        ctx.world,
+    )
+
+
+def _message_to_edit(ctx: BotContext, params: Params) -> BotMessage:
+    if params.has("inline_message_id"):
+        raise bad_request("inline messages are not supported by the sandbox")
+    chat_id = params.chat_id()
+    message_id = params.require_int("message_id", "message identifier is not specified")
+    message = ctx.world.find_bot_message(chat_id, message_id)
+    if message is None or message.deleted:
+        raise bad_request("message to edit not found")
+    return message
+
+
+def _record_edit(ctx: BotContext, message: BotMessage, method: str) -> None:
+    message.edits.append(
+        Revision(message.text, message.plain, list(message.buttons), time.monotonic())
+    )
+    message.edit_date = int(time.time())
+    message.seq = ctx.world.next_seq()
+    ctx.stats.sends.append(
+        SendRecord(method, message.chat_id, message.text, time.monotonic(), message.message_id)
+    )
+
+
+async def edit_message_text(ctx: BotContext, params: Params) -> Any:
+    message = _message_to_edit(ctx, params)
+    if message.is_caption:
+        raise bad_request("there is no text in the message to edit")
+    text = params.get_str("text") or ""
+    if not text.strip():
+        raise bad_request("message text is empty")
+    parse_mode = params.get_str("parse_mode")
+    parsed = _parse(text, parse_mode)
+    if len(parsed.plain) > MAX_TEXT:
+        raise bad_request("message is too long")
+    markup = _parse_markup(params.get_json("reply_markup"))
+    if (
+        parsed.plain == message.plain
+        and parsed.entities == message.entities
+        and (markup == message.reply_markup)
+    ):
+        raise bad_request(NOT_MODIFIED)
+    _record_edit(ctx, message, "editMessageText")
+    message.apply(parsed, text, parse_mode)
+    message.link_preview_options = params.get_json("link_preview_options")
+    _apply_markup(ctx, message, markup)
+    ctx.world.notifier.notify()
+    return message.to_api()
+
+
+async def edit_message_caption(ctx: BotContext, params: Params) -> Any:
+    message = _message_to_edit(ctx, params)
+    caption, parsed = _caption(params)
+    markup = _parse_markup(params.get_json("reply_markup"))
+    if parsed.plain == message.plain and markup == message.reply_markup:
+        raise bad_request(NOT_MODIFIED)
+    _record_edit(ctx, message, "editMessageCaption")
+    message.apply(parsed, caption, params.get_str("parse_mode"))
+    _apply_markup(ctx, message, markup)
+    ctx.world.notifier.notify()
+    return message.to_api()
+
+
+async def edit_message_reply_markup(ctx: BotContext, params: Params) -> Any:
+    message = _message_to_edit(ctx, params)
+    markup = _parse_markup(params.get_json("reply_markup"))
+    if markup == message.reply_markup or (
+        markup == {"inline_keyboard": []} and not message.buttons
+    ):
+        raise bad_request(NOT_MODIFIED)
+    _record_edit(ctx, message, "editMessageReplyMarkup")
+    _apply_markup(ctx, message, markup)
+    ctx.world.notifier.notify()
+    return message.to_api()
+
+
+def _delete_one(ctx: BotContext, chat_id: int, message_id: int) -> bool:
+    world = ctx.world
+    message = world.find_bot_message(chat_id, message_id)
+    if message is not None and not message.deleted:
+        message.deleted = True
+        message.seq = world.next_seq()
+        return True
+    user_messages = world.user_messages.get(chat_id, [])
+    for index, user_message in enumerate(user_messages):
+        if user_message.message_id == message_id:
+            del user_messages[index]
+            return True
+    return False
+
+
+async def delete_message(ctx: BotContext, params: Params) -> Any:
+    chat_id = params.chat_id()
+    message_id = params.require_int("message_id", "message identifier is not specified")
+    if not _delete_one(ctx, chat_id, message_id):
+        raise bad_request("message to delete not found")
+    ctx.world.notifier.notify()
+    return True
+
+
+async def delete_messages(ctx: BotContext, params: Params) -> Any:
+    chat_id = params.chat_id()
+    ids = params.get_json("message_ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+        raise bad_request("message identifiers are not specified")
+    for message_id in ids:
+        _delete_one(ctx, chat_id, int(message_id))
+    ctx.world.notifier.notify()
+    return True
+
+
+async def answer_callback_query(ctx: BotContext, params: Params) -> Any:
+    query_id = params.get_str("callback_query_id") or ""
+    query = ctx.world.callbacks.get(query_id)
+    if query is None or query.answered:
+        raise bad_request("query is too old and response timeout expired or query ID is invalid")
+    text = params.get_str("text")
+    if text is not None and len(text) > 200:
+        raise bad_request("MESSAGE_TOO_LONG")
+    query.answered = True
+    query.text = text
+    query.show_alert = params.get_bool("show_alert")
+    query.url = params.get_str("url")
+    query.seq = ctx.world.next_seq()
+    ctx.world.answered_callbacks.append(query)
+    ctx.world.notifier.notify()
+    return True
+
+
+def commands_key(scope: Any, language_code: str | None) -> tuple[str, str]:
+    """How commands are stored: canonical JSON of the scope, and the language code."""
+    if not scope:
+        scope = {"type": "default"}
+    return json.dumps(scope, sort_keys=True), language_code or ""
+
+
+async def set_my_commands(ctx: BotContext, params: Params) -> Any:
+    commands = params.get_json("commands")
+    if not isinstance(commands, list) or len(commands) > 100:
+        raise bad_request("commands must be an array of at most 100 BotCommand")
+    for command in commands:
+        name = str(command.get("command", "")).lstrip("/")
+        if not _COMMAND.match(name):
+            raise bad_request("BOT_COMMAND_INVALID")
+        if not 1 <= len(str(command.get("description", ""))) <= 256:
+            raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+    key = commands_key(params.get_json("scope"), params.get_str("language_code"))
+    if commands:
+        ctx.world.commands[key] = commands
+    else:
+        ctx.world.commands.pop(key, None)
+    return True
+
+
+async def get_my_commands(ctx: BotContext, params: Params) -> Any:
+    key = commands_key(params.get_json("scope"), params.get_str("language_code"))
+    return ctx.world.commands.get(key, [])
+
+
+async def delete_my_commands(ctx: BotContext, params: Params) -> Any:
+    key = commands_key(params.get_json("scope"), params.get_str("language_code"))
+    ctx.world.commands.pop(key, None)
+    return True
+
+
+async def set_webhook(ctx: BotContext, params: Params) -> Any:
+    url = params.get_str("url") or ""
+    if url and not url.startswith("https://"):
+        raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    ctx.world.webhook = {
+        "url": url,
+        "max_connections": params.get_int("max_connections", 40),
+        "allowed_updates": params.get_json("allowed_updates"),
+        "secret_token": params.get_str("secret_token"),
+    }
+    if params.get_bool("drop_pending_updates"):
+        ctx.world.updates.clear()
+    return True
+
+
+async def delete_webhook(ctx: BotContext, params: Params) -> Any:
+    ctx.world.webhook = {"url": ""}
+    if params.get_bool("drop_pending_updates"):
+        ctx.world.updates.clear()
+    return True
+
+
+async def get_webhook_info(ctx: BotContext, params: Params) -> Any:
+    webhook = ctx.world.webhook
+    info: dict[str, Any] = {
+        "url": webhook.get("url", ""),
+        "has_custom_certificate": False,
+        "pending_update_count": len(ctx.world.updates),
+    }
+    if webhook.get("url"):
+        info["max_connections"] = webhook.get("max_connections") or 40
+        if webhook.get("allowed_updates"):
+            info["allowed_updates"] = webhook["allowed_updates"]
+    return info
+
+
+async def send_chat_action(ctx: BotContext, params: Params) -> Any:
+    chat = _chat_for_send(ctx, params.chat_id())
+    action = params.get_str("action")
+    if not action:
+        raise bad_request("action is empty")
+    ctx.world.chat_actions.append((chat.id, action))
+    return True
+
+
+async def get_chat(ctx: BotContext, params: Params) -> Any:
+    chat = ctx.world.chats.get(params.chat_id())
+    if chat is None:
+        raise bad_request("chat not found")
+    return {
+        **chat.to_api(),
+        "accent_color_id": 0,
+        "max_reaction_count": 11,
+        "accepted_gift_types": {
+            "unlimited_gifts": False,
+            "limited_gifts": False,
+            "unique_gifts": False,
+            "premium_subscription": False,
+            "gifts_from_channels": False,
+        },
+    }
+
+
+async def get_file(ctx: BotContext, params: Params) -> Any:
+    file_id = params.get_str("file_id") or ""
+    stored = ctx.world.files.get(file_id)
+    if stored is None:
+        raise bad_request("invalid file_id")
+    return {
+        "file_id": file_id,
+        "file_unique_id": f"uniq-{file_id}",
+        "file_size": len(stored[0]),
+        "file_path": f"files/{file_id}",
+    }
+
+
+async def always_true(ctx: BotContext, params: Params) -> Any:
+    return True
+
+
+# Methods whose requests count as sends: flood limits, forced 429s, drops and latency.
+SEND_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
+
+METHODS: dict[str, Handler] = {
+    "getMe": get_me,
+    "sendMessage": send_message,
+    "sendPhoto": send_photo,
+    "sendDocument": send_document,
+    "editMessageText": edit_message_text,
+    "editMessageCaption": edit_message_caption,
+    "editMessageReplyMarkup": edit_message_reply_markup,
+    "deleteMessage": delete_message,
+    "deleteMessages": delete_messages,
+    "answerCallbackQuery": answer_callback_query,
+    "setMyCommands": set_my_commands,
+    "getMyCommands": get_my_commands,
+    "deleteMyCommands": delete_my_commands,
+    "setWebhook": set_webhook,
+    "deleteWebhook": delete_webhook,
+    "getWebhookInfo": get_webhook_info,
+    "sendChatAction": send_chat_action,
+    "getChat": get_chat,
+    "getFile": get_file,
+    "close": always_true,
+    "logOut": always_true,
+    "setMyDescription": always_true,
+    "setMyShortDescription": always_true,
+    "setMyName": always_true,
+    "setChatMenuButton": always_true,
+}
+# getUpdates lives on the server: it needs the long-poll machinery.
+METHOD_NAMES = {name.lower(): name for name in [*METHODS, "getUpdates"]}

@@ -1,0 +1,192 @@
+"""The sandbox's test API (`/sandbox/api/...`): the client side over HTTP, in JSON.
+
+The web page and out-of-process tools (benchmarks, `SandboxClient`) use only this.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.sandbox.state import BotMessage, UserMessage
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import SandboxServer
+
+PREFIX = "/sandbox/api"
+MAX_WAIT = 30.0
+
+
+def bot_message_json(message: BotMessage) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "chat_id": message.chat_id,
+        "from_bot": True,
+        "text": message.plain,
+        "html": message.safe_html,
+        "raw": message.text,
+        "parse_mode": message.parse_mode,
+        "buttons": [[{"text": t, "data": d} for t, d in row] for row in message.buttons],
+        "url_buttons": [
+            [bool(b.get("url")) for b in row]
+            for row in (message.reply_markup or {}).get("inline_keyboard", [])
+        ],
+        "reply_keyboard": message.reply_keyboard,
+        "remove_keyboard": message.remove_keyboard,
+        "protect_content": message.protect_content,
+        "deleted": message.deleted,
+        "edited": bool(message.edits),
+        "photo": message.photo is not None,
+        "document": (message.document or {}).get("file_name"),
+        "seq": message.seq,
+    }
+
+
+def user_message_json(message: UserMessage) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "chat_id": message.chat_id,
+        "from_bot": False,
+        "user_id": message.user_id,
+        "text": message.text or "",
+        "seq": message.seq,
+    }
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="expected a JSON body") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return body
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise web.HTTPBadRequest(text=f"{name} must be an integer") from None
+
+
+def add_test_api(app: web.Application, server: SandboxServer) -> None:
+    """Register the test API routes for `server` on `app`."""
+    world = server.world
+
+    def user_json(user_id: int) -> dict[str, Any]:
+        user = server.user(user_id)
+        return {**user.to_api(), "blocked_bot": user.blocked_bot}
+
+    async def personas(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"personas": [{"name": n, **user_json(i)} for n, i in server.personas.items()]}
+        )
+
+    async def create_user(request: web.Request) -> web.Response:
+        body = await _body(request)
+        user_id = body.get("user_id")
+        user = server.add_user(
+            None if user_id is None else _int(user_id, "user_id"),
+            first_name=str(body.get("first_name") or "Test"),
+            language_code=body.get("language_code", "uk"),
+        )
+        return web.json_response(user_json(user.id))
+
+    async def update_user(request: web.Request) -> web.Response:
+        user = server.user(_int(request.match_info["user_id"], "user_id"))
+        body = await _body(request)
+        if "language_code" in body:
+            user.language_code = body["language_code"] or None
+        if "first_name" in body:
+            user.first_name = str(body["first_name"])
+        if "blocked_bot" in body:
+            user.blocked_bot = bool(body["blocked_bot"])
+        return web.json_response(user_json(user.id))
+
+    def chat_of(body: dict[str, Any], user_id: int) -> int | None:
+        chat_id = body.get("chat_id")
+        return None if chat_id in (None, "", user_id) else _int(chat_id, "chat_id")
+
+    async def send(request: web.Request) -> web.Response:
+        body = await _body(request)
+        user_id = _int(body.get("user_id"), "user_id")
+        if "language_code" in body:
+            server.user(user_id).language_code = body["language_code"] or None
+        text = str(body.get("text") or "")
+        if not text:
+            raise web.HTTPBadRequest(text="text is empty")
+        message_id = await server.send_text(user_id, text, chat_of(body, user_id))
+        return web.json_response({"message_id": message_id})
+
+    async def press(request: web.Request) -> web.Response:
+        body = await _body(request)
+        user_id = _int(body.get("user_id"), "user_id")
+        query_id = await server.press(
+            user_id,
+            _int(body.get("message_id"), "message_id"),
+            str(body.get("data") or ""),
+            chat_of(body, user_id),
+        )
+        return web.json_response({"callback_query_id": query_id})
+
+    def chat_changes(chat_id: int, since: int) -> list[dict[str, Any]]:
+        entries = [bot_message_json(m) for m in server.messages(chat_id) if m.seq > since]
+        entries += [
+            user_message_json(m) for m in world.user_messages.get(chat_id, []) if m.seq > since
+        ]
+        return sorted(entries, key=lambda e: (e["message_id"], e["seq"]))
+
+    async def messages(request: web.Request) -> web.Response:
+        chat_id = _int(request.query.get("chat_id"), "chat_id")
+        since = _int(request.query.get("since", "0"), "since")
+        try:
+            wait = min(max(float(request.query.get("wait", "0")), 0.0), MAX_WAIT)
+        except ValueError:
+            raise web.HTTPBadRequest(text="wait must be a number") from None
+        if wait > 0:
+            await world.notifier.wait_until(
+                lambda: (
+                    world.seq > since
+                    and bool(chat_changes(chat_id, since) or alerts(chat_id, since))
+                ),
+                wait,
+            )
+        chat = world.chats.get(chat_id)
+        return web.json_response(
+            {
+                "seq": world.seq,
+                "messages": chat_changes(chat_id, since),
+                "keyboard": chat.reply_keyboard if chat is not None else None,
+                "alerts": alerts(chat_id, since),
+            }
+        )
+
+    def alerts(chat_id: int, since: int) -> list[dict[str, Any]]:
+        return [
+            {"text": q.text, "show_alert": q.show_alert, "url": q.url, "seq": q.seq}
+            for q in world.answered_callbacks
+            if q.chat_id == chat_id and q.seq > since and q.text
+        ]
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "requests": server.stats.requests,
+                "status_429": server.stats.status_429,
+                "status_403": server.stats.status_403,
+                "dropped": server.stats.dropped,
+                "sends": len(server.stats.sends),
+            }
+        )
+
+    app.router.add_get(f"{PREFIX}/personas", personas)
+    app.router.add_post(f"{PREFIX}/users", create_user)
+    app.router.add_post(f"{PREFIX}/users/{{user_id}}", update_user)
+    app.router.add_post(f"{PREFIX}/send", send)
+    app.router.add_post(f"{PREFIX}/press", press)
+    app.router.add_get(f"{PREFIX}/messages", messages)
+    app.router.add_get(f"{PREFIX}/stats", stats)
