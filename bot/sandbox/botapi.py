@@ -277,6 +277,20 @@ async def send_document(ctx: BotContext, params: Params) -> Any:
     )
 
 
+def _inline(message: BotMessage) -> dict[str, Any] | None:
+    """Only an inline keyboard belongs to a sent message (and can be edited)."""
+    markup = message.reply_markup
+    return markup if markup is not None and "inline_keyboard" in markup else None
+
+
+def _edit_markup(ctx: BotContext, message: BotMessage, markup: dict[str, Any] | None) -> None:
+    if markup is not None and "inline_keyboard" not in markup:
+        raise bad_request("inline keyboard expected")
+    if markup is None and _inline(message) is None:
+        return
+    _apply_markup(ctx, message, markup)
+
+
 def _message_to_edit(ctx: BotContext, params: Params) -> BotMessage:
     if params.has("inline_message_id"):
         raise bad_request("inline messages are not supported by the sandbox")
@@ -314,13 +328,13 @@ async def edit_message_text(ctx: BotContext, params: Params) -> Any:
     if (
         parsed.plain == message.plain
         and parsed.entities == message.entities
-        and (markup == message.reply_markup)
+        and markup == _inline(message)
     ):
         raise bad_request(NOT_MODIFIED)
     _record_edit(ctx, message, "editMessageText")
     message.apply(parsed, text, parse_mode)
     message.link_preview_options = params.get_json("link_preview_options")
-    _apply_markup(ctx, message, markup)
+    _edit_markup(ctx, message, markup)
     ctx.world.notifier.notify()
     return message.to_api()
 
@@ -329,11 +343,11 @@ async def edit_message_caption(ctx: BotContext, params: Params) -> Any:
     message = _message_to_edit(ctx, params)
     caption, parsed = _caption(params)
     markup = _parse_markup(params.get_json("reply_markup"))
-    if parsed.plain == message.plain and markup == message.reply_markup:
+    if parsed.plain == message.plain and markup == _inline(message):
         raise bad_request(NOT_MODIFIED)
     _record_edit(ctx, message, "editMessageCaption")
     message.apply(parsed, caption, params.get_str("parse_mode"))
-    _apply_markup(ctx, message, markup)
+    _edit_markup(ctx, message, markup)
     ctx.world.notifier.notify()
     return message.to_api()
 
@@ -341,12 +355,10 @@ async def edit_message_caption(ctx: BotContext, params: Params) -> Any:
 async def edit_message_reply_markup(ctx: BotContext, params: Params) -> Any:
     message = _message_to_edit(ctx, params)
     markup = _parse_markup(params.get_json("reply_markup"))
-    if markup == message.reply_markup or (
-        markup == {"inline_keyboard": []} and not message.buttons
-    ):
+    if markup == _inline(message) or (markup == {"inline_keyboard": []} and not message.buttons):
         raise bad_request(NOT_MODIFIED)
     _record_edit(ctx, message, "editMessageReplyMarkup")
-    _apply_markup(ctx, message, markup)
+    _edit_markup(ctx, message, markup)
     ctx.world.notifier.notify()
     return message.to_api()
 

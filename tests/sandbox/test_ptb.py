@@ -6,13 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from telegram import (
-    BotCommand,
-    BotCommandScopeAllPrivateChats,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (
     Application,
     ApplicationBuilder,
