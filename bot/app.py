@@ -77,7 +77,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
     )
     for name, value in builder_options.items():
         builder = getattr(builder, name)(value)
-    application: HotlineApplication = builder.build()  # type: ignore[assignment]
+    application: HotlineApplication = builder.build()
     application.bot_data[SERVICES_KEY] = services
     register_handlers(application)
     register_jobs(application)
