@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldCipher
 from storage.enums import OutboxKind, OutboxStatus
-from storage.models import OutboxMessage, utcnow
+from storage.models import OutboxMessage, User, utcnow
 
 PRIORITY_CASE_ALERT = 0
 PRIORITY_STAFF = 10
@@ -113,3 +114,187 @@ async def pending_for_chat(session: AsyncSession, chat_id: int) -> list[OutboxMe
         .order_by(OutboxMessage.id)
     )
     return list(result)
+
+
+# -- delivery: claim, then record what happened ---------------------------------------------------
+
+_OPEN = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """An outbox row the delivery job now holds a lease on, with its parameters opened."""
+
+    id: int
+    chat_id: int
+    kind: str
+    priority: int
+    template: str
+    params: dict[str, Any]
+    attempts: int
+    language: str | None
+    event_id: int | None
+    broadcast_id: int | None
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now),
+        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now),
+    )
+
+
+def _head_of_its_chat() -> ColumnElement[bool]:
+    """No unsent row of the same chat comes before this one (lower priority, then lower id).
+
+    This is what keeps one chat's messages in the order they were queued: a later row waits
+    while an earlier one is pending, backing off, or in flight.
+    """
+    earlier = aliased(OutboxMessage)
+    return ~exists().where(
+        earlier.chat_id == OutboxMessage.chat_id,
+        earlier.status.in_(_OPEN),
+        or_(
+            earlier.priority < OutboxMessage.priority,
+            and_(earlier.priority == OutboxMessage.priority, earlier.id < OutboxMessage.id),
+        ),
+    )
+
+
+async def claim(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    exclude_chats: Iterable[int] = (),
+) -> list[ClaimedMessage]:
+    """Take up to `limit` due rows (case alerts first, then by age) and lease them until
+    `now + lease`; run it in its own short transaction. Rows whose lease expired (the process
+    died while sending) are due again. `exclude_chats` are chats the caller is still pacing."""
+    excluded = list(exclude_chats)
+    query = (
+        select(OutboxMessage, User.language)
+        .outerjoin(User, User.id == OutboxMessage.chat_id)
+        .where(_due(now), _head_of_its_chat())
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(limit)
+    )
+    if excluded:
+        query = query.where(OutboxMessage.chat_id.not_in(excluded))
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return []
+    ids = [row.id for row, _ in rows]
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(status=OutboxStatus.SENDING, lease_until=now + lease)
+    )
+    return [
+        ClaimedMessage(
+            id=row.id,
+            chat_id=row.chat_id,
+            kind=row.kind,
+            priority=row.priority,
+            template=row.template,
+            params=open_params(cipher, row.payload),
+            attempts=row.attempts,
+            language=language,
+            event_id=row.event_id,
+            broadcast_id=row.broadcast_id,
+        )
+        for row, language in rows
+    ]
+
+
+async def mark_sent(
+    session: AsyncSession, message_id: int, *, telegram_message_id: int | None, now: datetime
+) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            status=OutboxStatus.SENT,
+            telegram_message_id=telegram_message_id,
+            sent_at=now,
+            lease_until=None,
+            last_error=None,
+        )
+    )
+
+
+async def reschedule(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    not_before: datetime,
+    error: str | None = None,
+    count_attempt: bool = True,
+) -> None:
+    """Back to pending until `not_before`; a 429 is not a failed attempt, a network error is."""
+    values: dict[str, Any] = {
+        "status": OutboxStatus.PENDING,
+        "not_before": not_before,
+        "lease_until": None,
+    }
+    if error is not None:
+        values["last_error"] = error[:200]
+    if count_attempt:
+        values["attempts"] = OutboxMessage.attempts + 1
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+    )
+
+
+async def mark_dead(session: AsyncSession, message_id: int, *, reason: str) -> None:
+    """Give up on one row; `reason` names an error type or code, never message text."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            status=OutboxStatus.DEAD,
+            lease_until=None,
+            last_error=reason[:200],
+            attempts=OutboxMessage.attempts + 1,
+        )
+    )
+
+
+async def mark_chat_dead(session: AsyncSession, chat_id: int, *, reason: str) -> int:
+    """Give up on every unsent row to a chat (the user blocked the bot); returns how many."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status.in_(_OPEN))
+        .values(status=OutboxStatus.DEAD, lease_until=None, last_error=reason[:200])
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def requeue_expired_leases(session: AsyncSession, *, now: datetime) -> int:
+    """Rows left `sending` by a process that died are pending again; returns how many."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now)
+        .values(status=OutboxStatus.PENDING, lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def counts(session: AsyncSession) -> dict[OutboxStatus, int]:
+    """How many rows are in each status (for /health, the CLI and tests)."""
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    found = {OutboxStatus(status): int(number) for status, number in rows}
+    return {status: found.get(status, 0) for status in OutboxStatus}
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest pending row becomes due (to sleep exactly until then)."""
+    return await session.scalar(
+        select(func.min(OutboxMessage.not_before)).where(
+            OutboxMessage.status == OutboxStatus.PENDING
+        )
+    )

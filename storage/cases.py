@@ -1,0 +1,732 @@
+"""What happens when staff change a case: the one place to read it.
+
+Every mutating operation here runs inside the caller's transaction (``async with sessions() as s,
+s.begin()``) and writes, together: the case row, a `CaseEvent`, one outbox row per recipient, and
+an audit row. So a crash can never leave a change without its notifications, nor a notification
+without its change, and the same event can never be queued twice to one chat (the outbox key is
+``event:<event id>:<chat id>``).
+
+Who hears about what:
+- the family (the reporter and contacts staff approved): status changes, public notes, questions,
+  merges, and the return home;
+- subscribed monitors (`storage.subscriptions.monitor_recipients`): status changes and public
+  notes of cases that are not staff-only, with the detainee's name only if the case is public;
+- every staff member and admin: the return home; the staff group: a family's answer to a question.
+
+Permission checks happen in `handlers.guard` before these functions run; these functions enforce
+the lifecycle (`storage.lifecycle`) and record who did it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import audit
+from storage.crypto import FieldCipher
+from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
+from storage.lifecycle import allowed_next, check_transition
+from storage.models import Case, CaseContact, CaseEvent, CasePersonal, User
+from storage.outbox import PRIORITY_CASE_ALERT, PRIORITY_STAFF, Outgoing, enqueue, event_key
+from storage.subscriptions import monitor_recipients
+from storage.users import users_with_role
+
+PERSONAL_FIELDS = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
+CLOSE_REASONS = ("duplicate", "withdrawn", "rejected")
+INBOX_STATUSES = (CaseStatus.NEW, CaseStatus.NEED_INFO)
+
+T_STATUS = "cases.status_changed"
+T_NOTE = "cases.public_note"
+T_INFO = "cases.info_requested"
+T_RETURNED = "cases.returned"
+T_RETURNED_STAFF = "cases.returned_staff"
+T_INFO_RECEIVED_STAFF = "cases.info_received_staff"
+T_MERGED = "cases.merged"
+T_LINKED = "cases.contact_linked"
+
+
+class CaseNotFound(LookupError):
+    """No case has this code (the message is the code only)."""
+
+
+class CaseRefused(ValueError):
+    """An operation that is not a status move but is still not possible (merge into itself...)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"{code}: {reason}")
+
+
+@dataclass(frozen=True)
+class StaffContacts:
+    """Where staff hear things: admins (from settings) and the staff group chat, if any."""
+
+    admin_ids: frozenset[int] = frozenset()
+    group_chat_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an operation did, for the handler's answer."""
+
+    code: str
+    old_status: str
+    new_status: str
+    event_id: int
+    queued: int
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    kind: str
+    old_status: str | None
+    new_status: str | None
+    public: bool
+    body: str | None
+    actor_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ContactView:
+    user_id: int
+    relation: str | None
+    is_reporter: bool
+    approved: bool
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class StaffCaseView:
+    """Everything about a case, decrypted, for staff eyes only."""
+
+    code: str
+    status: str
+    visibility: str
+    region: str
+    detained_by: str | None
+    detention_date: date | None
+    reporter_id: int | None
+    merged_into: str | None
+    closed_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    personal: dict[str, str | None]
+    contacts: list[ContactView]
+    events: list[EventView]
+    allowed_next: list[CaseStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    code: str
+    status: str
+    region: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[InboxItem]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True)
+class FamilyReply:
+    """A family's answer attached to the case that asked for it."""
+
+    code: str
+    event_id: int
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+async def _case(session: AsyncSession, code: str) -> Case:
+    case = await session.scalar(select(Case).where(Case.code == code))
+    if case is None:
+        raise CaseNotFound(code)
+    return case
+
+
+async def case_for_staff(
+    session: AsyncSession, cipher: FieldCipher, code: str
+) -> StaffCaseView | None:
+    """The full case with personal fields, contacts and history opened; None if no such code."""
+    case = await session.scalar(select(Case).where(Case.code == code))
+    if case is None:
+        return None
+    personal_row = await session.get(CasePersonal, case.id)
+    personal = {
+        name: cipher.open(getattr(personal_row, name)) if personal_row is not None else None
+        for name in PERSONAL_FIELDS
+    }
+    contacts = (
+        await session.scalars(
+            select(CaseContact).where(CaseContact.case_id == case.id).order_by(CaseContact.id)
+        )
+    ).all()
+    events = (
+        await session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+        )
+    ).all()
+    merged_into = (
+        await session.scalar(select(Case.code).where(Case.id == case.merged_into_id))
+        if case.merged_into_id is not None
+        else None
+    )
+    return StaffCaseView(
+        code=case.code,
+        status=case.status,
+        visibility=case.visibility,
+        region=case.region,
+        detained_by=case.detained_by,
+        detention_date=case.detention_date,
+        reporter_id=case.reporter_id,
+        merged_into=merged_into,
+        closed_reason=case.closed_reason,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+        personal=personal,
+        contacts=[
+            ContactView(
+                c.user_id, c.relation, c.is_reporter, c.approved, cipher.open(c.contact_phone)
+            )
+            for c in contacts
+        ],
+        events=[
+            EventView(
+                e.id,
+                e.kind,
+                e.old_status,
+                e.new_status,
+                e.public,
+                cipher.open(e.body),
+                e.actor_id,
+                e.created_at,
+            )
+            for e in events
+        ],
+        allowed_next=allowed_next(case.status),
+    )
+
+
+async def inbox(session: AsyncSession, page: int = 0, page_size: int = 8) -> InboxPage:
+    """Cases waiting for staff (new, and need_info), oldest first."""
+    waiting = Case.status.in_(INBOX_STATUSES)
+    total = int(await session.scalar(select(func.count()).select_from(Case).where(waiting)) or 0)
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 0), pages - 1)
+    rows = await session.scalars(
+        select(Case)
+        .where(waiting)
+        .order_by(Case.created_at, Case.id)
+        .offset(page * page_size)
+        .limit(page_size)
+    )
+    items = [InboxItem(c.code, c.status, c.region, c.created_at, c.updated_at) for c in rows]
+    return InboxPage(items=items, page=page, pages=pages, total=total)
+
+
+async def family_of(session: AsyncSession, case: Case) -> list[int]:
+    """The reporter and approved contacts who can still be reached, reporter first."""
+    rows = await session.execute(
+        select(CaseContact.user_id, CaseContact.is_reporter)
+        .join(User, User.id == CaseContact.user_id)
+        .where(
+            CaseContact.case_id == case.id,
+            (CaseContact.approved.is_(True)) | (CaseContact.is_reporter.is_(True)),
+            User.blocked.is_(False),
+            User.forgotten_at.is_(None),
+        )
+        .order_by(CaseContact.is_reporter.desc(), CaseContact.id)
+    )
+    family = [user_id for user_id, _ in rows]
+    if case.reporter_id is not None and case.reporter_id not in family:
+        reporter = await session.get(User, case.reporter_id)
+        if reporter is not None and not reporter.blocked and reporter.forgotten_at is None:
+            family.insert(0, case.reporter_id)
+    return family
+
+
+async def all_staff(session: AsyncSession, staff: StaffContacts) -> list[int]:
+    """Every staff member and admin, and the staff group: who hears about a return home."""
+    chats = list(await users_with_role(session, Role.STAFF))
+    chats += sorted(staff.admin_ids)
+    if staff.group_chat_id is not None:
+        chats.append(staff.group_chat_id)
+    return list(dict.fromkeys(chats))
+
+
+def staff_desk(staff: StaffContacts) -> list[int]:
+    """Where routine staff notices go: the staff group, or the admins when there is none."""
+    if staff.group_chat_id is not None:
+        return [staff.group_chat_id]
+    return sorted(staff.admin_ids)
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+async def _name(session: AsyncSession, cipher: FieldCipher, case: Case) -> str | None:
+    personal = await session.get(CasePersonal, case.id)
+    return cipher.open(personal.detainee_name) if personal is not None else None
+
+
+def _event(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    case: Case,
+    kind: EventKind,
+    *,
+    actor_id: int | None,
+    now: datetime,
+    old: str | None = None,
+    new: str | None = None,
+    public: bool = False,
+    body: str | None = None,
+) -> CaseEvent:
+    event = CaseEvent(
+        case_id=case.id,
+        kind=kind,
+        old_status=old,
+        new_status=new,
+        public=public,
+        body=cipher.seal(body) if body else None,
+        actor_id=actor_id,
+        created_at=now,
+    )
+    session.add(event)
+    case.updated_at = now
+    return event
+
+
+async def _notify(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    case: Case,
+    event: CaseEvent,
+    template: str,
+    params: dict[str, Any],
+    *,
+    now: datetime,
+    family: bool = True,
+    monitors: bool = True,
+    staff: Iterable[int] = (),
+    staff_template: str | None = None,
+) -> int:
+    """Queue the event to the family (with the name), monitors (name only if public), staff."""
+    await session.flush()
+    messages: list[Outgoing] = []
+    name = await _name(session, cipher, case)
+    if family:
+        family_params = {**params, "name": name}
+        messages += [
+            Outgoing(chat, event_key(event.id, chat), template, family_params, event_id=event.id)
+            for chat in await family_of(session, case)
+        ]
+    if monitors:
+        monitor_params = {**params, "name": name if case.visibility == Visibility.PUBLIC else None}
+        messages += [
+            Outgoing(chat, event_key(event.id, chat), template, monitor_params, event_id=event.id)
+            for chat in await monitor_recipients(session, case, event)
+        ]
+    messages += [
+        Outgoing(
+            chat,
+            event_key(event.id, chat),
+            staff_template or template,
+            {"code": case.code, "status": case.status},
+            kind=OutboxKind.STAFF_ALERT,
+            priority=PRIORITY_STAFF if staff_template != T_RETURNED_STAFF else PRIORITY_CASE_ALERT,
+            event_id=event.id,
+        )
+        for chat in staff
+    ]
+    return await enqueue(session, cipher, messages, now=now)
+
+
+async def change_status(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    new_status: CaseStatus,
+    *,
+    actor_id: int,
+    now: datetime,
+    staff: StaffContacts = StaffContacts(),
+    public_note: str | None = None,
+    closed_reason: str | None = None,
+    action: str = "case.status",
+) -> Change:
+    """Move a case along the lifecycle (raises `TransitionRefused` outside it) and tell everyone
+    who should know; a return home also goes to all staff."""
+    case = await _case(session, code)
+    old = case.status
+    check_transition(old, new_status)
+    case.status = new_status
+    case.closed_reason = closed_reason if new_status == CaseStatus.CLOSED else None
+    event = _event(
+        session,
+        cipher,
+        case,
+        EventKind.STATUS_CHANGED,
+        actor_id=actor_id,
+        now=now,
+        old=old,
+        new=new_status,
+        public=True,
+        body=public_note,
+    )
+    returned = new_status == CaseStatus.RETURNED
+    params = {"code": case.code, "old": old, "new": str(new_status), "note": public_note}
+    queued = await _notify(
+        session,
+        cipher,
+        case,
+        event,
+        T_RETURNED if returned else T_STATUS,
+        params,
+        now=now,
+        staff=await all_staff(session, staff) if returned else (),
+        staff_template=T_RETURNED_STAFF,
+    )
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action=action,
+        case_code=case.code,
+        detail=f"{old}->{new_status}",
+        at=now,
+    )
+    return Change(case.code, old, new_status, event.id, queued)
+
+
+async def mark_returned(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    *,
+    actor_id: int,
+    now: datetime,
+    staff: StaffContacts = StaffContacts(),
+    public_note: str | None = None,
+) -> Change:
+    """The moment families wait for: home, in government-controlled territory."""
+    return await change_status(
+        session,
+        cipher,
+        code,
+        CaseStatus.RETURNED,
+        actor_id=actor_id,
+        now=now,
+        staff=staff,
+        public_note=public_note,
+        action="case.returned",
+    )
+
+
+async def close_case(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    reason: str,
+    *,
+    actor_id: int,
+    now: datetime,
+    public_note: str | None = None,
+) -> Change:
+    if reason not in CLOSE_REASONS:
+        raise CaseRefused(code, "unknown close reason")
+    return await change_status(
+        session,
+        cipher,
+        code,
+        CaseStatus.CLOSED,
+        actor_id=actor_id,
+        now=now,
+        public_note=public_note,
+        closed_reason=reason,
+        action="case.close",
+    )
+
+
+async def reopen(
+    session: AsyncSession, cipher: FieldCipher, code: str, *, actor_id: int, now: datetime
+) -> Change:
+    """The only way out of `closed`: back to review."""
+    return await change_status(
+        session,
+        cipher,
+        code,
+        CaseStatus.UNDER_REVIEW,
+        actor_id=actor_id,
+        now=now,
+        action="case.reopen",
+    )
+
+
+async def add_public_note(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    text: str,
+    *,
+    actor_id: int,
+    now: datetime,
+) -> Change:
+    """A note the family (and subscribed monitors of a non-private case) will read."""
+    case = await _case(session, code)
+    event = _event(
+        session,
+        cipher,
+        case,
+        EventKind.PUBLIC_NOTE,
+        actor_id=actor_id,
+        now=now,
+        public=True,
+        body=text,
+    )
+    queued = await _notify(
+        session, cipher, case, event, T_NOTE, {"code": case.code, "note": text}, now=now
+    )
+    audit.record(session, actor_id=actor_id, action="case.public_note", case_code=case.code, at=now)
+    return Change(case.code, case.status, case.status, event.id, queued)
+
+
+async def add_internal_note(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    text: str,
+    *,
+    actor_id: int,
+    now: datetime,
+) -> Change:
+    """A note for staff only: nobody is notified."""
+    case = await _case(session, code)
+    event = _event(
+        session, cipher, case, EventKind.INTERNAL_NOTE, actor_id=actor_id, now=now, body=text
+    )
+    await session.flush()
+    audit.record(
+        session, actor_id=actor_id, action="case.internal_note", case_code=case.code, at=now
+    )
+    return Change(case.code, case.status, case.status, event.id, 0)
+
+
+async def request_info(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    question: str,
+    *,
+    actor_id: int,
+    now: datetime,
+) -> Change:
+    """Ask the family a question: the case moves to need_info and waits for their answer."""
+    case = await _case(session, code)
+    old = case.status
+    check_transition(old, CaseStatus.NEED_INFO)
+    case.status = CaseStatus.NEED_INFO
+    event = _event(
+        session,
+        cipher,
+        case,
+        EventKind.INFO_REQUESTED,
+        actor_id=actor_id,
+        now=now,
+        old=old,
+        new=CaseStatus.NEED_INFO,
+        body=question,
+    )
+    params = {"code": case.code, "question": question}
+    queued = await _notify(session, cipher, case, event, T_INFO, params, now=now, monitors=False)
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="case.request_info",
+        case_code=case.code,
+        detail=f"{old}->{CaseStatus.NEED_INFO}",
+        at=now,
+    )
+    return Change(case.code, old, CaseStatus.NEED_INFO, event.id, queued)
+
+
+async def waiting_for_reply(session: AsyncSession, user_id: int) -> str | None:
+    """The code of the case whose question this family member should answer (the most recently
+    asked), or None: lets the reply handler stay out of everyone else's way."""
+    return await session.scalar(
+        select(Case.code)
+        .join(CaseContact, CaseContact.case_id == Case.id)
+        .where(
+            Case.status == CaseStatus.NEED_INFO,
+            CaseContact.user_id == user_id,
+            (CaseContact.approved.is_(True)) | (CaseContact.is_reporter.is_(True)),
+        )
+        .order_by(Case.updated_at.desc(), Case.id.desc())
+        .limit(1)
+    )
+
+
+async def attach_family_reply(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    user_id: int,
+    text: str,
+    *,
+    now: datetime,
+    staff: StaffContacts = StaffContacts(),
+) -> FamilyReply | None:
+    """Attach a family member's answer to the case waiting for it, and put that case back under
+    review; None when no case of theirs is waiting."""
+    code = await waiting_for_reply(session, user_id)
+    if code is None:
+        return None
+    case = await _case(session, code)
+    check_transition(case.status, CaseStatus.UNDER_REVIEW)
+    case.status = CaseStatus.UNDER_REVIEW
+    event = _event(
+        session,
+        cipher,
+        case,
+        EventKind.INFO_RECEIVED,
+        actor_id=user_id,
+        now=now,
+        old=CaseStatus.NEED_INFO,
+        new=CaseStatus.UNDER_REVIEW,
+        body=text,
+    )
+    await _notify(
+        session,
+        cipher,
+        case,
+        event,
+        T_INFO_RECEIVED_STAFF,
+        {"code": case.code},
+        now=now,
+        family=False,
+        monitors=False,
+        staff=staff_desk(staff),
+        staff_template=T_INFO_RECEIVED_STAFF,
+    )
+    audit.record(session, actor_id=user_id, action="case.family_reply", case_code=case.code, at=now)
+    return FamilyReply(case.code, event.id)
+
+
+async def merge_cases(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    into_code: str,
+    *,
+    actor_id: int,
+    now: datetime,
+) -> Change:
+    """Close `code` as a duplicate of `into_code`; its family now follows the surviving case."""
+    if code == into_code:
+        raise CaseRefused(code, "a case cannot be merged into itself")
+    case = await _case(session, code)
+    target = await _case(session, into_code)
+    if target.status in (CaseStatus.CLOSED, CaseStatus.RETURNED, CaseStatus.DECEASED):
+        raise CaseRefused(into_code, "the surviving case is final")
+    old = case.status
+    check_transition(old, CaseStatus.CLOSED)
+    case.status = CaseStatus.CLOSED
+    case.closed_reason = "duplicate"
+    case.merged_into_id = target.id
+    existing = set(
+        await session.scalars(select(CaseContact.user_id).where(CaseContact.case_id == target.id))
+    )
+    family = await family_of(session, case)
+    for user_id in family:
+        if user_id not in existing:
+            session.add(
+                CaseContact(case_id=target.id, user_id=user_id, approved=True, created_at=now)
+            )
+    event = _event(
+        session,
+        cipher,
+        case,
+        EventKind.MERGED,
+        actor_id=actor_id,
+        now=now,
+        old=old,
+        new=CaseStatus.CLOSED,
+        public=True,
+    )
+    _event(session, cipher, target, EventKind.MERGED, actor_id=actor_id, now=now, body=None)
+    params = {"code": case.code, "into": target.code}
+    queued = await _notify(session, cipher, case, event, T_MERGED, params, now=now, monitors=False)
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="case.merge",
+        case_code=case.code,
+        detail=f"into {target.code}",
+        at=now,
+    )
+    return Change(case.code, old, CaseStatus.CLOSED, event.id, queued)
+
+
+async def link_contact(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    user_id: int,
+    *,
+    actor_id: int,
+    now: datetime,
+    relation: str | None = None,
+) -> Change:
+    """Staff approve a family member: from now on they hear about the case too."""
+    case = await _case(session, code)
+    contact = await session.scalar(
+        select(CaseContact).where(CaseContact.case_id == case.id, CaseContact.user_id == user_id)
+    )
+    if contact is None:
+        if await session.get(User, user_id) is None:
+            raise CaseRefused(code, "no such user")
+        contact = CaseContact(case_id=case.id, user_id=user_id, relation=relation, created_at=now)
+        session.add(contact)
+    contact.approved = True
+    event = _event(session, cipher, case, EventKind.CONTACT_LINKED, actor_id=actor_id, now=now)
+    await session.flush()
+    queued = await enqueue(
+        session,
+        cipher,
+        [
+            Outgoing(
+                user_id,
+                event_key(event.id, user_id),
+                T_LINKED,
+                {"code": case.code, "name": await _name(session, cipher, case)},
+                event_id=event.id,
+            )
+        ],
+        now=now,
+    )
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="case.link_contact",
+        case_code=case.code,
+        target_user_id=user_id,
+        at=now,
+    )
+    return Change(case.code, case.status, case.status, event.id, queued)
+
+
+def staff_contacts(admin_ids: Iterable[int], group_chat_id: int | None) -> StaffContacts:
+    return StaffContacts(frozenset(admin_ids), group_chat_id)

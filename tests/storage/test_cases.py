@@ -1,0 +1,341 @@
+"""Staff operations on cases: each writes the case, an event, the outbox rows and an audit row
+together, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import cases
+from storage.crypto import FieldCipher
+from storage.db import SessionFactory, make_engine, make_session_factory
+from storage.enums import (
+    AlertFilter,
+    AuditOutcome,
+    CaseStatus,
+    EventKind,
+    MonitorStatus,
+    Role,
+    SubscriptionScope,
+    Visibility,
+)
+from storage.lifecycle import TransitionRefused
+from storage.migrate import upgrade_to_head
+from storage.models import (
+    AuditEntry,
+    Case,
+    CaseContact,
+    CaseEvent,
+    OutboxMessage,
+    Subscription,
+    User,
+)
+from storage.outbox import open_params
+from tests.support.case_factory import ensure_user, make_case
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+STAFF = 500
+FAMILY = 100
+RELATIVE = 101
+
+
+@dataclass
+class Db:
+    engine: AsyncEngine
+    sessions: SessionFactory
+    cipher: FieldCipher
+
+
+@pytest.fixture
+async def db(database_url: str, data_key: str) -> AsyncIterator[Db]:
+    engine = make_engine(database_url)
+    await upgrade_to_head(engine)
+    try:
+        yield Db(engine, make_session_factory(engine), FieldCipher.from_setting(data_key))
+    finally:
+        await engine.dispose()
+
+
+async def new_case(db: Db, status: CaseStatus = CaseStatus.NEW, **options: object) -> str:
+    async with db.sessions() as session, session.begin():
+        await ensure_user(session, STAFF)
+        return await make_case(
+            session,
+            db.cipher,
+            reporter_id=FAMILY,
+            status=status,
+            **options,  # type: ignore[arg-type]
+        )
+
+
+async def outbox_rows(db: Db) -> list[OutboxMessage]:
+    async with db.sessions() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def test_status_change_writes_case_event_outbox_and_audit_together(db: Db) -> None:
+    code = await new_case(db, contacts=[RELATIVE])
+    async with db.sessions() as session, session.begin():
+        change = await cases.change_status(
+            session,
+            db.cipher,
+            code,
+            CaseStatus.UNDER_REVIEW,
+            actor_id=STAFF,
+            now=NOW,
+            public_note="We are looking into it.",
+        )
+    assert (change.old_status, change.new_status, change.queued) == ("new", "under_review", 2)
+    rows = await outbox_rows(db)
+    assert [row.chat_id for row in rows] == [FAMILY, RELATIVE]
+    assert {row.dedupe_key for row in rows} == {
+        f"event:{change.event_id}:{FAMILY}",
+        f"event:{change.event_id}:{RELATIVE}",
+    }
+    params = open_params(db.cipher, rows[0].payload)
+    assert params == {
+        "code": code,
+        "old": "new",
+        "new": "under_review",
+        "note": "We are looking into it.",
+        "name": "Ivan Petrenko",
+    }
+    assert rows[0].template == cases.T_STATUS
+    async with db.sessions() as session:
+        case = await session.scalar(select(Case).where(Case.code == code))
+        assert case is not None and case.status == CaseStatus.UNDER_REVIEW
+        event = await session.get(CaseEvent, change.event_id)
+        assert event is not None and event.public and event.kind == EventKind.STATUS_CHANGED
+        assert db.cipher.open(event.body) == "We are looking into it."
+        entries = list(await session.scalars(select(AuditEntry)))
+    assert [(e.actor_id, e.action, e.case_code, e.outcome) for e in entries] == [
+        (STAFF, "case.status", code, AuditOutcome.OK)
+    ]
+    assert "looking" not in (entries[0].detail or "")
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [(CaseStatus.RETURNED, CaseStatus.CHARGED), (CaseStatus.CLOSED, CaseStatus.VERIFIED)],
+)
+async def test_transition_outside_the_graph_changes_nothing(
+    db: Db, start: CaseStatus, target: CaseStatus
+) -> None:
+    code = await new_case(db, status=start)
+    with pytest.raises(TransitionRefused):
+        async with db.sessions() as session, session.begin():
+            await cases.change_status(session, db.cipher, code, target, actor_id=STAFF, now=NOW)
+    assert await outbox_rows(db) == []
+    async with db.sessions() as session:
+        case = await session.scalar(select(Case).where(Case.code == code))
+        assert case is not None and case.status == start
+        assert list(await session.scalars(select(AuditEntry))) == []
+
+
+async def test_returned_reaches_family_and_every_staff_member(db: Db) -> None:
+    code = await new_case(db, status=CaseStatus.VERIFIED)
+    async with db.sessions() as session, session.begin():
+        await ensure_user(session, 501)
+        await ensure_user(session, 502)
+        session.add(User(id=600, role=Role.STAFF))
+        (await session.get(User, 501)).role = Role.STAFF  # type: ignore[union-attr]
+        change = await cases.mark_returned(
+            session,
+            db.cipher,
+            code,
+            actor_id=STAFF,
+            now=NOW,
+            staff=cases.StaffContacts(frozenset({9001}), -100123),
+        )
+    rows = await outbox_rows(db)
+    assert [(r.chat_id, r.template) for r in rows] == [
+        (FAMILY, cases.T_RETURNED),
+        (501, cases.T_RETURNED_STAFF),
+        (600, cases.T_RETURNED_STAFF),
+        (9001, cases.T_RETURNED_STAFF),
+        (-100123, cases.T_RETURNED_STAFF),
+    ]
+    assert "name" not in open_params(db.cipher, rows[1].payload)
+    assert change.new_status == CaseStatus.RETURNED
+
+
+async def test_same_event_cannot_be_queued_twice(db: Db) -> None:
+    code = await new_case(db)
+    async with db.sessions() as session, session.begin():
+        change = await cases.add_public_note(
+            session, db.cipher, code, "note", actor_id=STAFF, now=NOW
+        )
+    async with db.sessions() as session, session.begin():
+        case = await session.scalar(select(Case).where(Case.code == code))
+        event = await session.get(CaseEvent, change.event_id)
+        assert case is not None and event is not None
+        again = await cases._notify(
+            session, db.cipher, case, event, cases.T_NOTE, {"code": code}, now=NOW
+        )
+    assert again == 0
+    assert len(await outbox_rows(db)) == 1
+
+
+async def test_monitors_hear_public_things_of_cases_they_may_see(db: Db) -> None:
+    anonymous = await new_case(db, visibility=Visibility.ANONYMOUS)
+    private = await new_case(db, visibility=Visibility.STAFF_ONLY)
+    async with db.sessions() as session, session.begin():
+        session.add_all(
+            [
+                User(id=700, monitor_status=MonitorStatus.APPROVED, role=Role.MONITOR),
+                User(
+                    id=701, monitor_status=MonitorStatus.APPROVED, role=Role.MONITOR, blocked=True
+                ),
+                User(id=702, monitor_status=MonitorStatus.PENDING),
+                User(id=703, monitor_status=MonitorStatus.APPROVED, role=Role.MONITOR),
+            ]
+        )
+        await session.flush()
+        for user_id in (700, 701, 702):
+            session.add(Subscription(user_id=user_id, scope=SubscriptionScope.ALL, target="all"))
+        session.add(
+            Subscription(
+                user_id=703,
+                scope=SubscriptionScope.REGION,
+                target="region:crimea",
+                region="crimea",
+                alert_filter=AlertFilter.VERDICTS_AND_RETURNS,
+            )
+        )
+    async with db.sessions() as session, session.begin():
+        for code in (anonymous, private):
+            await cases.change_status(
+                session, db.cipher, code, CaseStatus.UNDER_REVIEW, actor_id=STAFF, now=NOW
+            )
+            await cases.add_internal_note(
+                session, db.cipher, code, "secret", actor_id=STAFF, now=NOW
+            )
+        await cases.change_status(
+            session, db.cipher, anonymous, CaseStatus.RELEASED, actor_id=STAFF, now=NOW
+        )
+    rows = [(r.chat_id, r.template) for r in await outbox_rows(db) if r.chat_id != FAMILY]
+    assert rows == [(700, cases.T_STATUS), (700, cases.T_STATUS), (703, cases.T_STATUS)]
+    monitor_row = next(r for r in await outbox_rows(db) if r.chat_id == 700)
+    assert open_params(db.cipher, monitor_row.payload)["name"] is None
+
+
+async def test_question_to_family_and_their_answer(db: Db) -> None:
+    code = await new_case(db, status=CaseStatus.UNDER_REVIEW)
+    async with db.sessions() as session, session.begin():
+        await ensure_user(session, 999)
+        asked = await cases.request_info(
+            session, db.cipher, code, "Which court?", actor_id=STAFF, now=NOW
+        )
+    assert asked.new_status == CaseStatus.NEED_INFO
+    (row,) = await outbox_rows(db)
+    assert (row.chat_id, row.template) == (FAMILY, cases.T_INFO)
+    assert open_params(db.cipher, row.payload)["question"] == "Which court?"
+    async with db.sessions() as session, session.begin():
+        assert await cases.attach_family_reply(session, db.cipher, 999, "x", now=NOW) is None
+        reply = await cases.attach_family_reply(
+            session,
+            db.cipher,
+            FAMILY,
+            "The district court",
+            now=NOW,
+            staff=cases.StaffContacts(frozenset(), -100123),
+        )
+    assert reply is not None and reply.code == code
+    async with db.sessions() as session:
+        view = await cases.case_for_staff(session, db.cipher, code)
+    assert view is not None and view.status == CaseStatus.UNDER_REVIEW
+    assert view.events[-1].kind == EventKind.INFO_RECEIVED
+    assert view.events[-1].body == "The district court"
+    assert [(r.chat_id, r.template) for r in await outbox_rows(db)][-1] == (
+        -100123,
+        cases.T_INFO_RECEIVED_STAFF,
+    )
+
+
+async def test_merge_moves_the_family_to_the_surviving_case(db: Db) -> None:
+    survivor = await new_case(db, status=CaseStatus.VERIFIED)
+    async with db.sessions() as session, session.begin():
+        duplicate = await make_case(session, db.cipher, reporter_id=RELATIVE)
+    async with db.sessions() as session, session.begin():
+        with pytest.raises(cases.CaseRefused):
+            await cases.merge_cases(
+                session, db.cipher, duplicate, duplicate, actor_id=STAFF, now=NOW
+            )
+        await cases.merge_cases(session, db.cipher, duplicate, survivor, actor_id=STAFF, now=NOW)
+    async with db.sessions() as session:
+        view = await cases.case_for_staff(session, db.cipher, duplicate)
+        target = await cases.case_for_staff(session, db.cipher, survivor)
+    assert view is not None and target is not None
+    assert (view.status, view.closed_reason, view.merged_into) == ("closed", "duplicate", survivor)
+    assert {c.user_id for c in target.contacts if c.approved} == {FAMILY, RELATIVE}
+    (row,) = await outbox_rows(db)
+    assert (row.chat_id, row.template) == (RELATIVE, cases.T_MERGED)
+
+
+async def test_close_reopen_and_link_contact(db: Db) -> None:
+    code = await new_case(db)
+    async with db.sessions() as session, session.begin():
+        with pytest.raises(cases.CaseRefused):
+            await cases.close_case(session, db.cipher, code, "bored", actor_id=STAFF, now=NOW)
+        await cases.close_case(session, db.cipher, code, "withdrawn", actor_id=STAFF, now=NOW)
+        await cases.reopen(session, db.cipher, code, actor_id=STAFF, now=NOW)
+        await ensure_user(session, 300)
+        session.add(
+            CaseContact(
+                case_id=(await session.scalar(select(Case.id).where(Case.code == code))) or 0,
+                user_id=300,
+            )
+        )
+        await session.flush()
+        await cases.add_public_note(session, db.cipher, code, "before", actor_id=STAFF, now=NOW)
+        await cases.link_contact(session, db.cipher, code, 300, actor_id=STAFF, now=NOW)
+        await cases.add_public_note(session, db.cipher, code, "after", actor_id=STAFF, now=NOW)
+    rows = [(r.chat_id, r.template) for r in await outbox_rows(db)]
+    assert rows == [
+        (FAMILY, cases.T_STATUS),
+        (FAMILY, cases.T_STATUS),
+        (FAMILY, cases.T_NOTE),
+        (300, cases.T_LINKED),
+        (FAMILY, cases.T_NOTE),
+        (300, cases.T_NOTE),
+    ]
+    async with db.sessions() as session:
+        view = await cases.case_for_staff(session, db.cipher, code)
+    assert view is not None and view.status == "under_review" and view.closed_reason is None
+    assert view.personal["detainee_name"] == "Ivan Petrenko"
+
+
+async def test_blocked_family_member_is_not_queued(db: Db) -> None:
+    code = await new_case(db, contacts=[RELATIVE])
+    async with db.sessions() as session, session.begin():
+        (await session.get(User, RELATIVE)).blocked = True  # type: ignore[union-attr]
+        await cases.add_public_note(session, db.cipher, code, "n", actor_id=STAFF, now=NOW)
+    assert [r.chat_id for r in await outbox_rows(db)] == [FAMILY]
+
+
+async def test_inbox_lists_new_and_need_info_oldest_first_in_pages(db: Db) -> None:
+    codes = []
+    for index, status in enumerate(
+        [CaseStatus.NEW, CaseStatus.VERIFIED, CaseStatus.NEED_INFO, CaseStatus.NEW]
+    ):
+        codes.append(await new_case(db, status=status, created_at=NOW - timedelta(days=10 - index)))
+    async with db.sessions() as session:
+        first = await cases.inbox(session, page=0, page_size=2)
+        second = await cases.inbox(session, page=1, page_size=2)
+        beyond = await cases.inbox(session, page=7, page_size=2)
+    assert (first.total, first.pages) == (3, 2)
+    assert [item.code for item in first.items] == [codes[0], codes[2]]
+    assert [item.code for item in second.items] == [codes[3]]
+    assert beyond.page == 1
+
+
+async def test_unknown_code_is_not_found(db: Db) -> None:
+    async with db.sessions() as session, session.begin():
+        assert await cases.case_for_staff(session, db.cipher, "AAAA-AAAA") is None
+        with pytest.raises(cases.CaseNotFound):
+            await cases.add_public_note(session, db.cipher, "AAAA-AAAA", "x", actor_id=1, now=NOW)
