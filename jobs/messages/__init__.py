@@ -8,9 +8,10 @@ from types import ModuleType
 from typing import Any
 
 from bot.i18n import Translator
+from jobs.messages import cases
 from jobs.messages.base import RenderedMessage, Renderer
 
-_MODULES: tuple[ModuleType, ...] = ()
+_MODULES: tuple[ModuleType, ...] = (cases,)
 
 
 def _collect() -> dict[str, Renderer]:
