@@ -10,4 +10,6 @@ if TYPE_CHECKING:
 
 def register_jobs(application: HotlineApplication) -> None:
     """Each jobs module adds its own jobs here."""
-    return None
+    from jobs import retention
+
+    retention.schedule(application)

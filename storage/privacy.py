@@ -1,0 +1,291 @@
+"""The family's control over its data: what we hold about a user, erasing it, and retention.
+
+A relative may decide that being in our database is itself a danger (a phone checked at a
+checkpoint, a search of their home). `forget_user` erases everything that identifies them or that
+they told us, and keeps of a case only what staff marked as needed (`CasePersonal.kept_for_case`),
+with the reporter's identity removed, so the case can still be followed. `purge_expired` enforces
+the retention periods of the settings (drafts, delivered messages, the audit log).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import audit
+from storage.access import is_staff
+from storage.crypto import FieldCipher
+from storage.enums import EventKind, MonitorStatus, OutboxStatus, Role
+from storage.models import (
+    AuditEntry,
+    Case,
+    CaseContact,
+    CaseEvent,
+    CasePersonal,
+    DigestSetting,
+    MonitorRequest,
+    OutboxMessage,
+    PersistenceEntry,
+    Subscription,
+    User,
+)
+
+USER_KIND = "user"
+CHAT_KIND = "chat"
+CONVERSATION_PREFIX = "conv:"
+FAMILY_EVENT_KINDS = (EventKind.CREATED, EventKind.INFO_RECEIVED)
+PERSONAL_FIELDS = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
+
+
+@dataclass(frozen=True)
+class HeldCase:
+    """One case the user is linked to, with what they told us about it."""
+
+    code: str
+    status: str
+    is_reporter: bool
+    relation: str | None
+    contact_phone: str | None
+    detainee_name: str | None
+
+
+@dataclass(frozen=True)
+class HeldData:
+    """Everything the bot holds about one user, opened, for /mydata."""
+
+    user_id: int
+    language: str | None
+    role: str
+    monitor_status: str
+    first_seen: datetime | None
+    cases: list[HeldCase] = field(default_factory=list)
+    subscriptions: list[str] = field(default_factory=list)
+    monitor_requests: list[tuple[str | None, str | None, str]] = field(default_factory=list)
+    has_draft: bool = False
+    pending_messages: int = 0
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """Counts only (safe to log)."""
+
+    contacts_removed: int
+    cases_unlinked: int
+    cases_erased: int
+    cases_kept: int
+    subscriptions_removed: int
+    persistence_removed: int
+    outbox_removed: int
+
+
+def _is_users_entry(kind: str, key: str, user_id: int) -> bool:
+    """Persistence rows of this user: their user data, their private chat, their conversations."""
+    if kind in (USER_KIND, CHAT_KIND):
+        return key == str(user_id)
+    if kind.startswith(CONVERSATION_PREFIX):
+        try:
+            parts = json.loads(key)
+        except ValueError:
+            return False
+        return isinstance(parts, list) and user_id in parts
+    return False
+
+
+async def _persistence_keys_of(session: AsyncSession, user_id: int) -> list[tuple[str, str]]:
+    rows = await session.execute(select(PersistenceEntry.kind, PersistenceEntry.key))
+    return [(kind, key) for kind, key in rows if _is_users_entry(kind, key, user_id)]
+
+
+async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) -> HeldData | None:
+    """What we hold about the user, decrypted for them alone (None if we hold nothing)."""
+    user = await session.get(User, user_id)
+    if user is None:
+        return None
+    contacts = await session.execute(
+        select(Case.code, Case.status, CaseContact, CasePersonal.detainee_name)
+        .join(CaseContact, CaseContact.case_id == Case.id)
+        .outerjoin(CasePersonal, CasePersonal.case_id == Case.id)
+        .where(CaseContact.user_id == user_id)
+        .order_by(Case.id)
+    )
+    cases = [
+        HeldCase(
+            code=code,
+            status=status,
+            is_reporter=contact.is_reporter,
+            relation=contact.relation,
+            contact_phone=cipher.open(contact.contact_phone),
+            detainee_name=cipher.open(name),
+        )
+        for code, status, contact, name in contacts
+    ]
+    targets = await session.scalars(
+        select(Subscription.target).where(Subscription.user_id == user_id).order_by(Subscription.id)
+    )
+    requests = await session.scalars(
+        select(MonitorRequest).where(MonitorRequest.user_id == user_id).order_by(MonitorRequest.id)
+    )
+    pending = await session.scalars(
+        select(OutboxMessage.id).where(
+            OutboxMessage.chat_id == user_id, OutboxMessage.status == OutboxStatus.PENDING
+        )
+    )
+    return HeldData(
+        user_id=user.id,
+        language=user.language,
+        role=user.role,
+        monitor_status=user.monitor_status,
+        first_seen=user.created_at,
+        cases=cases,
+        subscriptions=list(targets),
+        monitor_requests=[
+            (cipher.open(r.organisation), cipher.open(r.purpose), r.status) for r in requests
+        ],
+        has_draft=bool(await _persistence_keys_of(session, user_id)),
+        pending_messages=len(list(pending)),
+    )
+
+
+async def forget_user(session: AsyncSession, user_id: int, *, now: datetime) -> ForgetResult:
+    """Erase the user's personal data and links, in the caller's transaction.
+
+    Cases they reported stay (other relatives and staff still follow them) but lose the reporter;
+    their sealed details are erased unless staff marked them `kept_for_case`. Their own words in
+    case events (replies to staff) are erased. The audit row names no one.
+    """
+    reported = list(await session.scalars(select(Case.id).where(Case.reporter_id == user_id)))
+    kept = set(
+        await session.scalars(
+            select(CasePersonal.case_id).where(
+                CasePersonal.case_id.in_(reported), CasePersonal.kept_for_case.is_(True)
+            )
+        )
+    )
+    erased = [case_id for case_id in reported if case_id not in kept]
+    if erased:
+        await session.execute(
+            update(CasePersonal)
+            .where(CasePersonal.case_id.in_(erased))
+            .values(dict.fromkeys(PERSONAL_FIELDS))
+        )
+        await session.execute(
+            update(Case).where(Case.id.in_(erased)).values(person_index=None, updated_at=now)
+        )
+    if reported:
+        await session.execute(update(Case).where(Case.id.in_(reported)).values(reporter_id=None))
+    own_words = (CaseEvent.actor_id == user_id, CaseEvent.kind.in_(FAMILY_EVENT_KINDS))
+    await session.execute(
+        update(CaseEvent)
+        .where(*own_words, CaseEvent.case_id.not_in(kept))
+        .values(body=None, actor_id=None)
+    )
+    await session.execute(update(CaseEvent).where(*own_words).values(actor_id=None))
+    contacts = await session.execute(delete(CaseContact).where(CaseContact.user_id == user_id))
+    subscriptions = await session.execute(
+        delete(Subscription).where(Subscription.user_id == user_id)
+    )
+    await session.execute(delete(DigestSetting).where(DigestSetting.user_id == user_id))
+    await session.execute(delete(MonitorRequest).where(MonitorRequest.user_id == user_id))
+    outbox = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.chat_id == user_id,
+            OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT, OutboxStatus.DEAD)),
+        )
+    )
+    entries = await _persistence_keys_of(session, user_id)
+    for kind, key in entries:
+        await session.execute(
+            delete(PersistenceEntry).where(
+                PersistenceEntry.kind == kind, PersistenceEntry.key == key
+            )
+        )
+    user = await session.get(User, user_id)
+    if user is None or not is_staff(user.role):
+        # A family's own actions (a reply to staff) must not link their Telegram id to a case;
+        # staff actions stay attributed, that is what the audit log is for.
+        await session.execute(
+            update(AuditEntry).where(AuditEntry.actor_id == user_id).values(actor_id=0)
+        )
+    await session.execute(
+        update(AuditEntry).where(AuditEntry.target_user_id == user_id).values(target_user_id=None)
+    )
+    if user is not None:
+        user.language = None
+        user.monitor_status = MonitorStatus.NONE
+        if user.role == Role.MONITOR:
+            user.role = Role.FAMILY
+        user.forgotten_at = now
+        user.created_at = now
+        user.last_seen_at = now
+    result = ForgetResult(
+        contacts_removed=_count(contacts),
+        cases_unlinked=len(reported),
+        cases_erased=len(erased),
+        cases_kept=len(kept),
+        subscriptions_removed=_count(subscriptions),
+        persistence_removed=len(entries),
+        outbox_removed=_count(outbox),
+    )
+    audit.record(
+        session,
+        actor_id=0,
+        action="forget_user",
+        detail=f"cases erased {result.cases_erased}, kept {result.cases_kept}",
+        at=now,
+    )
+    return result
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    drafts: list[tuple[str, str]]
+    outbox_rows: int
+    audit_rows: int
+
+
+async def purge_expired(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    draft_days: int,
+    outbox_days: int,
+    audit_days: int,
+) -> PurgeResult:
+    """Delete abandoned drafts, delivered or failed outbox rows and old audit rows.
+
+    Returns the (kind, key) of the persistence entries removed, so the running bot can forget its
+    in-memory copy too (or it would write the draft back on the user's next message).
+    """
+    draft_cutoff = now - timedelta(days=draft_days)
+    drafts = [
+        (kind, key)
+        for kind, key in await session.execute(
+            select(PersistenceEntry.kind, PersistenceEntry.key).where(
+                PersistenceEntry.updated_at < draft_cutoff
+            )
+        )
+    ]
+    await session.execute(
+        delete(PersistenceEntry).where(PersistenceEntry.updated_at < draft_cutoff)
+    )
+    outbox_cutoff = now - timedelta(days=outbox_days)
+    outbox = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_(
+                (OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.CANCELLED)
+            ),
+            OutboxMessage.created_at < outbox_cutoff,
+        )
+    )
+    audit_rows = await session.execute(
+        delete(AuditEntry).where(AuditEntry.created_at < now - timedelta(days=audit_days))
+    )
+    return PurgeResult(drafts=drafts, outbox_rows=_count(outbox), audit_rows=_count(audit_rows))
