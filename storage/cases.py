@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import audit
 from storage.crypto import FieldCipher
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
-from storage.lifecycle import allowed_next, check_transition
+from storage.lifecycle import OPEN, allowed_next, check_transition
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal, User
 from storage.outbox import PRIORITY_CASE_ALERT, PRIORITY_STAFF, Outgoing, enqueue, event_key
 from storage.subscriptions import monitor_recipients
@@ -730,3 +730,94 @@ async def link_contact(
 
 def staff_contacts(admin_ids: Iterable[int], group_chat_id: int | None) -> StaffContacts:
     return StaffContacts(frozenset(admin_ids), group_chat_id)
+
+
+# -- reminders -----------------------------------------------------------------------------------
+
+T_NEED_INFO_REMINDER = "cases.need_info_reminder"
+T_STALE_STAFF = "cases.stale_cases_staff"
+STALE_LIST_LIMIT = 40
+
+
+async def queue_need_info_reminders(
+    session: AsyncSession, cipher: FieldCipher, *, now: datetime, days: int
+) -> int:
+    """One gentle reminder per question a family has left unanswered for `days` days.
+
+    The outbox key ``remind:<question event>:<chat>`` makes it once, however often this runs.
+    """
+    asked = (
+        select(CaseEvent.case_id, func.max(CaseEvent.id).label("event_id"))
+        .where(CaseEvent.kind == EventKind.INFO_REQUESTED)
+        .group_by(CaseEvent.case_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Case, CaseEvent)
+        .join(asked, asked.c.case_id == Case.id)
+        .join(CaseEvent, CaseEvent.id == asked.c.event_id)
+        .where(
+            Case.status == CaseStatus.NEED_INFO,
+            CaseEvent.created_at <= now - timedelta(days=days),
+        )
+        .order_by(Case.id)
+    )
+    messages: list[Outgoing] = []
+    for case, event in rows:
+        params = {
+            "code": case.code,
+            "question": cipher.open(event.body),
+            "name": await _name(session, cipher, case),
+        }
+        messages += [
+            Outgoing(
+                chat,
+                f"remind:{event.id}:{chat}",
+                T_NEED_INFO_REMINDER,
+                params,
+                kind=OutboxKind.REMINDER,
+                event_id=event.id,
+            )
+            for chat in await family_of(session, case)
+        ]
+    return await enqueue(session, cipher, messages, now=now)
+
+
+async def queue_stale_case_list(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    now: datetime,
+    days: int,
+    staff: StaffContacts,
+) -> int:
+    """Once a week (ISO week in the outbox key), list to staff the open cases with no change
+    for `days` days, oldest first."""
+    stale = Case.status.in_(sorted(OPEN)) & (Case.updated_at <= now - timedelta(days=days))
+    total = int(await session.scalar(select(func.count()).select_from(Case).where(stale)) or 0)
+    if total == 0:
+        return 0
+    codes = list(
+        await session.scalars(
+            select(Case.code).where(stale).order_by(Case.updated_at).limit(STALE_LIST_LIMIT)
+        )
+    )
+    year, week, _ = now.isocalendar()
+    chats = staff_desk(staff) if staff.group_chat_id else await all_staff(session, staff)
+    params = {"codes": codes, "total": total, "days": days}
+    return await enqueue(
+        session,
+        cipher,
+        [
+            Outgoing(
+                chat,
+                f"stale:{year}-W{week:02d}:{chat}",
+                T_STALE_STAFF,
+                params,
+                kind=OutboxKind.REMINDER,
+                priority=PRIORITY_STAFF,
+            )
+            for chat in chats
+        ],
+        now=now,
+    )

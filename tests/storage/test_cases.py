@@ -339,3 +339,25 @@ async def test_unknown_code_is_not_found(db: Db) -> None:
         assert await cases.case_for_staff(session, db.cipher, "AAAA-AAAA") is None
         with pytest.raises(cases.CaseNotFound):
             await cases.add_public_note(session, db.cipher, "AAAA-AAAA", "x", actor_id=1, now=NOW)
+
+
+async def test_reminders_are_queued_once(db: Db) -> None:
+    asked = await new_case(db, status=CaseStatus.UNDER_REVIEW)
+    await new_case(db, status=CaseStatus.VERIFIED, created_at=NOW - timedelta(days=40))
+    await new_case(db, status=CaseStatus.RETURNED, created_at=NOW - timedelta(days=40))
+    async with db.sessions() as session, session.begin():
+        await cases.request_info(session, db.cipher, asked, "Which court?", actor_id=STAFF, now=NOW)
+    staff = cases.StaffContacts(frozenset({9001}), None)
+    for day in (1, 4, 5):
+        async with db.sessions() as session, session.begin():
+            when = NOW + timedelta(days=day)
+            await cases.queue_need_info_reminders(session, db.cipher, now=when, days=3)
+            await cases.queue_stale_case_list(session, db.cipher, now=when, days=30, staff=staff)
+    rows = [(r.chat_id, r.template) for r in await outbox_rows(db)]
+    assert rows == [
+        (FAMILY, cases.T_INFO),
+        (9001, cases.T_STALE_STAFF),
+        (FAMILY, cases.T_NEED_INFO_REMINDER),
+    ]
+    params = open_params(db.cipher, (await outbox_rows(db))[1].payload)
+    assert params["total"] == 1 and len(params["codes"]) == 1
