@@ -1,0 +1,389 @@
+"""The delivery job: drains the outbox to Telegram, politely and without losing a message.
+
+Rows are written by storage operations in the same transaction as the change they announce; this
+job only sends them. It runs on PTB's JobQueue: a sweep every `delivery_sweep_seconds`, and an
+immediate run whenever a transaction that queued rows commits (`storage.outbox` calls the hook
+installed by `setup`). Only one drain runs at a time; a wake-up during a drain makes it go round
+once more.
+
+A drain claims due rows (case alerts before broadcasts, one chat's rows strictly in order) in a
+short transaction that leases them, renders each in the recipient's language, sends it, and marks
+it sent with Telegram's message id. It sends with its own `telegram.Bot` (same token and
+connection pool, but WITHOUT the Application's AIORateLimiter), so people talking to the bot never
+wait behind outbox traffic; it paces itself at `send_rate_per_second` overall and one message per
+second per chat, with several sends in flight at once.
+
+Failures: RetryAfter reschedules the row and pauses all sending for that long; network errors
+back off exponentially with jitter and, after MAX_ATTEMPTS, the row is dead and staff are told;
+Forbidden (the user blocked the bot) marks the user blocked and gives up every row to them;
+BadRequest gives up the row with the error's type (never its text, which can quote the message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from jobs.messages import UnknownTemplateError, render
+from jobs.messages.base import RenderedMessage
+from storage import outbox
+from storage.cases import StaffContacts, staff_desk
+from storage.enums import OutboxKind
+from storage.outbox import PRIORITY_STAFF, ClaimedMessage, Outgoing
+from storage.users import mark_blocked
+
+if TYPE_CHECKING:
+    from bot.context import HotlineApplication
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+DELIVERY_KEY = "delivery"
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 300.0
+PER_CHAT_INTERVAL = 1.0
+DEAD_LETTER_TEMPLATE = "cases.dead_letter_staff"
+
+
+def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, ... capped at five minutes."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return ceiling * (0.5 + 0.5 * (rng or random).random())
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    value: object = error.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)  # type: ignore[arg-type]
+
+
+class Pacer:
+    """A token bucket of one token refilled `rate` times a second, one slot per chat per second,
+    and a global pause after a RetryAfter. Single-threaded asyncio: no lock needed."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next_slot = 0.0
+        self._chat_next: dict[int, float] = {}
+        self.paused_until = 0.0
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self._now() + seconds)
+
+    async def wait_turn(self, chat_id: int) -> None:
+        """Sleep until this chat may receive again, sending is not paused, and a token is free."""
+        while True:
+            now = self._now()
+            chat_ready = self._chat_next.get(chat_id, 0.0)
+            wait = max(chat_ready, self.paused_until) - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.interval
+            self._chat_next[chat_id] = slot + PER_CHAT_INTERVAL
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if self._now() >= self.paused_until:
+                return
+
+    def forget_idle_chats(self) -> None:
+        now = self._now()
+        for chat_id in [c for c, ready in self._chat_next.items() if ready < now]:
+            del self._chat_next[chat_id]
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    rescheduled: int = 0
+    dead: int = 0
+    blocked: int = 0
+    drains: int = 0
+    in_flight: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Delivery:
+    """The outbox drain of one Application (kept in `application.bot_data[DELIVERY_KEY]`)."""
+
+    def __init__(self, application: HotlineApplication, services: Services) -> None:
+        self.application = application
+        self.services = services
+        settings = services.settings
+        self.concurrency = max(1, min(16, int(settings.send_rate_per_second)))
+        self.batch = max(self.concurrency * 2, int(settings.send_rate_per_second))
+        self.pacer = Pacer(settings.send_rate_per_second)
+        self.stats = DeliveryStats()
+        self._lock = asyncio.Lock()
+        self._again = False
+        self._started = False
+        self._bot: Bot | None = None
+        self._staff = StaffContacts(frozenset(settings.admin_ids), settings.staff_chat_id)
+
+    # -- waking ---------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Called right after a commit that queued rows: drain now (or once more)."""
+        if self._lock.locked():
+            self._again = True
+            return
+        job_queue = self.application.job_queue
+        if job_queue is not None and job_queue.scheduler.running:
+            job_queue.run_once(self._job, 0, name="delivery:wake")
+
+    async def _job(self, context: object) -> None:
+        await self.drain()
+
+    # -- draining -------------------------------------------------------------------------------
+
+    @property
+    def bot(self) -> Bot:
+        """A Bot on the Application's token and connection pool, without its rate limiter."""
+        if self._bot is None:
+            app_bot = self.application.bot
+            self._bot = Bot(
+                token=app_bot.token,
+                base_url=self.services.settings.api_base_url,
+                base_file_url=app_bot.base_file_url,
+                request=app_bot.request,
+                get_updates_request=app_bot.request,
+            )
+        return self._bot
+
+    async def drain(self) -> None:
+        """Send everything due; returns when nothing is due (rows in backoff wait for a sweep)."""
+        if self._lock.locked():
+            self._again = True
+            return
+        async with self._lock:
+            self.stats.drains += 1
+            if not self._started:
+                await self._recover_orphans()
+                self._started = True
+            while True:
+                self._again = False
+                claimed = await self._claim()
+                if claimed:
+                    await asyncio.gather(*(self._deliver(row) for row in claimed))
+                    continue
+                if not self._again:
+                    break
+            self.pacer.forget_idle_chats()
+        await self._schedule_next_due()
+
+    async def _recover_orphans(self) -> None:
+        """One bot process owns the outbox: rows a previous (crashed) process left `sending`
+        are due again now, without waiting for their lease to run out."""
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            far = services.clock() + LEASE * 2
+            recovered = await outbox.requeue_expired_leases(session, now=far)
+        if recovered:
+            log.info(
+                "delivery: %d rows left in flight by a previous process are due again", recovered
+            )
+
+    async def _claim(self) -> list[ClaimedMessage]:
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            return await outbox.claim(
+                session, services.cipher, now=services.clock(), lease=LEASE, limit=self.batch
+            )
+
+    async def _schedule_next_due(self) -> None:
+        """Come back exactly when the next backed-off row is due, if before the next sweep."""
+        services = self.services
+        async with services.sessions() as session:
+            due = await outbox.next_due_at(session)
+        job_queue = self.application.job_queue
+        if due is None or job_queue is None or not job_queue.scheduler.running:
+            return
+        delay = (due - services.clock()).total_seconds()
+        if delay < services.settings.delivery_sweep_seconds:
+            job_queue.run_once(self._job, max(0.05, delay), name="delivery:due")
+
+    # -- one row --------------------------------------------------------------------------------
+
+    def _render(self, row: ClaimedMessage) -> RenderedMessage:
+        services = self.services
+        tr = services.i18n.get(row.language or services.settings.default_language)
+        return render(row.template, tr, row.params)
+
+    async def _send(self, row: ClaimedMessage, message: RenderedMessage) -> Message:
+        markup = None
+        if message.buttons:
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(label, url=data)
+                        if data.startswith(("https://", "http://"))
+                        else InlineKeyboardButton(label, callback_data=data)
+                        for label, data in button_row
+                    ]
+                    for button_row in message.buttons
+                ]
+            )
+        if message.photo_file_id:
+            return await self.bot.send_photo(
+                row.chat_id,
+                message.photo_file_id,
+                caption=message.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                protect_content=message.protect_content,
+            )
+        return await self.bot.send_message(
+            row.chat_id,
+            message.text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            protect_content=message.protect_content,
+            disable_web_page_preview=True,
+        )
+
+    async def _deliver(self, row: ClaimedMessage) -> None:
+        try:
+            message = self._render(row)
+        except (UnknownTemplateError, KeyError, ValueError) as error:
+            await self._give_up(row, f"render:{type(error).__name__}", notify=False)
+            return
+        await self.pacer.wait_turn(row.chat_id)
+        self.stats.in_flight += 1
+        try:
+            sent = await self._send(row, message)
+        except RetryAfter as error:
+            await self._rate_limited(row, retry_after_seconds(error))
+        except Forbidden:
+            await self._blocked(row)
+        except BadRequest as error:
+            await self._give_up(row, f"BadRequest:{_error_code(error)}", notify=False)
+        except NetworkError as error:  # includes TimedOut
+            await self._retry_later(row, type(error).__name__)
+        except TelegramError as error:
+            await self._retry_later(row, type(error).__name__)
+        else:
+            await self._settle_sent(row, sent.message_id)
+        finally:
+            self.stats.in_flight -= 1
+
+    async def _settle_sent(self, row: ClaimedMessage, message_id: int) -> None:
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            await outbox.mark_sent(
+                session, row.id, telegram_message_id=message_id, now=services.clock()
+            )
+        self.stats.sent += 1
+
+    async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
+        self.pacer.pause(seconds)
+        self._count("RetryAfter")
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            await outbox.reschedule(
+                session,
+                row.id,
+                not_before=services.clock() + timedelta(seconds=seconds),
+                error="RetryAfter",
+                count_attempt=False,
+            )
+        self.stats.rescheduled += 1
+
+    async def _retry_later(self, row: ClaimedMessage, reason: str) -> None:
+        self._count(reason)
+        attempts = row.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            log.warning("outbox %d to chat %d: %s, giving up", row.id, row.chat_id, reason)
+            await self._give_up(row, f"{reason} x{attempts}", notify=True)
+            return
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            await outbox.reschedule(
+                session,
+                row.id,
+                not_before=services.clock() + timedelta(seconds=backoff_seconds(attempts)),
+                error=reason,
+            )
+        self.stats.rescheduled += 1
+
+    async def _blocked(self, row: ClaimedMessage) -> None:
+        """The user blocked the bot: remember it, and never try them again until they write."""
+        self._count("Forbidden")
+        async with self.services.sessions() as session, session.begin():
+            if row.chat_id > 0:
+                await mark_blocked(session, row.chat_id)
+            given_up = await outbox.mark_chat_dead(session, row.chat_id, reason="Forbidden")
+        log.info("chat %d blocked the bot; %d queued messages dropped", row.chat_id, given_up)
+        self.stats.blocked += 1
+        self.stats.dead += given_up
+
+    async def _give_up(self, row: ClaimedMessage, reason: str, *, notify: bool) -> None:
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            await outbox.mark_dead(session, row.id, reason=reason)
+            if notify and row.template != DEAD_LETTER_TEMPLATE:
+                params = {"id": row.id, "error": reason, "code": row.params.get("code")}
+                await outbox.enqueue(
+                    session,
+                    services.cipher,
+                    [
+                        Outgoing(
+                            chat,
+                            f"dead:{row.id}:{chat}",
+                            DEAD_LETTER_TEMPLATE,
+                            params,
+                            kind=OutboxKind.STAFF_ALERT,
+                            priority=PRIORITY_STAFF,
+                        )
+                        for chat in staff_desk(self._staff)
+                        if chat != row.chat_id
+                    ],
+                    now=services.clock(),
+                )
+        self.stats.dead += 1
+
+    def _count(self, reason: str) -> None:
+        self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
+
+
+def _error_code(error: TelegramError) -> str:
+    """A short, data-free tag for a BadRequest (Telegram's text can quote the message)."""
+    text = error.message.lower()
+    for known in ("can't parse entities", "chat not found", "message is too long", "wrong file"):
+        if known in text:
+            return known.replace(" ", "_").replace("'", "")
+    return "other"
+
+
+def setup(application: HotlineApplication) -> Delivery:
+    """Create the drain, schedule its sweep, and have every commit that queued rows wake it."""
+    from bot.services import SERVICES_KEY
+
+    services = application.bot_data[SERVICES_KEY]
+    delivery = Delivery(application, services)
+    application.bot_data[DELIVERY_KEY] = delivery
+    services.sessions.configure(info={outbox.ON_QUEUED_HOOK: delivery.wake})
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            delivery._job,
+            interval=services.settings.delivery_sweep_seconds,
+            first=0.0,
+            name="delivery:sweep",
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
+    return delivery
