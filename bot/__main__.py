@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot run|sandbox|migrate|staff|monitor|keygen``.
+"""The command line: ``python -m bot run|sandbox|migrate|staff|monitor|keygen|rotate-key``.
 
 Every operator mistake (a missing or malformed setting, a wrong data key) ends with one line that
 names the variable and exit code 2, never a traceback.
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("action", choices=("add", "remove", "list"))
         sub.add_argument("telegram_id", type=int, nargs="?")
     commands.add_parser("keygen", help="print a fresh data key for HOTLINE_DATA_KEY")
+    commands.add_parser("rotate-key", help="re-seal all data with the first HOTLINE_DATA_KEY")
     return parser
 
 

@@ -34,7 +34,42 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         await run_bot(settings, webhook=args.webhook)
         return 0
+    if args.command == "rotate-key":
+        return await rotate_key(settings)
     raise AssertionError(args.command)
+
+
+async def rotate_key(settings: Settings) -> int:
+    """Re-seal everything with the first key of HOTLINE_DATA_KEY=new,old; prints counts only."""
+    from storage.crypto import DataKeyError
+    from storage.keys import ciphers_for_rotation, rotate_data_key
+
+    if settings.data_key is None:
+        raise DataKeyError("HOTLINE_DATA_KEY: not set (rotate-key needs new,old)")
+    cipher, old_ciphers = ciphers_for_rotation(settings.data_key.get_secret_value())
+    services = await open_services(settings, migrate=False)
+    try:
+        report = await rotate_data_key(
+            services.sessions,
+            cipher,
+            old_ciphers,
+            progress=lambda what, done: print(f"{what}: {done} re-sealed", flush=True),
+        )
+    finally:
+        await services.engine.dispose()
+    print(f"blind indexes recomputed: {report.indexes_recomputed}")
+    for table, count in report.resealed.items():
+        print(f"{table}: {count} fields re-sealed")
+    if report.indexes_unmatched:
+        print(f"warning: {report.indexes_unmatched} blind indexes not recognised, left as they are")
+    if report.left_on_old_key:
+        print(
+            f"warning: {report.left_on_old_key} fields still on an old key (is the bot running "
+            "with HOTLINE_DATA_KEY=new,old?); the key check was not replaced: run rotate-key again"
+        )
+        return 1
+    print("done: the key check now needs the new key; set HOTLINE_DATA_KEY=new and restart")
+    return 0
 
 
 async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> int:

@@ -1,0 +1,232 @@
+"""The family's control over its data: /privacy, /mydata, /forget and "Hide this chat".
+
+A relative's phone may be taken and read at a checkpoint. So the bot says plainly what it keeps,
+shows the user everything it holds (protected from forwarding), erases it on request, and can
+delete its own sensitive messages from the chat, leaving only the case code.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from bot.i18n import Translator
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.context import HotlineApplication, HotlineContext
+from storage.privacy import HeldData, forget_user, held_data
+
+log = logging.getLogger(__name__)
+
+SENSITIVE_IDS = "sensitive_ids"
+HIDE_CODE = "hide_case_code"
+FORGET_YES = "forget:yes"
+FORGET_NO = "forget:no"
+HIDE_CHAT = "hide:chat"
+MAX_REMEMBERED = 200
+
+
+def remember_sensitive_message(context: HotlineContext, message_id: int) -> None:
+    """Note a message (the bot's, or the user's own answer) to delete on "Hide this chat"."""
+    if context.user_data is None:
+        return
+    ids = context.user_data.setdefault(SENSITIVE_IDS, [])
+    if message_id not in ids:
+        ids.append(message_id)
+        del ids[:-MAX_REMEMBERED]
+
+
+async def offer_hide_chat(message: Message, context: HotlineContext, case_code: str) -> Message:
+    """After a report: offer to delete the sensitive messages, keeping only the case code."""
+    if context.user_data is not None:
+        context.user_data[HIDE_CODE] = case_code
+    tr = context.tr
+    return await message.reply_text(
+        tr.gettext(
+            "If someone else might look at this phone, I can delete the messages with details "
+            "from this chat and leave only your case code."
+        ),
+        reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton(tr.gettext("Hide this chat"), callback_data=HIDE_CHAT)]]
+        ),
+    )
+
+
+async def privacy(update: Update, context: HotlineContext) -> None:
+    if update.effective_message is None:
+        return
+    tr = context.tr
+    days = context.services.settings.draft_retention_days
+    text = "\n\n".join(
+        [
+            tr.gettext(
+                "What we keep: your Telegram id and language; for each report, the details you "
+                "give (name, date of birth, places, charges, health, your phone if you give it)."
+            ),
+            tr.gettext(
+                "The details are encrypted in our database. Only the hotline's staff can read "
+                "them. Monitors see a case only if you allow it, and the name only if you agree "
+                "to make it public."
+            ),
+            tr.ngettext(
+                "An unfinished report is erased after {days} day.",
+                "An unfinished report is erased after {days} days.",
+                days,
+            ).format(days=days),
+            tr.gettext(
+                "Telegram itself carries our messages and can see them. Do not write here what "
+                "you would not tell Telegram."
+            ),
+            tr.gettext(
+                "/mydata: see what we hold about you\n/forget: erase your data and contacts"
+            ),
+        ]
+    )
+    await update.effective_message.reply_text(text)
+
+
+def render_held_data(tr: Translator, held: HeldData | None) -> str:
+    """HTML, every stored value escaped."""
+    if held is None:
+        return html.escape(tr.gettext("We hold nothing about you."))
+    lines = [
+        html.escape(tr.gettext("What we hold about you:")),
+        html.escape(tr.gettext("Telegram id: {id}").format(id=held.user_id)),
+        html.escape(tr.gettext("Language: {language}").format(language=held.language or "-")),
+    ]
+    for case in held.cases:
+        lines.append(
+            html.escape(
+                tr.gettext("Case {code}: {status}").format(code=case.code, status=case.status)
+            )
+        )
+        if case.detainee_name:
+            lines.append(
+                html.escape(tr.gettext("  Name you gave: {name}").format(name=case.detainee_name))
+            )
+        if case.contact_phone:
+            lines.append(
+                html.escape(tr.gettext("  Your phone: {phone}").format(phone=case.contact_phone))
+            )
+    for target in held.subscriptions:
+        lines.append(html.escape(tr.gettext("You follow: {target}").format(target=target)))
+    for organisation, _purpose, status in held.monitor_requests:
+        lines.append(
+            html.escape(
+                tr.gettext("Monitor request ({status}): {organisation}").format(
+                    status=status, organisation=organisation or "-"
+                )
+            )
+        )
+    if held.has_draft:
+        lines.append(
+            html.escape(
+                tr.gettext("Answers of an unfinished conversation (for example a report draft).")
+            )
+        )
+    return "\n".join(lines)
+
+
+async def my_data(update: Update, context: HotlineContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    services = context.services
+    async with services.sessions() as session:
+        held = await held_data(session, services.cipher, context.profile.id)
+    sent = await message.reply_text(
+        render_held_data(context.tr, held), parse_mode=ParseMode.HTML, protect_content=True
+    )
+    remember_sensitive_message(context, sent.message_id)
+
+
+async def ask_forget(update: Update, context: HotlineContext) -> None:
+    if update.effective_message is None:
+        return
+    tr = context.tr
+    await update.effective_message.reply_text(
+        tr.gettext(
+            "Erase your data? Your contact details and what you told us will be deleted, and "
+            "you will no longer hear about your cases. Staff keep only what a case needs, "
+            "without your name or contacts. This cannot be undone."
+        ),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(tr.gettext("Yes, erase my data"), callback_data=FORGET_YES)],
+                [InlineKeyboardButton(tr.gettext("No, keep it"), callback_data=FORGET_NO)],
+            ]
+        ),
+    )
+
+
+async def confirm_forget(update: Update, context: HotlineContext) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        result = await forget_user(session, context.profile.id, now=services.clock())
+    if context.user_data is not None:
+        context.user_data.clear()
+    if context.chat_data is not None:
+        context.chat_data.clear()
+    log.info(
+        "user data erased: %d cases unlinked, %d erased, %d kept",
+        result.cases_unlinked,
+        result.cases_erased,
+        result.cases_kept,
+    )
+    # The language was erased too: answer in the hotline's default language from now on.
+    tr = services.i18n.get(None)
+    await query.edit_message_text(tr.gettext("Your data has been erased."))
+
+
+async def cancel_forget(update: Update, context: HotlineContext) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    await query.edit_message_text(context.tr.gettext("Nothing was erased."))
+
+
+async def hide_chat(update: Update, context: HotlineContext) -> None:
+    """Delete the remembered sensitive messages and the offer; leave one message with the code."""
+    query = update.callback_query
+    chat = update.effective_chat
+    if query is None or chat is None:
+        return
+    await query.answer()
+    data = context.user_data if context.user_data is not None else {}
+    ids = [int(i) for i in data.pop(SENSITIVE_IDS, [])]
+    if query.message is not None:
+        ids.append(query.message.message_id)
+    failed = 0
+    for message_id in ids:
+        try:
+            await context.bot.delete_message(chat.id, message_id)
+        except TelegramError:
+            failed += 1  # older than 48 hours, or already deleted by the user
+    tr = context.tr
+    code = data.get(HIDE_CODE)
+    if code:
+        text = tr.gettext("Your case code is {code}.").format(code=html.escape(str(code)))
+    else:
+        text = tr.gettext("Done.")
+    if failed:
+        text += "\n" + tr.gettext(
+            "Some messages were too old for me to delete; please delete them yourself."
+        )
+    await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
+
+
+def register(application: HotlineApplication) -> None:
+    application.add_handler(CommandHandler("privacy", privacy))
+    application.add_handler(CommandHandler("mydata", my_data))
+    application.add_handler(CommandHandler("forget", ask_forget))
+    application.add_handler(CallbackQueryHandler(confirm_forget, pattern=f"^{FORGET_YES}$"))
+    application.add_handler(CallbackQueryHandler(cancel_forget, pattern=f"^{FORGET_NO}$"))
+    application.add_handler(CallbackQueryHandler(hide_chat, pattern=f"^{HIDE_CHAT}$"))

@@ -1,0 +1,227 @@
+"""Key rotation: re-seal every personal field with a new data key while the bot keeps running.
+
+A key that may have leaked (an old backup of the server's environment, a departed admin) must be
+replaceable without downtime. The operator restarts the bot with ``HOTLINE_DATA_KEY=new,old`` (the
+first key seals, every key opens), then runs ``python -m bot rotate-key`` with the same value:
+
+1. blind indexes (`Case.person_index`) are recomputed with the new key first, so the window in
+   which a new report's index (new key) cannot match an old case's index (old key) is short;
+2. every sealed column is re-sealed, found from the models' `LargeBinary` columns so a sealed
+   column added later is covered without touching this module;
+3. the key check in `meta` is replaced, so the old key alone no longer starts the bot.
+
+Work is done in small batches: each batch is read in one short transaction and written in another
+with compare-and-swap updates (``WHERE col = <the token we read>``), so a row the bot changed in
+between is left as the bot wrote it (already sealed with the new key) and never overwritten with a
+stale value. Nothing here holds a lock for longer than one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Column, LargeBinary, Table, and_, or_, select, tuple_, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.crypto import DataKeyError, FieldCipher
+from storage.db import SessionFactory
+from storage.meta import replace_key_check, verify_or_store_key_check
+from storage.models import Base, Case, CasePersonal, Meta
+
+DEFAULT_BATCH_SIZE = 200
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class SealedTable:
+    """A table with at least one sealed column, and how to walk it in primary-key order."""
+
+    table: Table
+    columns: tuple[Column[bytes], ...]
+
+    @property
+    def primary_key(self) -> tuple[Column[object], ...]:
+        return tuple(self.table.primary_key.columns)
+
+
+@dataclass
+class RotationReport:
+    """Counts for the operator; no values, so it is safe to print and log."""
+
+    resealed: dict[str, int] = field(default_factory=dict)
+    indexes_recomputed: int = 0
+    indexes_unmatched: int = 0
+    left_on_old_key: int = 0
+
+    @property
+    def total_resealed(self) -> int:
+        return sum(self.resealed.values())
+
+
+def sealed_tables() -> list[SealedTable]:
+    """Every table with `LargeBinary` columns, except `meta` (its key check is replaced whole)."""
+    found: list[SealedTable] = []
+    for table in Base.metadata.sorted_tables:
+        if table.name == Meta.__tablename__:
+            continue
+        columns = tuple(c for c in table.columns if isinstance(c.type, LargeBinary))
+        if columns:
+            found.append(SealedTable(table, columns))
+    return found
+
+
+def person_index(cipher: FieldCipher, name: str | None, birth_date: str | None) -> str:
+    """The blind index of a detainee for duplicate detection: keyed hash of name and birth date."""
+    return cipher.blind_index(name, birth_date)
+
+
+def _after(primary_key: Sequence[Column[object]], last: tuple[object, ...]) -> ColumnElement[bool]:
+    if len(primary_key) == 1:
+        return primary_key[0] > last[0]
+    return tuple_(*primary_key) > tuple_(*last)
+
+
+async def _reseal_table(
+    sessions: SessionFactory,
+    cipher: FieldCipher,
+    sealed: SealedTable,
+    batch_size: int,
+    progress: Progress | None,
+) -> int:
+    primary_key = sealed.primary_key
+    last: tuple[object, ...] | None = None
+    resealed = 0
+    needs_work = or_(*(column.isnot(None) for column in sealed.columns))
+    while True:
+        query = select(*primary_key, *sealed.columns).where(needs_work)
+        if last is not None:
+            query = query.where(_after(primary_key, last))
+        query = query.order_by(*primary_key).limit(batch_size)
+        async with sessions() as session:
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return resealed
+        changes: list[tuple[tuple[object, ...], Column[bytes], bytes, bytes]] = []
+        for row in rows:
+            keys = tuple(row[: len(primary_key)])
+            for column, token in zip(sealed.columns, row[len(primary_key) :], strict=True):
+                if isinstance(token, bytes) and not cipher.is_sealed_with_primary(token):
+                    changes.append((keys, column, token, cipher.rotate(token)))
+        if changes:
+            async with sessions() as session, session.begin():
+                for keys, column, old, new in changes:
+                    match = and_(
+                        *(pk == value for pk, value in zip(primary_key, keys, strict=True))
+                    )
+                    result = await session.execute(
+                        update(sealed.table).where(match, column == old).values({column.name: new})
+                    )
+                    resealed += int(getattr(result, "rowcount", 0) or 0)
+        last = tuple(rows[-1][: len(primary_key)])
+        if progress is not None:
+            progress(sealed.table.name, resealed)
+
+
+async def _recompute_indexes(
+    sessions: SessionFactory,
+    cipher: FieldCipher,
+    old_ciphers: Sequence[FieldCipher],
+    batch_size: int,
+    report: RotationReport,
+    progress: Progress | None,
+) -> None:
+    """Move each case's blind index to the new key, only where it matches an old key's index."""
+    last_id = 0
+    while True:
+        async with sessions() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        Case.id,
+                        Case.person_index,
+                        CasePersonal.detainee_name,
+                        CasePersonal.birth_date,
+                    )
+                    .join(CasePersonal, CasePersonal.case_id == Case.id)
+                    .where(Case.id > last_id, Case.person_index.isnot(None))
+                    .order_by(Case.id)
+                    .limit(batch_size)
+                )
+            ).all()
+        if not rows:
+            return
+        changes: list[tuple[int, str, str]] = []
+        for case_id, stored, sealed_name, sealed_birth in rows:
+            name, birth = cipher.open(sealed_name), cipher.open(sealed_birth)
+            new_index = person_index(cipher, name, birth)
+            if stored is None or stored == new_index:
+                continue
+            if any(stored == person_index(old, name, birth) for old in old_ciphers):
+                changes.append((case_id, stored, new_index))
+            else:
+                report.indexes_unmatched += 1
+        if changes:
+            async with sessions() as session, session.begin():
+                for case_id, old_index, new_index in changes:
+                    result = await session.execute(
+                        update(Case)
+                        .where(Case.id == case_id, Case.person_index == old_index)
+                        .values(person_index=new_index)
+                    )
+                    report.indexes_recomputed += int(getattr(result, "rowcount", 0) or 0)
+        last_id = rows[-1][0]
+        if progress is not None:
+            progress("cases.person_index", report.indexes_recomputed)
+
+
+async def _count_on_old_key(
+    sessions: SessionFactory, cipher: FieldCipher, tables: Sequence[SealedTable]
+) -> int:
+    left = 0
+    async with sessions() as session:
+        for sealed in tables:
+            for column in sealed.columns:
+                tokens = await session.scalars(select(column).where(column.isnot(None)))
+                left += sum(1 for token in tokens if not cipher.is_sealed_with_primary(token))
+    return left
+
+
+def ciphers_for_rotation(value: str) -> tuple[FieldCipher, list[FieldCipher]]:
+    """`new,old[,older]` -> the combined cipher (new seals, all open) and one cipher per old key."""
+    keys = [part.strip() for part in value.split(",") if part.strip()]
+    if len(keys) < 2:
+        raise DataKeyError(
+            "HOTLINE_DATA_KEY: rotate-key needs the new key first and the old key after it "
+            "(HOTLINE_DATA_KEY=new,old)"
+        )
+    return FieldCipher(keys), [FieldCipher([key]) for key in keys[1:]]
+
+
+async def rotate_data_key(
+    sessions: SessionFactory,
+    cipher: FieldCipher,
+    old_ciphers: Sequence[FieldCipher],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress | None = None,
+) -> RotationReport:
+    """Re-seal everything with `cipher`'s primary key; the bot may keep running meanwhile.
+
+    The bot must already run with the same `new,old` key list, or what it writes during the
+    rotation would be sealed with the old key (counted in `left_on_old_key`).
+    """
+    async with sessions() as session, session.begin():
+        await verify_or_store_key_check(session, cipher)
+    report = RotationReport()
+    await _recompute_indexes(sessions, cipher, old_ciphers, batch_size, report, progress)
+    tables = sealed_tables()
+    for sealed in tables:
+        report.resealed[sealed.table.name] = await _reseal_table(
+            sessions, cipher, sealed, batch_size, progress
+        )
+    report.left_on_old_key = await _count_on_old_key(sessions, cipher, tables)
+    if report.left_on_old_key == 0:
+        async with sessions() as session, session.begin():
+            await replace_key_check(session, cipher)
+    return report
