@@ -41,5 +41,14 @@ async def load_profile(update: object, context: HotlineContext) -> None:
 
 
 async def flush_persistence(update: object, context: HotlineContext) -> None:
-    """Write conversation states and drafts after each update, so a crash loses no answer."""
+    """Write conversation states and drafts after each update, so a crash loses no answer.
+
+    PTB marks an update's user and chat for persistence only after all groups ran, so they are
+    marked here, or this flush would write the previous update's data instead.
+    """
+    if isinstance(update, Update):
+        context.application.mark_data_for_update_persistence(
+            chat_ids=update.effective_chat.id if update.effective_chat else None,
+            user_ids=update.effective_user.id if update.effective_user else None,
+        )
     await context.application.update_persistence()
