@@ -20,6 +20,8 @@ def configure_logging(level: str = "INFO") -> None:
     )
     for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # PTB logs whole updates and Bot API parameters (users' words) at DEBUG: never below INFO.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def describe_error(error: BaseException) -> str:
