@@ -17,7 +17,7 @@ from bot.limits import MessageLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.update_processor import PerUserUpdateProcessor
-from handlers import common, privacy
+from handlers import common, privacy, roles, staff
 from handlers.middleware import flush_persistence, load_profile
 from jobs import register_jobs
 from storage.crypto import DataKeyError, FieldCipher
@@ -88,6 +88,8 @@ def register_handlers(application: HotlineApplication) -> None:
     """Order matters within a group: conversations and deep links before the generic /start."""
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
     privacy.register(application)
+    staff.register(application)
+    roles.register(application)
     common.register(application)
     application.add_handler(TypeHandler(object, flush_persistence), group=FLUSH_GROUP)
 

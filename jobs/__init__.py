@@ -10,6 +10,8 @@ if TYPE_CHECKING:
 
 def register_jobs(application: HotlineApplication) -> None:
     """Each jobs module adds its own jobs here."""
-    from jobs import retention
+    from jobs import delivery, reminders, retention
 
     retention.schedule(application)
+    delivery.setup(application)
+    reminders.setup(application)

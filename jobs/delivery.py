@@ -57,8 +57,9 @@ DEAD_LETTER_TEMPLATE = "cases.dead_letter_staff"
 
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, ... capped at five minutes."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    return ceiling * (0.5 + 0.5 * (rng or random).random())
+    ceiling: float = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(0, attempts - 1))
+    jitter: float = (rng or random).random()
+    return ceiling * (0.5 + 0.5 * jitter)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:

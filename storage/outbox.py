@@ -14,15 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, event, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from storage.crypto import FieldCipher
 from storage.enums import OutboxKind, OutboxStatus
 from storage.models import OutboxMessage, User, utcnow
+
+ON_QUEUED_HOOK = "on_outbox_queued"
+"""Session.info key of a callable run after a commit that queued rows (wakes the delivery job)."""
 
 PRIORITY_CASE_ALERT = 0
 PRIORITY_STAFF = 10
@@ -105,6 +108,20 @@ async def enqueue(
         added += len((await session.execute(statement)).all())
     session.info["outbox_queued"] = session.info.get("outbox_queued", 0) + added
     return added
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_delivery_after_commit(session: Session) -> None:
+    """Rows are only visible once committed: that is the moment to wake the delivery job."""
+    queued = session.info.pop("outbox_queued", 0)
+    hook = session.info.get(ON_QUEUED_HOOK)
+    if queued and callable(hook):
+        hook()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_rows(session: Session) -> None:
+    session.info.pop("outbox_queued", None)
 
 
 async def pending_for_chat(session: AsyncSession, chat_id: int) -> list[OutboxMessage]:

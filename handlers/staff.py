@@ -1,0 +1,679 @@
+"""The staff console: /inbox, /case CODE and the buttons under a case.
+
+Every button is a plain callback string (`case:st:K7M4-9XQ2:verified`), and every handler checks
+the role on the server (`handlers.guard`) and the move against the lifecycle (`storage.cases`),
+whatever the button claimed. The business itself lives in `storage.cases`; this module only turns
+updates into calls and results into replies.
+
+Notes, questions and merge targets are typed as the staff member's next message: the pending
+input is kept in `user_data["staff_input"]` (persisted, so it survives a restart). A family's
+answer to a question is caught by `family_reply`, in a late handler group, and only when the
+user is not inside another conversation.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from bot.i18n import N_, Translator
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import HotlineApplication, HotlineContext
+from handlers.guard import require
+from jobs.messages.cases import STATUS_WORDS
+from storage import audit, cases
+from storage.access import Permission, is_staff
+from storage.codes import normalise_case_code
+from storage.enums import AuditOutcome, CaseStatus
+from storage.lifecycle import RefusalReason, TransitionRefused
+
+log = logging.getLogger(__name__)
+
+INPUT_KEY = "staff_input"
+STAFF_INPUT_GROUP = -10  # before conversations, acting only when input is pending
+FAMILY_REPLY_GROUP = 30
+MAX_EVENTS_SHOWN = 10
+MAX_BODY_SHOWN = 300
+NOTE_LIMIT = 2000
+
+CLOSE_REASON_WORDS = {
+    "duplicate": N_("duplicate"),
+    "withdrawn": N_("withdrawn by the family"),
+    "rejected": N_("rejected"),
+}
+FIELD_WORDS = {
+    "detainee_name": N_("Name"),
+    "birth_date": N_("Date of birth"),
+    "place": N_("Place of detention"),
+    "charges": N_("Charges"),
+    "held_at": N_("Held at"),
+    "lawyer": N_("Lawyer"),
+    "health": N_("Health"),
+}
+REFUSALS = {
+    RefusalReason.UNKNOWN_STATUS: N_("That status does not exist."),
+    RefusalReason.SAME_STATUS: N_("The case already has this status."),
+    RefusalReason.FINAL: N_(
+        "This case is final (returned home or deceased): its status cannot change any more."
+    ),
+    RefusalReason.CLOSED_ONLY_REOPEN: N_(
+        "This case is closed: the only possible change is to reopen it (back to under review)."
+    ),
+    RefusalReason.NOT_IN_GRAPH: N_("This change is not allowed from the case's current status."),
+}
+
+
+def status_label(tr: Translator, status: str) -> str:
+    word = STATUS_WORDS.get(status)
+    return tr.gettext(word) if word else status
+
+
+def refusal_text(tr: Translator, refused: TransitionRefused) -> str:
+    return tr.gettext("Refused: {reason} ({old} → {new})").format(
+        reason=tr.gettext(REFUSALS[refused.reason]),
+        old=status_label(tr, refused.old),
+        new=status_label(tr, refused.new),
+    )
+
+
+def parse_callback(data: str | None) -> tuple[str, str, str] | None:
+    """`case:<verb>:<CODE>[:<arg>]` -> (verb, code, arg); None when malformed."""
+    if not data:
+        return None
+    parts = data.split(":")
+    if len(parts) not in (3, 4) or parts[0] != "case":
+        return None
+    code = normalise_case_code(parts[2])
+    if code is None:
+        return None
+    return parts[1], code, parts[3] if len(parts) == 4 else ""
+
+
+async def _answer(update: Update) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+
+
+async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    await message.reply_text(
+        text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
+    )
+
+
+def _staff_contacts(context: HotlineContext) -> cases.StaffContacts:
+    settings = context.services.settings
+    return cases.staff_contacts(settings.admin_ids, settings.staff_chat_id)
+
+
+# -- /inbox -----------------------------------------------------------------------------------
+
+
+def inbox_markup(tr: Translator, page: cases.InboxPage) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            InlineKeyboardButton(
+                " · ".join(
+                    (
+                        item.code,
+                        status_label(tr, item.status),
+                        tr.format_date(item.created_at.date()),
+                    )
+                ),
+                callback_data=f"case:show:{item.code}",
+            )
+        ]
+        for item in page.items
+    ]
+    paging = []
+    if page.page > 0:
+        paging.append(InlineKeyboardButton("◀", callback_data=f"inbox:{page.page - 1}"))
+    if page.page + 1 < page.pages:
+        paging.append(InlineKeyboardButton("▶", callback_data=f"inbox:{page.page + 1}"))
+    if paging:
+        rows.append(paging)
+    return InlineKeyboardMarkup(rows)
+
+
+async def inbox(update: Update, context: HotlineContext) -> None:
+    """New and need_info cases, oldest first, a page at a time."""
+    if not await require(update, context, Permission.REVIEW_CASES, action="case.inbox"):
+        return
+    await _answer(update)
+    page_number = 0
+    query = update.callback_query
+    if query is not None and query.data and query.data.removeprefix("inbox:").isdigit():
+        page_number = int(query.data.removeprefix("inbox:"))
+    async with context.services.sessions() as session:
+        page = await cases.inbox(session, page_number)
+    tr = context.tr
+    if page.total == 0:
+        await _reply(update, tr.gettext("No cases are waiting for review."))
+        return
+    text = tr.ngettext(
+        "{count} case is waiting (page {page} of {pages}):",
+        "{count} cases are waiting (page {page} of {pages}):",
+        page.total,
+    ).format(count=page.total, page=page.page + 1, pages=page.pages)
+    if query is not None and query.message is not None and query.data:
+        await query.edit_message_text(text, reply_markup=inbox_markup(tr, page))
+    else:
+        await _reply(update, text, inbox_markup(tr, page))
+
+
+# -- /case CODE -------------------------------------------------------------------------------
+
+
+def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
+    e = html.escape
+    lines = [
+        tr.gettext("<b>Case {code}</b>").format(code=e(view.code)),
+        tr.gettext("Status: <b>{status}</b>").format(status=e(status_label(tr, view.status))),
+        tr.gettext("Region: {region} · detained by: {by} · on: {date}").format(
+            region=e(view.region),
+            by=e(view.detained_by or "?"),
+            date=tr.format_date(view.detention_date) if view.detention_date else "?",
+        ),
+        tr.gettext("Visibility: {visibility}").format(visibility=e(view.visibility)),
+    ]
+    if view.merged_into:
+        lines.append(tr.gettext("Merged into {code}").format(code=e(view.merged_into)))
+    if view.closed_reason:
+        lines.append(tr.gettext("Closed: {reason}").format(reason=e(view.closed_reason)))
+    lines.append("")
+    for name, label in FIELD_WORDS.items():
+        value = view.personal.get(name)
+        if value:
+            lines.append(f"{e(tr.gettext(label))}: {e(value)}")
+    lines.append("")
+    lines.append(tr.gettext("Family contacts:"))
+    for contact in view.contacts:
+        state = (
+            tr.gettext("reporter")
+            if contact.is_reporter
+            else tr.gettext("approved")
+            if contact.approved
+            else tr.gettext("waiting for approval")
+        )
+        phone = f" · {e(contact.phone)}" if contact.phone else ""
+        relation = f" · {e(contact.relation)}" if contact.relation else ""
+        lines.append(f"• <code>{contact.user_id}</code> · {e(state)}{relation}{phone}")
+    lines.append("")
+    lines.append(tr.gettext("History:"))
+    for event in view.events[-MAX_EVENTS_SHOWN:]:
+        move = ""
+        if event.new_status:
+            move = f" {e(event.old_status or '')}→{e(event.new_status)}"
+        body = ""
+        if event.body:
+            short = event.body[:MAX_BODY_SHOWN] + ("…" if len(event.body) > MAX_BODY_SHOWN else "")
+            body = f": {e(short)}"
+        lines.append(f"• {tr.format_datetime(event.created_at)} {e(event.kind)}{move}{body}")
+    return "\n".join(lines)
+
+
+def case_markup(tr: Translator, view: cases.StaffCaseView) -> InlineKeyboardMarkup:
+    """Buttons only for moves the lifecycle allows from the current status."""
+    code = view.code
+    special = {CaseStatus.NEED_INFO, CaseStatus.RETURNED, CaseStatus.CLOSED}
+    moves = [status for status in view.allowed_next if status not in special]
+    rows = [
+        [
+            InlineKeyboardButton(
+                "→ " + status_label(tr, status), callback_data=f"case:st:{code}:{status}"
+            )
+        ]
+        for status in moves
+    ]
+    if CaseStatus.RETURNED in view.allowed_next:
+        rows.append(
+            [InlineKeyboardButton(tr.gettext("Mark returned"), callback_data=f"case:ret:{code}")]
+        )
+    rows.append(
+        [
+            InlineKeyboardButton(
+                tr.gettext("Add note for family"), callback_data=f"case:note:{code}"
+            ),
+            InlineKeyboardButton(
+                tr.gettext("Add internal note"), callback_data=f"case:inote:{code}"
+            ),
+        ]
+    )
+    if CaseStatus.NEED_INFO in view.allowed_next:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Ask family for information"), callback_data=f"case:ask:{code}"
+                )
+            ]
+        )
+    if CaseStatus.CLOSED in view.allowed_next:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Merge into another case"), callback_data=f"case:merge:{code}"
+                ),
+                InlineKeyboardButton(tr.gettext("Close"), callback_data=f"case:close:{code}"),
+            ]
+        )
+    for contact in view.contacts:
+        if not contact.approved and not contact.is_reporter:
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        tr.gettext("Approve contact {user}").format(user=contact.user_id),
+                        callback_data=f"case:link:{code}:{contact.user_id}",
+                    )
+                ]
+            )
+    return InlineKeyboardMarkup(rows)
+
+
+async def show_case(update: Update, context: HotlineContext, code: str | None) -> None:
+    tr = context.tr
+    if code is None:
+        await _reply(update, tr.gettext("Usage: /case CODE, for example /case K7M4-9XQ2"))
+        return
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        view = await cases.case_for_staff(session, services.cipher, code)
+        if view is not None:
+            audit.record(
+                session,
+                actor_id=context.profile.id,
+                action="case.view",
+                case_code=code,
+                at=services.clock(),
+            )
+    if view is None:
+        await _reply(
+            update, tr.gettext("No case has the code {code}.").format(code=html.escape(code))
+        )
+        return
+    await _reply(update, case_text(tr, view), case_markup(tr, view))
+
+
+async def case_command(update: Update, context: HotlineContext) -> None:
+    if not await require(update, context, Permission.REVIEW_CASES, action="case.view"):
+        return
+    args = context.args or []
+    await show_case(update, context, normalise_case_code(args[0]) if args else None)
+
+
+# -- buttons under a case ---------------------------------------------------------------------
+
+VERB_PERMISSIONS: dict[str, Permission] = {
+    "show": Permission.REVIEW_CASES,
+    "st": Permission.CHANGE_STATUS,
+    "verify": Permission.CHANGE_STATUS,
+    "ok": Permission.CHANGE_STATUS,
+    "okn": Permission.CHANGE_STATUS,
+    "ret": Permission.CHANGE_STATUS,
+    "close": Permission.CHANGE_STATUS,
+    "cls": Permission.CHANGE_STATUS,
+    "note": Permission.ADD_NOTES,
+    "inote": Permission.ADD_NOTES,
+    "ask": Permission.CHANGE_STATUS,
+    "merge": Permission.MERGE_CASES,
+    "link": Permission.REVIEW_CASES,
+}
+
+
+async def case_button(update: Update, context: HotlineContext) -> None:
+    """Every `case:` callback: parse, check the role for that verb, then act."""
+    query = update.callback_query
+    assert query is not None
+    parsed = parse_callback(query.data)
+    verb = parsed[0] if parsed else "?"
+    permission = VERB_PERMISSIONS.get(verb, Permission.CHANGE_STATUS)
+    if not await require(update, context, permission, action=f"case.button.{verb}"[:48]):
+        return
+    if parsed is None or verb not in VERB_PERMISSIONS:
+        await query.answer(context.tr.gettext("This button is no longer valid."))
+        return
+    await query.answer()
+    _, code, arg = parsed
+    if verb == "show":
+        await show_case(update, context, code)
+    elif verb in ("st", "verify", "ret"):
+        target = {"verify": CaseStatus.VERIFIED, "ret": CaseStatus.RETURNED}.get(verb, arg)
+        await confirm_status(update, context, code, str(target))
+    elif verb == "ok":
+        await apply_status(update, context, code, arg, note=None)
+    elif verb == "okn":
+        await ask_for_input(update, context, "status_note", code, arg)
+    elif verb in ("note", "inote", "ask", "merge"):
+        await ask_for_input(update, context, verb, code, "")
+    elif verb == "close":
+        await choose_close_reason(update, context, code)
+    elif verb == "cls":
+        await close_with_reason(update, context, code, arg)
+    elif verb == "link":
+        await approve_contact(update, context, code, arg)
+
+
+async def confirm_status(update: Update, context: HotlineContext, code: str, target: str) -> None:
+    tr = context.tr
+    try:
+        status = CaseStatus(target)
+    except ValueError:
+        await _reply(update, tr.gettext(REFUSALS[RefusalReason.UNKNOWN_STATUS]))
+        return
+    text = tr.gettext("Change case {code} to <b>{status}</b>? The family will be told.").format(
+        code=html.escape(code), status=html.escape(status_label(tr, status))
+    )
+    markup = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(tr.gettext("Confirm"), callback_data=f"case:ok:{code}:{status}")],
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Confirm and add a note for the family"),
+                    callback_data=f"case:okn:{code}:{status}",
+                )
+            ],
+            [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{code}")],
+        ]
+    )
+    await _reply(update, text, markup)
+
+
+async def apply_status(
+    update: Update, context: HotlineContext, code: str, target: str, *, note: str | None
+) -> None:
+    tr = context.tr
+    services = context.services
+    try:
+        status = CaseStatus(target)
+    except ValueError:
+        await _reply(update, tr.gettext(REFUSALS[RefusalReason.UNKNOWN_STATUS]))
+        return
+    try:
+        async with services.sessions() as session, session.begin():
+            change = await cases.change_status(
+                session,
+                services.cipher,
+                code,
+                status,
+                actor_id=context.profile.id,
+                now=services.clock(),
+                staff=_staff_contacts(context),
+                public_note=note,
+                action="case.returned" if status == CaseStatus.RETURNED else "case.status",
+            )
+    except TransitionRefused as refused:
+        await _refused(update, context, code, refused)
+        return
+    except cases.CaseNotFound:
+        await _reply(update, tr.gettext("No case has the code {code}.").format(code=code))
+        return
+    log.info(
+        "case %s: %s -> %s by %d", code, change.old_status, change.new_status, context.profile.id
+    )
+    await _reply(update, _changed_text(tr, change))
+
+
+def _changed_text(tr: Translator, change: cases.Change) -> str:
+    return tr.ngettext(
+        "Case {code} is now <b>{status}</b>. {count} notification is on its way.",
+        "Case {code} is now <b>{status}</b>. {count} notifications are on their way.",
+        change.queued,
+    ).format(
+        code=html.escape(change.code),
+        status=html.escape(status_label(tr, change.new_status)),
+        count=change.queued,
+    )
+
+
+async def _refused(
+    update: Update, context: HotlineContext, code: str, refused: TransitionRefused
+) -> None:
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        audit.record(
+            session,
+            actor_id=context.profile.id,
+            action="case.status",
+            outcome=AuditOutcome.REFUSED,
+            case_code=code,
+            detail=f"{refused.old}->{refused.new}",
+            at=services.clock(),
+        )
+    await _reply(update, html.escape(refusal_text(context.tr, refused)))
+
+
+async def choose_close_reason(update: Update, context: HotlineContext, code: str) -> None:
+    tr = context.tr
+    markup = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(tr.gettext(word), callback_data=f"case:cls:{code}:{reason}")]
+            for reason, word in CLOSE_REASON_WORDS.items()
+        ]
+        + [[InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{code}")]]
+    )
+    await _reply(update, tr.gettext("Why is case {code} being closed?").format(code=code), markup)
+
+
+async def close_with_reason(
+    update: Update, context: HotlineContext, code: str, reason: str
+) -> None:
+    tr = context.tr
+    services = context.services
+    try:
+        async with services.sessions() as session, session.begin():
+            change = await cases.close_case(
+                session,
+                services.cipher,
+                code,
+                reason,
+                actor_id=context.profile.id,
+                now=services.clock(),
+            )
+    except TransitionRefused as refused:
+        await _refused(update, context, code, refused)
+        return
+    except (cases.CaseRefused, cases.CaseNotFound):
+        await _reply(update, tr.gettext("This button is no longer valid."))
+        return
+    await _reply(update, _changed_text(tr, change))
+
+
+async def approve_contact(update: Update, context: HotlineContext, code: str, arg: str) -> None:
+    tr = context.tr
+    if not arg.isdigit():
+        await _reply(update, tr.gettext("This button is no longer valid."))
+        return
+    services = context.services
+    try:
+        async with services.sessions() as session, session.begin():
+            await cases.link_contact(
+                session,
+                services.cipher,
+                code,
+                int(arg),
+                actor_id=context.profile.id,
+                now=services.clock(),
+            )
+    except (cases.CaseRefused, cases.CaseNotFound):
+        await _reply(update, tr.gettext("This button is no longer valid."))
+        return
+    await _reply(
+        update,
+        tr.gettext("User {user} now receives the updates of case {code}.").format(
+            user=arg, code=code
+        ),
+    )
+
+
+# -- typed input: notes, questions, merge targets ------------------------------------------------
+
+PROMPTS = {
+    "status_note": N_("Write the note for the family (it is sent with the status change):"),
+    "note": N_("Write the note for the family:"),
+    "inote": N_("Write the internal note (only staff will see it):"),
+    "ask": N_("Write the question for the family:"),
+    "merge": N_("Send the code of the case to keep (this case will be closed as its duplicate):"),
+}
+
+
+async def ask_for_input(
+    update: Update, context: HotlineContext, kind: str, code: str, status: str
+) -> None:
+    if context.user_data is not None:
+        context.user_data[INPUT_KEY] = {"kind": kind, "code": code, "status": status}
+    await _reply(
+        update,
+        context.tr.gettext(PROMPTS[kind]) + "\n" + context.tr.gettext("(/cancel to stop)"),
+    )
+
+
+async def staff_input(update: Update, context: HotlineContext) -> None:
+    """The staff member's typed note, question or merge target, if one was asked for."""
+    pending: dict[str, Any] | None = (context.user_data or {}).get(INPUT_KEY)
+    message = update.effective_message
+    if pending is None or message is None or not message.text:
+        return
+    if context.user_data is not None:
+        context.user_data.pop(INPUT_KEY, None)
+    kind, code, status = pending["kind"], pending["code"], pending.get("status", "")
+    permission = Permission.MERGE_CASES if kind == "merge" else Permission.ADD_NOTES
+    if kind in ("status_note", "ask"):
+        permission = Permission.CHANGE_STATUS
+    if not await require(update, context, permission, action=f"case.input.{kind}"):
+        await _stop_here(context)
+    text = message.text.strip()[:NOTE_LIMIT]
+    if kind == "status_note":
+        await apply_status(update, context, code, status, note=text)
+    else:
+        await _save_input(update, context, kind, code, text)
+    await _stop_here(context)
+
+
+async def _save_input(
+    update: Update, context: HotlineContext, kind: str, code: str, text: str
+) -> None:
+    tr = context.tr
+    services = context.services
+    actor, now = context.profile.id, services.clock()
+    try:
+        async with services.sessions() as session, session.begin():
+            if kind == "note":
+                change = await cases.add_public_note(
+                    session, services.cipher, code, text, actor_id=actor, now=now
+                )
+                reply = tr.gettext("The note was added; the family will receive it.")
+            elif kind == "inote":
+                change = await cases.add_internal_note(
+                    session, services.cipher, code, text, actor_id=actor, now=now
+                )
+                reply = tr.gettext("The internal note was added.")
+            elif kind == "ask":
+                change = await cases.request_info(
+                    session, services.cipher, code, text, actor_id=actor, now=now
+                )
+                reply = tr.gettext("The question was sent; the case waits for the family's answer.")
+            else:
+                target = normalise_case_code(text)
+                if target is None:
+                    await _reply(update, tr.gettext("That is not a case code."))
+                    return
+                change = await cases.merge_cases(
+                    session, services.cipher, code, target, actor_id=actor, now=now
+                )
+                reply = tr.gettext("Case {code} was merged into {into}.").format(
+                    code=code, into=target
+                )
+    except TransitionRefused as refused:
+        await _refused(update, context, code, refused)
+        return
+    except cases.CaseNotFound as missing:
+        await _reply(update, tr.gettext("No case has the code {code}.").format(code=str(missing)))
+        return
+    except cases.CaseRefused:
+        await _reply(update, tr.gettext("That cannot be done with these cases."))
+        return
+    log.info("case %s: %s by %d (event %d)", code, kind, actor, change.event_id)
+    await _reply(update, reply)
+
+
+async def cancel_input(update: Update, context: HotlineContext) -> None:
+    """/cancel while a note or question was being typed."""
+    if context.user_data is None or INPUT_KEY not in context.user_data:
+        return
+    context.user_data.pop(INPUT_KEY, None)
+    await _reply(update, context.tr.gettext("Cancelled."))
+    await _stop_here(context)
+
+
+async def _stop_here(context: HotlineContext) -> None:
+    """This message was the awaited input: no other handler may take it. Persist first, since
+    stopping also skips the flush group."""
+    await context.application.update_persistence()
+    raise ApplicationHandlerStop
+
+
+# -- the family's answer to a question ---------------------------------------------------------
+
+
+def _in_a_conversation(update: Update, context: HotlineContext) -> bool:
+    """True when some conversation (the report form...) is waiting for this message."""
+    for group in context.application.handlers.values():
+        for handler in group:
+            if isinstance(handler, ConversationHandler) and handler.check_update(update):
+                return True
+    return False
+
+
+async def family_reply(update: Update, context: HotlineContext) -> None:
+    """A family member's free text, when one of their cases waits for an answer: attach it."""
+    message = update.effective_message
+    if message is None or not message.text or is_staff(context.profile.role):
+        return
+    if context.user_data and INPUT_KEY in context.user_data:
+        return
+    if _in_a_conversation(update, context):
+        return
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        attached = await cases.attach_family_reply(
+            session,
+            services.cipher,
+            context.profile.id,
+            message.text.strip()[:NOTE_LIMIT],
+            now=services.clock(),
+            staff=_staff_contacts(context),
+        )
+    if attached is None:
+        return
+    log.info("case %s: family answer attached (event %d)", attached.code, attached.event_id)
+    await message.reply_text(
+        context.tr.gettext(
+            "Thank you. Your answer was added to case {code}, and the staff will read it."
+        ).format(code=attached.code)
+    )
+
+
+def register(application: HotlineApplication) -> None:
+    application.add_handler(CommandHandler("inbox", inbox))
+    application.add_handler(CommandHandler("case", case_command))
+    application.add_handler(CallbackQueryHandler(inbox, pattern=r"^inbox:\d+$"))
+    application.add_handler(CallbackQueryHandler(case_button, pattern=r"^case:"))
+    private_text = filters.TEXT & ~filters.COMMAND
+    application.add_handler(CommandHandler("cancel", cancel_input), group=STAFF_INPUT_GROUP)
+    application.add_handler(MessageHandler(private_text, staff_input), group=STAFF_INPUT_GROUP)
+    application.add_handler(
+        MessageHandler(private_text & filters.ChatType.PRIVATE, family_reply),
+        group=FAMILY_REPLY_GROUP,
+    )

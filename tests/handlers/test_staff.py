@@ -1,0 +1,192 @@
+"""The staff console through the real bot and the sandbox: the family hears each change in order,
+non-staff are refused whatever they send, and moves outside the lifecycle are refused."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from jobs.messages import render
+from storage.enums import AuditOutcome, CaseStatus, Role
+from storage.models import AuditEntry, Case, CaseEvent
+from storage.users import set_role
+from tests.support.case_factory import make_case
+from tests.support.harness import BotHarness
+
+ADMIN = 9001
+STAFF = 3001
+
+
+async def seed_case(
+    bot: BotHarness, family: int, status: CaseStatus = CaseStatus.UNDER_REVIEW, language: str = "en"
+) -> str:
+    services = bot.services
+    assert services is not None
+    async with services.sessions() as session, session.begin():
+        await set_role(session, STAFF, Role.STAFF)
+        return await make_case(
+            session, services.cipher, reporter_id=family, status=status, language=language
+        )
+
+
+async def case_status(bot: BotHarness, code: str) -> str:
+    assert bot.services is not None
+    async with bot.services.sessions() as session:
+        return str(await session.scalar(select(Case.status).where(Case.code == code)))
+
+
+async def test_verify_note_returned_reach_the_family_in_order(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    sandbox.user(ADMIN)
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family, language="en")
+
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+    assert code in card.plain and "Ivan Petrenko" in card.plain
+    buttons = card.callback_data
+    assert f"case:st:{code}:verified" in buttons
+    assert f"case:st:{code}:charged" not in buttons  # not allowed from under_review
+
+    await sandbox.press(STAFF, card.message_id, f"case:st:{code}:verified")
+    confirm = await sandbox.next_message(STAFF)
+    await sandbox.press(STAFF, confirm.message_id, f"case:ok:{code}:verified")
+    await sandbox.next_message(STAFF)
+    first = await sandbox.next_message(family)
+
+    await sandbox.press(STAFF, card.message_id, f"case:note:{code}")
+    await sandbox.next_message(STAFF)  # the prompt
+    await sandbox.send_text(STAFF, "The lawyer visited him today & he is well.")
+    await sandbox.next_message(STAFF)
+    second = await sandbox.next_message(family)
+
+    await sandbox.press(STAFF, card.message_id, f"case:ret:{code}")
+    confirm = await sandbox.next_message(STAFF)
+    await sandbox.press(STAFF, confirm.message_id, f"case:ok:{code}:returned")
+    await sandbox.next_message(STAFF)
+    third = await sandbox.next_message(family)
+
+    tr = running_bot.i18n.get("en")
+    params = {"code": code, "name": "Ivan Petrenko", "old": "under_review", "note": None}
+    assert first.text == render("cases.status_changed", tr, {**params, "new": "verified"}).text
+    assert "verified" in first.plain
+    assert (
+        second.text
+        == render(
+            "cases.public_note",
+            tr,
+            {**params, "note": "The lawyer visited him today & he is well."},
+        ).text
+    )
+    assert "&amp;" not in second.plain and "& he is well" in second.plain
+    assert third.text == render("cases.returned", tr, {**params, "new": "returned"}).text
+    assert first.protect_content and second.protect_content and third.protect_content
+    assert len(sandbox.messages(family)) == 3
+    # the return home also reaches every staff member and admin
+    for chat in (ADMIN, STAFF):
+        await sandbox.wait_for(
+            lambda chat=chat: any("is home" in m.plain for m in sandbox.messages(chat)), timeout=10
+        )
+    assert await case_status(running_bot, code) == CaseStatus.RETURNED
+
+
+async def test_non_staff_is_refused_and_audited(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    intruder = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family, status=CaseStatus.NEW)
+
+    await sandbox.send_text(intruder, "/inbox")
+    refusal = await sandbox.next_message(intruder)
+    assert "only for the hotline" in refusal.plain
+    await sandbox.send_text(intruder, f"/case {code}")
+    refusal = await sandbox.next_message(intruder)
+    assert "Ivan" not in refusal.plain
+    for data in (f"case:verify:{code}", f"case:st:{code}:under_review", f"case:ok:{code}:closed"):
+        query = await sandbox.press(intruder, refusal.message_id, data)
+        answered = await sandbox.wait_for_callback_answer(query)
+        assert answered.show_alert and "only for the hotline" in (answered.text or "")
+    await sandbox.send_text(intruder, f"/grant {intruder} staff")
+    await sandbox.next_message(intruder)
+
+    assert await case_status(running_bot, code) == CaseStatus.NEW
+    assert running_bot.services is not None
+    async with running_bot.services.sessions() as session:
+        denied = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.actor_id == intruder))
+        )
+        events = list(await session.scalars(select(CaseEvent.kind)))
+    assert [entry.outcome for entry in denied] == [AuditOutcome.DENIED] * 6
+    assert [entry.case_code for entry in denied][1:5] == [code] * 4
+    assert events == ["created"]
+    assert len(sandbox.messages(family)) == 0
+
+
+async def test_moves_outside_the_lifecycle_are_refused_clearly(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family, status=CaseStatus.RETURNED)
+    closed = await seed_case(running_bot, family, status=CaseStatus.CLOSED)
+
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+    assert not [data for data in card.callback_data if data.startswith(f"case:st:{code}")]
+    await sandbox.press(STAFF, card.message_id, f"case:ok:{code}:charged")  # forged
+    refusal = await sandbox.next_message(STAFF)
+    assert "final" in refusal.plain
+    await sandbox.press(STAFF, card.message_id, f"case:ok:{closed}:verified")
+    refusal = await sandbox.next_message(STAFF)
+    assert "closed" in refusal.plain and "reopen" in refusal.plain
+    await sandbox.press(STAFF, card.message_id, f"case:ok:{closed}:under_review")
+    reopened = await sandbox.next_message(STAFF)
+    assert "under review" in reopened.plain
+    assert await case_status(running_bot, code) == CaseStatus.RETURNED
+    assert await case_status(running_bot, closed) == CaseStatus.UNDER_REVIEW
+
+
+async def test_question_and_family_answer(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family)
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+    await sandbox.press(STAFF, card.message_id, f"case:ask:{code}")
+    await sandbox.next_message(STAFF)
+    await sandbox.send_text(STAFF, "Which court <b>?")
+    await sandbox.next_message(STAFF)
+    question = await sandbox.next_message(family)
+    assert "Which court <b>?" in question.plain
+    assert await case_status(running_bot, code) == CaseStatus.NEED_INFO
+
+    await sandbox.send_text(family, "The district court")
+    thanks = await sandbox.next_message(family)
+    assert code in thanks.plain
+    assert await case_status(running_bot, code) == CaseStatus.UNDER_REVIEW
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+    assert "The district court" in card.plain
+
+
+async def test_inbox_pages_and_grant(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    codes = [await seed_case(running_bot, family, status=CaseStatus.NEW) for _ in range(10)]
+    await sandbox.send_text(STAFF, "/inbox")
+    page = await sandbox.next_message(STAFF)
+    assert "10 cases" in page.plain
+    assert page.callback_data[:8] == [f"case:show:{code}" for code in codes[:8]]
+    assert page.callback_data[-1] == "inbox:1"
+    await sandbox.press(STAFF, page.message_id, "inbox:1")
+    edited = await sandbox.wait_for_edit(STAFF, page.message_id)
+    assert [d for row in edited.buttons for _, d in row][:2] == [
+        f"case:show:{code}" for code in codes[8:]
+    ]
+
+    newcomer = sandbox.add_user(language_code="en").id
+    await sandbox.send_text(ADMIN, f"/grant {newcomer} staff")
+    await sandbox.next_message(ADMIN)
+    await sandbox.send_text(newcomer, "/inbox")
+    assert "10 cases" in (await sandbox.next_message(newcomer)).plain
+    await sandbox.send_text(ADMIN, f"/revoke {newcomer}")
+    await sandbox.next_message(ADMIN)
+    await sandbox.send_text(newcomer, "/inbox")
+    assert "only for the hotline" in (await sandbox.next_message(newcomer)).plain
