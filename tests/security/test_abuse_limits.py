@@ -1,0 +1,46 @@
+"""Abuse limits: a user sending 500 messages gets one calm warning and does not slow another
+user's conversation. (Reports per day: settings.reports_per_day, tested with the report flow.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.support.harness import BotHarness
+
+FLOOD = 500
+
+
+async def _idle(bot: BotHarness) -> None:
+    assert bot.application is not None
+    processor = bot.application.update_processor
+    await bot.sandbox.wait_for_updates_consumed(timeout=30)
+    for _ in range(600):
+        if processor.current_concurrent_updates == 0 and bot.application.update_queue.empty():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the bot did not finish the flood")
+
+
+async def test_flooder_gets_one_warning_and_others_are_served(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    limit = running_bot.settings.messages_per_minute
+    flooder = sandbox.add_user(language_code="en")
+    calm = sandbox.add_user(language_code="en")
+    for _ in range(FLOOD):
+        await sandbox.send_text(flooder.id, "/help")
+    await sandbox.send_text(calm.id, "/start")
+    assert "hotline" in (await sandbox.next_message(calm.id, timeout=10)).plain.lower()
+    await sandbox.send_text(calm.id, "/language")
+    menu = await sandbox.next_message(calm.id, timeout=10)
+    await sandbox.press(calm.id, menu.message_id, "lang:en")
+    await sandbox.wait_for_edit(calm.id, menu.message_id, timeout=10)
+    await sandbox.send_text(calm.id, "/privacy")
+    assert "encrypted" in (await sandbox.next_message(calm.id, timeout=10)).plain
+    await sandbox.send_text(calm.id, "/mydata")
+    assert str(calm.id) in (await sandbox.next_message(calm.id, timeout=10)).plain
+
+    await _idle(running_bot)
+    replies = sandbox.messages(flooder.id)
+    warnings = [m for m in replies if "very fast" in m.plain]
+    assert len(warnings) == 1
+    assert len(replies) == limit + 1
