@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from datetime import time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import Application
 
 from storage.privacy import CHAT_KIND, USER_KIND, PurgeResult, purge_expired
 
@@ -42,7 +44,9 @@ async def run_retention(services: Services) -> PurgeResult:
     return result
 
 
-def forget_in_memory(application: HotlineApplication, result: PurgeResult) -> None:
+def forget_in_memory(
+    application: Application[Any, Any, Any, Any, Any, Any], result: PurgeResult
+) -> None:
     """Drop PTB's copies of purged user and chat data so they are not persisted again."""
     for kind, key in result.drafts:
         if not key.lstrip("-").isdigit():
