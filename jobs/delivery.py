@@ -167,6 +167,12 @@ class Delivery:
             )
         return self._bot
 
+    @property
+    def alive(self) -> bool:
+        """False once the Application stopped: PTB shields running jobs from cancellation, so a
+        drain must notice by itself and leave its leased rows to the next start."""
+        return self.application.running
+
     async def drain(self) -> None:
         """Send everything due; returns when nothing is due (rows in backoff wait for a sweep)."""
         if self._lock.locked():
@@ -177,7 +183,7 @@ class Delivery:
             if not self._started:
                 await self._recover_orphans()
                 self._started = True
-            while True:
+            while self.alive:
                 self._again = False
                 claimed = await self._claim()
                 if claimed:
@@ -186,7 +192,8 @@ class Delivery:
                 if not self._again:
                     break
             self.pacer.forget_idle_chats()
-        await self._schedule_next_due()
+        if self.alive:
+            await self._schedule_next_due()
 
     async def _recover_orphans(self) -> None:
         """One bot process owns the outbox: rows a previous (crashed) process left `sending`
@@ -265,6 +272,8 @@ class Delivery:
             await self._give_up(row, f"render:{type(error).__name__}", notify=False)
             return
         await self.pacer.wait_turn(row.chat_id)
+        if not self.alive:
+            return
         self.stats.in_flight += 1
         try:
             sent = await self._send(row, message)
