@@ -1,0 +1,157 @@
+"""/status: a family's cases, and one case by its code.
+
+Who sees what (DESIGN.md): the reporter and the contacts staff approved see the case in full; anyone
+else with the code of a case that is not staff-only sees the status word and its date, never a name.
+An unknown, malformed or hidden code gets one and the same answer, and lookups by code are limited
+per user, so codes cannot be probed.
+"""
+
+from __future__ import annotations
+
+import html
+
+from bot.i18n import Translator
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.context import HotlineApplication, HotlineContext
+from handlers.common import MENU_STATUS
+from handlers.privacy import remember_sensitive_message
+from handlers.status_words import status_explanation, status_word
+from storage.access import is_staff
+from storage.codes import normalise_case_code
+from storage.reports import CaseSummary, cases_of, look_up
+
+SHOW_PREFIX = "status:show:"
+NOTE_SHOWN = 300
+
+
+def _case_lines(tr: Translator, case: CaseSummary) -> list[str]:
+    """HTML lines: code and status (and, for the family, the name and the last public note)."""
+    code = f"<code>{html.escape(case.code)}</code>"
+    word = f"<b>{html.escape(status_word(tr, case.status))}</b>"
+    lines = [tr.gettext("Case {code}: {status}").format(code=code, status=word)]
+    if case.full and case.detainee_name:
+        lines.append(html.escape(case.detainee_name))
+    lines.append(
+        html.escape(
+            tr.gettext("Last change: {date}").format(date=tr.format_date(case.changed_at.date()))
+        )
+    )
+    if case.full and case.last_note:
+        note = case.last_note[:NOTE_SHOWN]
+        lines.append(
+            html.escape(tr.gettext("Latest note from the hotline: {note}").format(note=note))
+        )
+    return lines
+
+
+async def status_command(update: Update, context: HotlineContext) -> None:
+    """/status lists the user's cases; /status CODE looks one up."""
+    if context.args:
+        await show_one(update, context, " ".join(context.args))
+    else:
+        await list_cases(update, context)
+
+
+async def list_cases(update: Update, context: HotlineContext) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    chat = update.effective_chat
+    if chat is None:
+        return
+    tr, services = context.tr, context.services
+    async with services.sessions() as session:
+        mine = await cases_of(session, services.cipher, context.profile.id)
+    blocks: list[str] = []
+    buttons = []
+    for case in mine.cases:
+        blocks.append("\n".join(_case_lines(tr, case)))
+        buttons.append(
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Details of {code}").format(code=case.code),
+                    callback_data=SHOW_PREFIX + case.code,
+                )
+            ]
+        )
+    if mine.waiting_for_link:
+        blocks.append(
+            html.escape(
+                tr.ngettext(
+                    "{count} of your reports was added to a case the hotline already had; "
+                    "staff will link you to it.",
+                    "{count} of your reports were added to cases the hotline already had; "
+                    "staff will link you to them.",
+                    mine.waiting_for_link,
+                ).format(count=mine.waiting_for_link)
+            )
+        )
+    if not blocks:
+        blocks.append(
+            html.escape(
+                tr.gettext(
+                    "You have no cases yet. To report a detention, send /report. To look up a "
+                    "case by its code, send /status followed by the code."
+                )
+            )
+        )
+    sent = await chat.send_message(
+        "\n\n".join(blocks),
+        parse_mode=ParseMode.HTML,
+        reply_markup=InlineKeyboardMarkup(buttons) if buttons else None,
+        protect_content=bool(mine.cases),
+    )
+    if mine.cases:
+        remember_sensitive_message(context, sent.message_id)
+
+
+async def show_button(update: Update, context: HotlineContext) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    await show_one(update, context, query.data.removeprefix(SHOW_PREFIX))
+
+
+async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
+    """One case by code; the same reply for unknown, malformed and hidden codes."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    tr, services = context.tr, context.services
+    limiter = services.lookup_limiter
+    if not limiter.allow(context.profile.id):
+        text = tr.gettext("You have looked up many codes. Please wait a while and try again.")
+        await chat.send_message(html.escape(text))
+        return
+    async with services.sessions() as session:
+        case = await look_up(
+            session,
+            services.cipher,
+            normalise_case_code(typed),
+            context.profile.id,
+            sees_every_case=is_staff(context.profile.role),
+        )
+    if case is None:
+        text = tr.gettext(
+            "I cannot show a case with this code. Please check the code (it looks like "
+            "K7M4-9XQ2). If it is your case and the code is right, write to the hotline."
+        )
+        await chat.send_message(html.escape(text))
+        return
+    lines = _case_lines(tr, case)
+    explanation = status_explanation(tr, case.status)
+    if explanation:
+        lines.append(html.escape(explanation))
+    sent = await chat.send_message(
+        "\n".join(lines), parse_mode=ParseMode.HTML, protect_content=case.full
+    )
+    if case.full:
+        remember_sensitive_message(context, sent.message_id)
+
+
+def register(application: HotlineApplication) -> None:
+    application.add_handler(CommandHandler("status", status_command))
+    application.add_handler(CallbackQueryHandler(list_cases, pattern=f"^{MENU_STATUS}$"))
+    application.add_handler(CallbackQueryHandler(show_button, pattern=f"^{SHOW_PREFIX}"))
