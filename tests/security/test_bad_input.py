@@ -86,7 +86,8 @@ async def _settled(bot: BotHarness) -> None:
     assert bot.application is not None
     await bot.sandbox.wait_for_updates_consumed(timeout=10)
     for _ in range(400):
-        if bot.application.update_processor.current_concurrent_updates == 0:
+        app = bot.application
+        if app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0:
             return
         await asyncio.sleep(0.025)
     raise AssertionError("updates still running")
