@@ -17,7 +17,6 @@ import html
 import logging
 from typing import Any
 
-from bot.i18n import N_, Translator
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -30,8 +29,9 @@ from telegram.ext import (
 )
 
 from bot.context import HotlineApplication, HotlineContext
+from bot.i18n import N_, Translator
 from handlers.guard import require
-from jobs.messages.cases import STATUS_WORDS
+from handlers.status_words import status_word
 from storage import audit, cases
 from storage.access import Permission, is_staff
 from storage.codes import normalise_case_code
@@ -75,8 +75,7 @@ REFUSALS = {
 
 
 def status_label(tr: Translator, status: str) -> str:
-    word = STATUS_WORDS.get(status)
-    return tr.gettext(word) if word else status
+    return status_word(tr, status)
 
 
 def refusal_text(tr: Translator, refused: TransitionRefused) -> str:

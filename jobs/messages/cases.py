@@ -9,29 +9,14 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from bot.i18n import N_, Translator
-
+from bot.i18n import Translator
+from handlers.status_words import status_word as shared_status_word
 from jobs.messages.base import RenderedMessage, Renderer
-
-# Until handlers/status_words.py lands (another module), the status words live here.
-STATUS_WORDS: dict[str, str] = {
-    "new": N_("received"),
-    "under_review": N_("under review"),
-    "need_info": N_("waiting for information from you"),
-    "verified": N_("verified"),
-    "charged": N_("charged"),
-    "sentenced": N_("sentenced"),
-    "transferred": N_("transferred"),
-    "released": N_("released"),
-    "returned": N_("returned home"),
-    "closed": N_("closed"),
-    "deceased": N_("deceased"),
-}
 
 
 def status_word(tr: Translator, status: object) -> str:
-    word = STATUS_WORDS.get(str(status))
-    return escape(tr.gettext(word) if word else str(status))
+    """The shared status word (handlers.status_words), escaped for HTML."""
+    return escape(shared_status_word(tr, str(status)))
 
 
 def _p(params: Mapping[str, Any], key: str) -> str:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from bot.i18n import I18n
 
+from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from storage import outbox
 from storage.db import make_engine, make_session_factory

@@ -68,7 +68,7 @@ async def test_verify_note_returned_reach_the_family_in_order(running_bot: BotHa
     tr = running_bot.i18n.get("en")
     params = {"code": code, "name": "Ivan Petrenko", "old": "under_review", "note": None}
     assert first.text == render("cases.status_changed", tr, {**params, "new": "verified"}).text
-    assert "verified" in first.plain
+    assert "Verified" in first.plain
     assert (
         second.text
         == render(
@@ -138,7 +138,7 @@ async def test_moves_outside_the_lifecycle_are_refused_clearly(running_bot: BotH
     assert "closed" in refusal.plain and "reopen" in refusal.plain
     await sandbox.press(STAFF, card.message_id, f"case:ok:{closed}:under_review")
     reopened = await sandbox.next_message(STAFF)
-    assert "under review" in reopened.plain
+    assert "Under review" in reopened.plain
     assert await case_status(running_bot, code) == CaseStatus.RETURNED
     assert await case_status(running_bot, closed) == CaseStatus.UNDER_REVIEW
 
