@@ -1,0 +1,69 @@
+"""Delivery details that need no fault injection: backoff, giving up, bad requests."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import update
+
+from jobs.delivery import MAX_ATTEMPTS, backoff_seconds
+from storage import outbox
+from storage.enums import OutboxStatus
+from storage.models import OutboxMessage, User
+from storage.outbox import Outgoing
+from tests.e2e.test_delivery_faults import settled, until
+from tests.support.harness import BotHarness
+
+ADMIN = 9001
+
+
+def test_backoff_grows_with_jitter_and_a_cap() -> None:
+    rng = random.Random(4)
+    delays = [backoff_seconds(attempt, rng) for attempt in range(1, 12)]
+    assert 0.25 <= delays[0] <= 0.5
+    assert all(delay <= 300 for delay in delays)
+    assert delays[5] > delays[0] * 8
+    assert len({round(backoff_seconds(3, rng), 6) for _ in range(20)}) > 1  # jitter
+
+
+async def test_unknown_chat_is_a_dead_row_with_a_reason_free_of_data(
+    running_bot: BotHarness,
+) -> None:
+    services = running_bot.services
+    assert services is not None
+    async with services.sessions() as session, session.begin():
+        await outbox.enqueue(
+            session,
+            services.cipher,
+            [Outgoing(424242, "t:1", "cases.public_note", {"code": "X", "note": "secret"})],
+        )
+    counts = await settled(running_bot)
+    assert counts[OutboxStatus.DEAD] == 1
+    async with services.sessions() as session:
+        row = await session.get(OutboxMessage, 1)
+    assert row is not None and row.last_error == "BadRequest:chat_not_found"
+
+
+async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    sandbox.user(ADMIN)
+    family = sandbox.add_user(language_code="en").id
+    services = running_bot.services
+    assert services is not None
+    sandbox.drop_connections(None)
+    async with services.sessions() as session, session.begin():
+        session.add(User(id=family, language="en"))
+        await session.flush()
+        await outbox.enqueue(
+            session,
+            services.cipher,
+            [Outgoing(family, "t:2", "cases.public_note", {"code": "K7M4-9XQ2", "note": "n"})],
+        )
+        # as if it had already failed all but one of its attempts
+        await session.execute(update(OutboxMessage).values(attempts=MAX_ATTEMPTS - 1))
+    await until(lambda: sandbox.stats.dropped >= 1)
+    sandbox.heal()
+    notice = await sandbox.next_message(ADMIN)
+    assert "K7M4-9XQ2" in notice.plain and "could not be delivered" in notice.plain
+    assert "n" not in notice.plain.split("(")[-1].split(",")[0]
+    assert sandbox.messages(family) == []
