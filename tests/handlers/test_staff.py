@@ -3,6 +3,9 @@ non-staff are refused whatever they send, and moves outside the lifecycle are re
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from sqlalchemy import select
 
 from jobs.messages import render
@@ -34,7 +37,9 @@ async def case_status(bot: BotHarness, code: str) -> str:
         return str(await session.scalar(select(Case.status).where(Case.code == code)))
 
 
-async def test_verify_note_returned_reach_the_family_in_order(running_bot: BotHarness) -> None:
+async def test_verify_note_returned_reach_the_family_in_order(
+    running_bot: BotHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
     sandbox = running_bot.sandbox
     sandbox.user(ADMIN)
     family = sandbox.add_user(language_code="en").id
@@ -49,21 +54,29 @@ async def test_verify_note_returned_reach_the_family_in_order(running_bot: BotHa
 
     await sandbox.press(STAFF, card.message_id, f"case:st:{code}:verified")
     confirm = await sandbox.next_message(STAFF)
+    pressed = time.monotonic()
     await sandbox.press(STAFF, confirm.message_id, f"case:ok:{code}:verified")
     await sandbox.next_message(STAFF)
     first = await sandbox.next_message(family)
+    latencies = [first.sent_at - pressed]
 
     await sandbox.press(STAFF, card.message_id, f"case:note:{code}")
     await sandbox.next_message(STAFF)  # the prompt
+    pressed = time.monotonic()
     await sandbox.send_text(STAFF, "The lawyer visited him today & he is well.")
     await sandbox.next_message(STAFF)
     second = await sandbox.next_message(family)
+    latencies.append(second.sent_at - pressed)
 
     await sandbox.press(STAFF, card.message_id, f"case:ret:{code}")
     confirm = await sandbox.next_message(STAFF)
+    pressed = time.monotonic()
     await sandbox.press(STAFF, confirm.message_id, f"case:ok:{code}:returned")
     await sandbox.next_message(STAFF)
     third = await sandbox.next_message(family)
+    latencies.append(third.sent_at - pressed)
+    with capsys.disabled():
+        print("\n[staff->family latency, s]", ", ".join(f"{value:.3f}" for value in latencies))
 
     tr = running_bot.i18n.get("en")
     params = {"code": code, "name": "Ivan Petrenko", "old": "under_review", "note": None}
