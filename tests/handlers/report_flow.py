@@ -79,4 +79,8 @@ async def file(
     """The whole conversation, confirmed; returns the bot's reply with the code."""
     summary = await answer_from(sandbox, user, await begin(sandbox, user), answers)
     await sandbox.press(user, summary.message_id, "rep:confirm")
-    return await sandbox.next_message(user)
+    reply = await sandbox.next_message(user)
+    if "code is" in reply.plain:  # then the offer to hide the chat (handlers.privacy)
+        offer = await sandbox.next_message(user)
+        assert "hide:chat" in offer.callback_data
+    return reply
