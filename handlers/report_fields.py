@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -92,7 +92,7 @@ def parse_place(text: str) -> str:
     return parse_text(text, limit=PLACE_LIMIT, multiline=False)
 
 
-def _relative_word(text: str, today: date, words: dict[str, Iterable[str]]) -> date | None:
+def _relative_word(text: str, today: date, words: Mapping[str, Iterable[str]]) -> date | None:
     folded = text.casefold()
     for offset, key in ((0, "today"), (1, "yesterday")):
         if folded in {word.casefold().strip() for word in words.get(key, ())}:
@@ -100,7 +100,7 @@ def _relative_word(text: str, today: date, words: dict[str, Iterable[str]]) -> d
     return None
 
 
-def parse_date(text: str, *, today: date, words: dict[str, Iterable[str]] | None = None) -> date:
+def parse_date(text: str, *, today: date, words: Mapping[str, Iterable[str]] | None = None) -> date:
     """`05.12.2024`, `5/12/24`, `2024-12-05`, or the words for today and yesterday.
 
     `words` maps "today" and "yesterday" to the words the user may type (their language's and
@@ -127,7 +127,7 @@ def parse_date(text: str, *, today: date, words: dict[str, Iterable[str]] | None
 
 
 def parse_detention_date(
-    text: str, *, today: date, words: dict[str, Iterable[str]] | None = None
+    text: str, *, today: date, words: Mapping[str, Iterable[str]] | None = None
 ) -> date:
     """A detention date: not in the future, not before 2014 (when the occupation began)."""
     when = parse_date(text, today=today, words=words)

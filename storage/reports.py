@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import audit
 from storage.codes import new_case_code
 from storage.crypto import FieldCipher
-from storage.enums import AuditOutcome, CaseStatus, EventKind, OutboxKind, Role, Visibility
+from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, event_key
 from storage.users import users_with_role
@@ -186,14 +186,6 @@ async def file_report(
 ) -> FiledReport:
     """Store the report (or join it to the case already on file) and tell staff."""
     if await reports_in_last_day(session, reporter_id, now=now) >= reports_per_day:
-        audit.record(
-            session,
-            actor_id=reporter_id,
-            action="report.file",
-            outcome=AuditOutcome.REFUSED,
-            detail="reports per day",
-            at=now,
-        )
         raise ReportLimitReached
     index = person_index(cipher, draft.detainee_name, draft.birth_date, draft.age)
     existing = await _existing_case(session, index)

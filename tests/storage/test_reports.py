@@ -1,0 +1,157 @@
+"""Filing a report: one transaction, duplicates joined by blind index, the per-day limit, and who
+may read a case back; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.crypto import FieldCipher
+from storage.db import SessionFactory, make_engine, make_session_factory
+from storage.enums import Role, Visibility
+from storage.migrate import upgrade_to_head
+from storage.models import AuditEntry, Case, CaseContact, CaseEvent, OutboxMessage
+from storage.outbox import open_params
+from storage.reports import (
+    Filed,
+    ReportDraft,
+    ReportLimitReached,
+    StaffChats,
+    cases_of,
+    file_report,
+    look_up,
+)
+from storage.users import set_role
+from tests.support.case_factory import ensure_user
+
+NOW = datetime(2025, 6, 15, 12, tzinfo=UTC)
+STAFF = StaffChats(admin_ids=frozenset({9001}))
+DRAFT = ReportDraft(
+    relation="parent",
+    detainee_name="Ivan Petrenko",
+    detention_date=date(2025, 6, 1),
+    region="crimea",
+    birth_date=date(1985, 3, 21),
+    visibility=Visibility.ANONYMOUS,
+)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    engine = make_engine(database_url)
+    await upgrade_to_head(engine)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def cipher(data_key: str) -> FieldCipher:
+    return FieldCipher([data_key])
+
+
+async def _file(
+    sessions: SessionFactory,
+    cipher: FieldCipher,
+    user: int,
+    draft: ReportDraft = DRAFT,
+    *,
+    staff: StaffChats = STAFF,
+    now: datetime = NOW,
+    limit: int = 5,
+) -> Filed | str:
+    async with sessions() as session, session.begin():
+        await ensure_user(session, user)
+        filed = await file_report(
+            session, cipher, user, draft, now=now, staff=staff, reports_per_day=limit
+        )
+    return filed.code or filed.outcome
+
+
+async def test_report_writes_case_event_contact_outbox_audit(
+    sessions: SessionFactory, cipher: FieldCipher
+) -> None:
+    async with sessions() as session, session.begin():
+        await set_role(session, 3001, Role.STAFF)
+    code = await _file(sessions, cipher, 100)
+    async with sessions() as session:
+        case = await session.scalar(select(Case))
+        assert case is not None and case.code == code and case.person_index
+        assert case.status == "new" and case.visibility == "anonymous"
+        assert (await session.scalar(select(CaseEvent.kind))) == "created"
+        assert (await session.scalar(select(CaseContact.is_reporter))) is True
+        rows = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.chat_id)))
+        assert [r.chat_id for r in rows] == [3001, 9001]  # every staff member and admin
+        params = open_params(cipher, rows[0].payload)
+        assert params == {"code": code, "region": "crimea", "detention_date": "2025-06-01"}
+        audit = await session.scalar(select(AuditEntry))
+        assert audit is not None and audit.action == "report.file" and audit.case_code == code
+
+
+async def test_staff_group_gets_the_notice_when_configured(
+    sessions: SessionFactory, cipher: FieldCipher
+) -> None:
+    await _file(sessions, cipher, 100, staff=StaffChats(-100500, frozenset({9001})))
+    async with sessions() as session:
+        chats = list(await session.scalars(select(OutboxMessage.chat_id)))
+    assert chats == [-100500]
+
+
+async def test_same_person_joins_the_case_unapproved(
+    sessions: SessionFactory, cipher: FieldCipher
+) -> None:
+    code = await _file(sessions, cipher, 100)
+    again = ReportDraft(**{**DRAFT.__dict__, "detainee_name": "IVAN  petrenko"})
+    assert await _file(sessions, cipher, 200, again) == Filed.JOINED
+    assert await _file(sessions, cipher, 100, again) == code  # the reporter: already reported
+    other = ReportDraft(**{**DRAFT.__dict__, "birth_date": date(1986, 3, 21)})
+    assert await _file(sessions, cipher, 200, other) not in (code, Filed.JOINED)
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Case)) == 2
+        joined = await session.scalar(select(CaseContact).where(CaseContact.user_id == 200))
+        assert joined is not None and not joined.approved and not joined.is_reporter
+        templates = set(await session.scalars(select(OutboxMessage.template)))
+        assert "reports.staff_contact_joined" in templates
+        mine = await cases_of(session, cipher, 200)
+    assert mine.waiting_for_link == 1 and [c.code for c in mine.cases] != [code]
+
+
+async def test_reports_per_day(sessions: SessionFactory, cipher: FieldCipher) -> None:
+    for n in range(2):
+        await _file(
+            sessions,
+            cipher,
+            100,
+            ReportDraft(**{**DRAFT.__dict__, "age": n, "birth_date": None}),
+            limit=2,
+        )
+    with pytest.raises(ReportLimitReached):
+        await _file(sessions, cipher, 100, limit=2)
+    await _file(sessions, cipher, 100, now=NOW + timedelta(days=1, minutes=1), limit=2)
+
+
+async def test_who_may_look_up_a_case(sessions: SessionFactory, cipher: FieldCipher) -> None:
+    code = await _file(sessions, cipher, 100)
+    hidden = await _file(
+        sessions,
+        cipher,
+        101,
+        ReportDraft(
+            **{**DRAFT.__dict__, "detainee_name": "Other", "visibility": Visibility.STAFF_ONLY}
+        ),
+    )
+    assert isinstance(code, str) and isinstance(hidden, str)
+    async with sessions() as session:
+        family = await look_up(session, cipher, code, 100)
+        stranger = await look_up(session, cipher, code, 555)
+        staff = await look_up(session, cipher, hidden, 9001, sees_every_case=True)
+        assert family is not None and family.full and family.detainee_name == "Ivan Petrenko"
+        assert stranger is not None and not stranger.full and stranger.detainee_name is None
+        assert staff is not None and staff.detainee_name == "Other"
+        assert await look_up(session, cipher, hidden, 555) is None
+        assert await look_up(session, cipher, "K7M4-9XQ2", 555) is None
+        assert await look_up(session, cipher, None, 555) is None
