@@ -18,7 +18,7 @@ def configure_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # PTB logs whole updates and Bot API parameters (users' words) at DEBUG: never below INFO.
     logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLogger().level))
