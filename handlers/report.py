@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.i18n import N_, Translator
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -32,6 +31,7 @@ from telegram.ext import (
 )
 
 from bot.context import HotlineApplication, HotlineContext
+from bot.i18n import N_, Translator
 from handlers import report_fields as fields
 from handlers import report_keyboards as kb
 from handlers.common import MENU_REPORT

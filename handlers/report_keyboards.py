@@ -7,9 +7,9 @@ re-checked against its enumeration on the server.
 
 from __future__ import annotations
 
-from bot.i18n import N_, Translator
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.i18n import N_, Translator
 from storage.enums import Detainer, Region, Relation, Visibility
 
 PREFIX = "rep"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 
-from bot.i18n import Translator
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
+from bot.i18n import Translator
 from handlers.common import MENU_STATUS
 from handlers.privacy import remember_sensitive_message
 from handlers.status_words import status_explanation, status_word

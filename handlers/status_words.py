@@ -7,7 +7,6 @@ msgids: translate them at use with `tr.gettext`.
 from __future__ import annotations
 
 from bot.i18n import N_, Translator
-
 from storage.enums import CaseStatus
 
 STATUS_WORDS: dict[CaseStatus, str] = {

@@ -14,7 +14,6 @@ from html import escape
 from typing import Any
 
 from bot.i18n import Translator
-
 from handlers.report_keyboards import REGION_WORDS
 from jobs.messages.base import RenderedMessage, Renderer
 
