@@ -18,13 +18,10 @@ def test_100k_codes_are_unique_well_formed_and_not_sequential() -> None:
     assert codes != sorted(codes)
     ascending = sum(1 for a, b in pairwise(codes) if a < b)
     assert 0.45 < ascending / (len(codes) - 1) < 0.55
-    same_positions = (
-        sum(
-            sum(x == y for x, y in zip(a, b, strict=True)) - 1  # minus the dash
-            for a, b in pairwise(codes)
-        )
-        / (len(codes) - 1)
-    )
+    same_positions = sum(
+        sum(x == y for x, y in zip(a, b, strict=True)) - 1  # minus the dash
+        for a, b in pairwise(codes)
+    ) / (len(codes) - 1)
     assert same_positions < 1.0  # random: 8 positions x 1/30 ≈ 0.27
     # Every character of the alphabet is used, in every position.
     for position in (0, 1, 2, 3, 5, 6, 7, 8):
