@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 
 def register_jobs(application: HotlineApplication) -> None:
     """Each jobs module adds its own jobs here."""
-    from jobs import delivery, reminders, retention
+    from jobs import delivery, digests, reminders, retention
 
     retention.schedule(application)
     delivery.setup(application)
     reminders.setup(application)
+    digests.setup(application)

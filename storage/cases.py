@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
 from storage.crypto import FieldCipher
-from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
+from storage.enums import CaseStatus, EventKind, OutboxKind, Role
 from storage.lifecycle import OPEN, allowed_next, check_transition
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal, User
 from storage.outbox import PRIORITY_CASE_ALERT, PRIORITY_STAFF, Outgoing, enqueue, event_key
-from storage.subscriptions import monitor_recipients
+from storage.subscriptions import monitor_alerts
 from storage.users import users_with_role
 
 PERSONAL_FIELDS = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
@@ -337,11 +337,8 @@ async def _notify(
             for chat in await family_of(session, case)
         ]
     if monitors:
-        monitor_params = {**params, "name": name if case.visibility == Visibility.PUBLIC else None}
-        messages += [
-            Outgoing(chat, event_key(event.id, chat), template, monitor_params, event_id=event.id)
-            for chat in await monitor_recipients(session, case, event)
-        ]
+        note = params.get("note")
+        messages += await monitor_alerts(session, case, event, name=name, note=note)
     messages += [
         Outgoing(
             chat,

@@ -1,32 +1,70 @@
 """Monitors' subscriptions: who, besides the family, hears about a change to a case.
 
-`monitor_recipients` is called by `storage.cases` inside the transaction that records an event, so
-the subscribers' outbox rows commit with the change itself. The rule of DESIGN.md's "Who sees what":
-monitors hear only about cases the family did not keep staff-only, only about public things
-(status changes and public notes, never questions to the family or internal notes), and only while
-they are approved monitors who have not blocked the bot.
+`monitor_recipients` and `monitor_alerts` are called by `storage.cases` inside the transaction that
+records an event, so the subscribers' outbox rows commit with the change itself. The rule of
+DESIGN.md's "Who sees what": monitors hear only about cases the family did not keep staff-only,
+only about public things (status changes and public notes, never questions to the family or
+internal notes), and only while they are approved monitors (or admins) who have not blocked the
+bot. An anonymous case reaches them as code, region, status and date: no name, and no note text
+(a note can name the person), so a public note on an anonymous case is not sent to monitors.
+
+Alerts are rendered at send time from parameters sealed at queue time, so when a family narrows
+its consent, `change_visibility` rewrites (or cancels) the alerts still waiting in the outbox in
+the same transaction: nothing queued under the wider consent goes out after it was narrowed.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import audit
+from storage.crypto import FieldCipher
 from storage.enums import (
     AlertFilter,
     CaseStatus,
     EventKind,
     MonitorStatus,
+    OutboxStatus,
+    Region,
     Role,
     SubscriptionScope,
     Visibility,
 )
-from storage.models import Case, CaseEvent, Subscription, User
+from storage.models import Case, CaseEvent, CasePersonal, OutboxMessage, Subscription, User, utcnow
+from storage.outbox import Outgoing, event_key, open_params, seal_params
 
+T_MONITOR_ALERT = "monitors.alert"
 PUBLIC_EVENT_KINDS = frozenset({EventKind.STATUS_CHANGED, EventKind.PUBLIC_NOTE})
 VERDICTS_AND_RETURNS = frozenset(
     {CaseStatus.SENTENCED, CaseStatus.RELEASED, CaseStatus.RETURNED, CaseStatus.DECEASED}
 )
+"""The "verdicts" filter: sentenced, released, returned and deceased (status changes only)."""
+FOLLOWABLE = (Visibility.PUBLIC, Visibility.ANONYMOUS)
+# How narrow each level is: a move to a higher number narrows consent.
+_NARROWNESS = {Visibility.PUBLIC: 0, Visibility.ANONYMOUS: 1, Visibility.STAFF_ONLY: 2}
+
+
+class NotFollowable(LookupError):
+    """No case a monitor may see has this code (unknown and staff-only alike)."""
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    """One line of /following."""
+
+    target: str
+    scope: str
+    code: str | None
+    region: str | None
+    alert_filter: str
+
+
+# -- the rule: who hears about an event -----------------------------------------------------------
 
 
 def wants_event(alert_filter: str, event: CaseEvent) -> bool:
@@ -36,28 +74,263 @@ def wants_event(alert_filter: str, event: CaseEvent) -> bool:
     return True
 
 
+def monitor_may_hear(visibility: str, kind: str) -> bool:
+    """Staff-only cases never reach a monitor; anonymous ones only as status changes."""
+    if kind not in PUBLIC_EVENT_KINDS or visibility == Visibility.STAFF_ONLY:
+        return False
+    return visibility == Visibility.PUBLIC or kind == EventKind.STATUS_CHANGED
+
+
+def _matching(case: Case) -> Any:
+    return or_(
+        (Subscription.scope == SubscriptionScope.CASE) & (Subscription.case_id == case.id),
+        (Subscription.scope == SubscriptionScope.REGION) & (Subscription.region == case.region),
+        Subscription.scope == SubscriptionScope.ALL,
+    )
+
+
+def reachable_monitor() -> Any:
+    return (
+        or_(User.monitor_status == MonitorStatus.APPROVED, User.role == Role.ADMIN)
+        & User.blocked.is_(False)
+        & User.forgotten_at.is_(None)
+    )
+
+
 async def monitor_recipients(session: AsyncSession, case: Case, event: CaseEvent) -> list[int]:
-    """User ids of approved monitors subscribed to `case` (directly, by region, or to all)."""
-    if case.visibility == Visibility.STAFF_ONLY or event.kind not in PUBLIC_EVENT_KINDS:
+    """User ids of approved monitors subscribed to `case` (directly, by region, or to all), once
+    each however many of their subscriptions match."""
+    if not monitor_may_hear(case.visibility, event.kind):
         return []
     rows = await session.execute(
         select(Subscription.user_id, Subscription.alert_filter)
         .join(User, User.id == Subscription.user_id)
-        .where(
-            or_(
-                (Subscription.scope == SubscriptionScope.CASE) & (Subscription.case_id == case.id),
-                (Subscription.scope == SubscriptionScope.REGION)
-                & (Subscription.region == case.region),
-                Subscription.scope == SubscriptionScope.ALL,
-            ),
-            or_(User.monitor_status == MonitorStatus.APPROVED, User.role == Role.ADMIN),
-            User.blocked.is_(False),
-            User.forgotten_at.is_(None),
-        )
+        .where(_matching(case), reachable_monitor())
         .order_by(Subscription.user_id)
     )
-    recipients: list[int] = []
+    recipients: dict[int, None] = {}
     for user_id, alert_filter in rows:
-        if wants_event(alert_filter, event) and user_id not in recipients:
-            recipients.append(user_id)
-    return recipients
+        if wants_event(alert_filter, event):
+            recipients[user_id] = None
+    return list(recipients)
+
+
+def alert_params(
+    case: Case, event: CaseEvent, *, name: str | None, note: str | None
+) -> dict[str, Any]:
+    """What a monitor may read about this event under the case's current visibility."""
+    public = case.visibility == Visibility.PUBLIC
+    return {
+        "code": case.code,
+        "region": case.region,
+        "kind": event.kind,
+        "status": event.new_status or case.status,
+        "date": (event.created_at or utcnow()).date().isoformat(),
+        "name": name if public else None,
+        "note": note if public else None,
+    }
+
+
+async def monitor_alerts(
+    session: AsyncSession, case: Case, event: CaseEvent, *, name: str | None, note: str | None
+) -> list[Outgoing]:
+    """One `monitors.alert` outbox message per monitor who should hear about `event`."""
+    params = alert_params(case, event, name=name, note=note)
+    return [
+        Outgoing(chat, event_key(event.id, chat), T_MONITOR_ALERT, params, event_id=event.id)
+        for chat in await monitor_recipients(session, case, event)
+    ]
+
+
+# -- following and unfollowing --------------------------------------------------------------------
+
+
+def case_target(code: str) -> str:
+    return f"case:{code}"
+
+
+def region_target(region: Region) -> str:
+    return f"region:{region.value}"
+
+
+ALL_TARGET = "all"
+
+
+async def _upsert(
+    session: AsyncSession, user_id: int, target: str, alert_filter: AlertFilter, **fields: Any
+) -> bool:
+    """Create or update one subscription; True when it is new."""
+    existing = await session.scalar(
+        select(Subscription).where(Subscription.user_id == user_id, Subscription.target == target)
+    )
+    if existing is not None:
+        existing.alert_filter = alert_filter
+        return False
+    session.add(Subscription(user_id=user_id, target=target, alert_filter=alert_filter, **fields))
+    await session.flush()
+    return True
+
+
+async def followable_case(session: AsyncSession, code: str | None) -> Case:
+    """The case a monitor may follow by this code, or NotFollowable (same for hidden cases)."""
+    case = None if code is None else await session.scalar(select(Case).where(Case.code == code))
+    if case is None or case.visibility not in FOLLOWABLE:
+        raise NotFollowable(code or "")
+    return case
+
+
+async def follow_case(
+    session: AsyncSession,
+    user_id: int,
+    code: str | None,
+    alert_filter: AlertFilter = AlertFilter.ALL_CHANGES,
+) -> bool:
+    case = await followable_case(session, code)
+    return await _upsert(
+        session,
+        user_id,
+        case_target(case.code),
+        alert_filter,
+        scope=SubscriptionScope.CASE,
+        case_id=case.id,
+    )
+
+
+async def follow_region(
+    session: AsyncSession,
+    user_id: int,
+    region: Region,
+    alert_filter: AlertFilter = AlertFilter.ALL_CHANGES,
+) -> bool:
+    return await _upsert(
+        session,
+        user_id,
+        region_target(region),
+        alert_filter,
+        scope=SubscriptionScope.REGION,
+        region=region.value,
+    )
+
+
+async def follow_all(
+    session: AsyncSession, user_id: int, alert_filter: AlertFilter = AlertFilter.ALL_CHANGES
+) -> bool:
+    return await _upsert(session, user_id, ALL_TARGET, alert_filter, scope=SubscriptionScope.ALL)
+
+
+async def unfollow(session: AsyncSession, user_id: int, target: str) -> bool:
+    """Remove one subscription by its target (`case:CODE`, `region:crimea`, `all`)."""
+    result = await session.execute(
+        delete(Subscription).where(Subscription.user_id == user_id, Subscription.target == target)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def subscriptions_of(session: AsyncSession, user_id: int) -> list[SubscriptionView]:
+    rows = await session.execute(
+        select(Subscription, Case.code)
+        .outerjoin(Case, Case.id == Subscription.case_id)
+        .where(Subscription.user_id == user_id)
+        .order_by(Subscription.scope, Subscription.target)
+    )
+    return [
+        SubscriptionView(sub.target, sub.scope, code, sub.region, sub.alert_filter)
+        for sub, code in rows
+    ]
+
+
+# -- consent narrowing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisibilityChange:
+    code: str
+    old: str
+    new: str
+    event_id: int
+    rewritten: int
+    cancelled: int
+
+
+async def change_visibility(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    case_code: str,
+    new_visibility: Visibility,
+    actor_id: int,
+    *,
+    now: datetime | None = None,
+) -> VisibilityChange:
+    """Record what the family now allows, and make monitor alerts still waiting in the outbox
+    follow it: narrowed to anonymous, they lose the name and note (a note alert is cancelled);
+    narrowed to staff-only, they are cancelled. All in the caller's transaction, with a
+    VISIBILITY_CHANGED event and an audit row. Raises NotFollowable's parent LookupError for an
+    unknown code."""
+    when = now or utcnow()
+    case = await session.scalar(select(Case).where(Case.code == case_code))
+    if case is None:
+        raise LookupError(case_code)
+    old = case.visibility
+    case.visibility = new_visibility
+    event = CaseEvent(
+        case_id=case.id,
+        kind=EventKind.VISIBILITY_CHANGED,
+        old_status=case.status,
+        new_status=case.status,
+        actor_id=actor_id,
+        created_at=when,
+    )
+    session.add(event)
+    await session.flush()
+    rewritten = cancelled = 0
+    if _NARROWNESS[Visibility(new_visibility)] > _NARROWNESS[Visibility(old)]:
+        rewritten, cancelled = await _narrow_pending_alerts(session, cipher, case)
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="case.visibility",
+        case_code=case.code,
+        detail=f"{old}->{new_visibility}; pending alerts {rewritten} rewritten {cancelled} cut",
+        at=when,
+    )
+    return VisibilityChange(case.code, old, new_visibility, event.id, rewritten, cancelled)
+
+
+async def _narrow_pending_alerts(
+    session: AsyncSession, cipher: FieldCipher, case: Case
+) -> tuple[int, int]:
+    """Rewrite or cancel the case's monitor alerts that are still pending (not yet claimed)."""
+    pending = list(
+        await session.scalars(
+            select(OutboxMessage)
+            .join(CaseEvent, CaseEvent.id == OutboxMessage.event_id)
+            .where(
+                CaseEvent.case_id == case.id,
+                OutboxMessage.template == T_MONITOR_ALERT,
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+            .with_for_update()
+        )
+    )
+    cancel: list[int] = []
+    rewritten = 0
+    for row in pending:
+        params = open_params(cipher, row.payload)
+        if not monitor_may_hear(case.visibility, str(params.get("kind"))):
+            cancel.append(row.id)
+            continue
+        params.update(name=None, note=None)
+        row.payload = seal_params(cipher, params)
+        rewritten += 1
+    if cancel:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(cancel))
+            .values(status=OutboxStatus.CANCELLED, last_error="consent narrowed")
+        )
+    return rewritten, len(cancel)
+
+
+async def detainee_name(session: AsyncSession, cipher: FieldCipher, case: Case) -> str | None:
+    personal = await session.get(CasePersonal, case.id)
+    return cipher.open(personal.detainee_name) if personal is not None else None

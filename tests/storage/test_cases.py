@@ -36,6 +36,7 @@ from storage.models import (
     User,
 )
 from storage.outbox import open_params
+from storage.subscriptions import T_MONITOR_ALERT
 from tests.support.case_factory import ensure_user, make_case
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -219,7 +220,8 @@ async def test_monitors_hear_public_things_of_cases_they_may_see(db: Db) -> None
             session, db.cipher, anonymous, CaseStatus.RELEASED, actor_id=STAFF, now=NOW
         )
     rows = [(r.chat_id, r.template) for r in await outbox_rows(db) if r.chat_id != FAMILY]
-    assert rows == [(700, cases.T_STATUS), (700, cases.T_STATUS), (703, cases.T_STATUS)]
+    alert = T_MONITOR_ALERT
+    assert rows == [(700, alert), (700, alert), (703, alert)]
     monitor_row = next(r for r in await outbox_rows(db) if r.chat_id == 700)
     assert open_params(db.cipher, monitor_row.payload)["name"] is None
 
