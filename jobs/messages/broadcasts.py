@@ -1,0 +1,27 @@
+"""A staff announcement as its recipients read it.
+
+A broadcast is sent in the language staff wrote it: the text is staff's own Telegram HTML,
+validated before it was queued (handlers.broadcast), so it is passed through unchanged rather than
+escaped; the recipient's translator is not used. The same function renders the preview staff see,
+so the preview is exactly what recipients get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.i18n import Translator
+from jobs.messages.base import RenderedMessage, Renderer
+from storage.broadcasts import TEMPLATE
+
+
+def announcement(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
+    text = params.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("broadcast without text")
+    photo = params.get("photo")
+    return RenderedMessage(text, photo_file_id=photo if isinstance(photo, str) else None)
+
+
+TEMPLATES: dict[str, Renderer] = {TEMPLATE: announcement}

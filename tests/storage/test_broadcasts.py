@@ -1,0 +1,247 @@
+"""Broadcast storage: audiences, a row per recipient, counts from the outbox, pause/cancel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import broadcasts, outbox
+from storage.broadcasts import BadAudience, BadBroadcastState
+from storage.crypto import FieldCipher
+from storage.db import SessionFactory, make_engine, make_session_factory
+from storage.enums import (
+    AuditOutcome,
+    BroadcastStatus,
+    MonitorStatus,
+    OutboxKind,
+    Role,
+    SubscriptionScope,
+)
+from storage.migrate import upgrade_to_head
+from storage.models import (
+    AuditEntry,
+    Case,
+    CaseContact,
+    OutboxMessage,
+    Subscription,
+    User,
+)
+from storage.outbox import PRIORITY_BROADCAST
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+STAFF = 500
+ADMIN = 9001
+
+
+@dataclass
+class Db:
+    engine: AsyncEngine
+    sessions: SessionFactory
+    cipher: FieldCipher
+
+
+@pytest.fixture
+async def db(database_url: str, data_key: str) -> AsyncIterator[Db]:
+    engine = make_engine(database_url)
+    await upgrade_to_head(engine)
+    try:
+        yield Db(engine, make_session_factory(engine), FieldCipher.from_setting(data_key))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def people(db: Db) -> Db:
+    """1-3 families (1 and 2 in Crimea, 3 in Kherson), 4 a blocked family, 5 a region monitor,
+    6 a monitor of another region, 7 a newcomer in English, 8 forgotten, 500 staff, 9001 admin."""
+    async with db.sessions() as session, session.begin():
+        session.add_all(
+            [
+                User(id=1, language="uk"),
+                User(id=2, language="ru"),
+                User(id=3, language=None),
+                User(id=4, language="uk", blocked=True),
+                User(id=5, language="en", role=Role.MONITOR, monitor_status=MonitorStatus.APPROVED),
+                User(id=6, language="en", role=Role.MONITOR, monitor_status=MonitorStatus.APPROVED),
+                User(id=7, language="en"),
+                User(id=8, language="uk", forgotten_at=NOW),
+                User(id=STAFF, language="en", role=Role.STAFF),
+                User(id=ADMIN, language="uk"),
+            ]
+        )
+        crimea = Case(code="AAAA-1111", status="new", region="crimea")
+        kherson = Case(code="BBBB-2222", status="new", region="kherson")
+        session.add_all([crimea, kherson])
+        await session.flush()
+        for user_id, case in ((1, crimea), (2, crimea), (3, kherson), (4, crimea)):
+            session.add(CaseContact(case_id=case.id, user_id=user_id))
+        session.add(
+            Subscription(
+                user_id=5, scope=SubscriptionScope.REGION, target="region:crimea", region="crimea"
+            )
+        )
+        session.add(
+            Subscription(
+                user_id=6, scope=SubscriptionScope.REGION, target="region:donetsk", region="donetsk"
+            )
+        )
+    return db
+
+
+async def audience(db: Db, kind: str, argument: str | None = None) -> list[int]:
+    async with db.sessions() as session:
+        return await broadcasts.recipients(
+            session, kind, argument, admin_ids={ADMIN}, default_language="uk"
+        )
+
+
+async def test_audiences_exclude_blocked_and_forgotten(people: Db) -> None:
+    assert await audience(people, "everyone") == [1, 2, 3, 5, 6, 7, STAFF, ADMIN]
+    assert await audience(people, "families") == [1, 2, 3]
+    assert await audience(people, "monitors") == [5, 6]
+    assert await audience(people, "staff") == [STAFF, ADMIN]
+    assert await audience(people, "language", "uk") == [1, 3, ADMIN]  # 3 has no language: uk
+    assert await audience(people, "language", "en") == [5, 6, 7, STAFF]
+    # Region: monitors following it AND contacts of cases there.
+    assert await audience(people, "region", "crimea") == [1, 2, 5]
+    assert await audience(people, "region", "kherson") == [3]
+
+
+@pytest.mark.parametrize(
+    ("kind", "argument"),
+    [("all", None), ("language", "de"), ("language", None), ("region", "atlantis")],
+)
+async def test_unknown_audiences_are_refused(people: Db, kind: str, argument: str | None) -> None:
+    with pytest.raises(BadAudience):
+        await audience(people, kind, argument)
+
+
+async def send(db: Db, kind: str = "everyone", argument: str | None = None) -> int:
+    async with db.sessions() as session, session.begin():
+        view = await broadcasts.queue_broadcast(
+            session,
+            db.cipher,
+            author_id=STAFF,
+            audience=kind,
+            audience_arg=argument,
+            text="<b>Hotline hours</b> change",
+            progress_chat_id=STAFF,
+            progress_message_id=77,
+            admin_ids={ADMIN},
+            now=NOW,
+        )
+    return view.id
+
+
+async def test_queue_one_row_per_recipient_low_priority_deduplicated(people: Db) -> None:
+    broadcast_id = await send(people)
+    async with people.sessions() as session:
+        rows = list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.broadcast_id == broadcast_id)
+            )
+        )
+        view = await broadcasts.view(session, broadcast_id)
+        audit_rows = list(await session.scalars(select(AuditEntry)))
+    assert sorted(row.chat_id for row in rows) == [1, 2, 3, 5, 6, 7, STAFF, ADMIN]
+    assert {row.kind for row in rows} == {OutboxKind.BROADCAST}
+    assert {row.priority for row in rows} == {PRIORITY_BROADCAST}
+    assert {row.dedupe_key for row in rows} == {
+        f"broadcast:{broadcast_id}:{row.chat_id}" for row in rows
+    }
+    params = outbox.open_params(people.cipher, rows[0].payload)
+    assert params["text"] == "<b>Hotline hours</b> change"
+    assert view.status == BroadcastStatus.SENDING and view.progress_message_id == 77
+    assert view.counts.total == 8 and view.counts.pending == 8
+    assert [(a.action, a.outcome) for a in audit_rows] == [("broadcast.send", AuditOutcome.OK)]
+    assert "Hotline" not in (audit_rows[0].detail or "")
+
+
+async def test_counts_come_from_outbox_rows(people: Db) -> None:
+    broadcast_id = await send(people, "families")
+    async with people.sessions() as session, session.begin():
+        claimed = await outbox.claim(
+            session, people.cipher, now=NOW, lease=timedelta(seconds=30), limit=10
+        )
+        by_chat = {row.chat_id: row.id for row in claimed}
+        await outbox.mark_sent(session, by_chat[1], telegram_message_id=5, now=NOW)
+        await outbox.mark_chat_dead(session, 2, reason="Forbidden")
+        await outbox.mark_dead(session, by_chat[3], reason="BadRequest:other")
+        numbers = await broadcasts.counts(session, broadcast_id)
+        assert await broadcasts.mark_done_if_drained(session, broadcast_id)
+    assert (numbers.delivered, numbers.blocked, numbers.failed, numbers.pending) == (1, 1, 1, 0)
+    assert numbers.total == numbers.done == 3
+
+
+async def due(db: Db, at: datetime) -> list[int]:
+    async with db.sessions() as session, session.begin():
+        claimed = await outbox.claim(
+            session, db.cipher, now=at, lease=timedelta(seconds=30), limit=100
+        )
+    return sorted(row.chat_id for row in claimed)
+
+
+async def test_pause_holds_rows_resume_releases_them(people: Db) -> None:
+    broadcast_id = await send(people, "families")
+    async with people.sessions() as session, session.begin():
+        view = await broadcasts.pause(session, broadcast_id, STAFF, now=NOW)
+    assert view.status == BroadcastStatus.PAUSED and view.counts.pending == 3
+    assert await due(people, NOW + timedelta(days=365)) == []
+    async with people.sessions() as session, session.begin():
+        with pytest.raises(BadBroadcastState):
+            await broadcasts.pause(session, broadcast_id, STAFF, now=NOW)
+    async with people.sessions() as session, session.begin():
+        view = await broadcasts.resume(session, broadcast_id, STAFF, now=NOW)
+    assert view.status == BroadcastStatus.SENDING
+    assert await due(people, NOW) == [1, 2, 3]
+
+
+async def test_cancel_stops_every_unsent_row(people: Db) -> None:
+    broadcast_id = await send(people)
+    async with people.sessions() as session, session.begin():
+        claimed = await outbox.claim(
+            session, people.cipher, now=NOW, lease=timedelta(seconds=30), limit=2
+        )
+        await outbox.mark_sent(session, claimed[0].id, telegram_message_id=1, now=NOW)
+    async with people.sessions() as session, session.begin():
+        view = await broadcasts.cancel(session, broadcast_id, STAFF, now=NOW)
+        actions = list(await session.scalars(select(AuditEntry.action)))
+    assert view.status == BroadcastStatus.CANCELLED
+    assert (view.counts.delivered, view.counts.cancelled, view.counts.pending) == (1, 7, 0)
+    assert await due(people, NOW + timedelta(hours=1)) == []
+    assert actions == ["broadcast.send", "broadcast.cancel"]
+    async with people.sessions() as session, session.begin():
+        with pytest.raises(BadBroadcastState):
+            await broadcasts.resume(session, broadcast_id, STAFF, now=NOW)
+
+
+async def test_case_alerts_are_claimed_before_a_waiting_broadcast(people: Db) -> None:
+    await send(people)
+    async with people.sessions() as session, session.begin():
+        await outbox.enqueue(
+            session, people.cipher, [outbox.Outgoing(7, "event:1:7", "cases.x", {})], now=NOW
+        )
+    assert [row.chat_id for row in await _claim_one(people)] == [7]
+
+
+async def _claim_one(db: Db) -> list[outbox.ClaimedMessage]:
+    async with db.sessions() as session, session.begin():
+        return await outbox.claim(session, db.cipher, now=NOW, lease=timedelta(seconds=30), limit=1)
+
+
+async def test_thousands_of_recipients_queue_in_one_transaction(db: Db) -> None:
+    async with db.sessions() as session, session.begin():
+        session.add_all([User(id=10_000 + n, language="en") for n in range(2500)])
+    broadcast_id = await send(db)
+    async with db.sessions() as session:
+        number = await session.scalar(
+            select(func.count()).where(OutboxMessage.broadcast_id == broadcast_id)
+        )
+        view = await broadcasts.view(session, broadcast_id)
+    assert number == 2500 and view.counts.total == 2500
+    assert view.counts.pending == 2500 and view.status == BroadcastStatus.SENDING
