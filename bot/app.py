@@ -17,7 +17,7 @@ from bot.limits import MessageLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.update_processor import PerUserUpdateProcessor
-from handlers import common, monitor, privacy, report, roles, staff, status
+from handlers import broadcast, common, monitor, privacy, report, roles, staff, status
 from handlers.middleware import flush_persistence, load_profile
 from jobs import register_jobs
 from storage.crypto import DataKeyError, FieldCipher
@@ -93,6 +93,7 @@ def register_handlers(application: HotlineApplication) -> None:
     report.register(application)
     status.register(application)
     monitor.register(application)
+    broadcast.register(application)
     common.register(application)
     application.add_handler(TypeHandler(object, flush_persistence), group=FLUSH_GROUP)
 

@@ -10,9 +10,10 @@ if TYPE_CHECKING:
 
 def register_jobs(application: HotlineApplication) -> None:
     """Each jobs module adds its own jobs here."""
-    from jobs import delivery, digests, reminders, retention
+    from jobs import broadcast_progress, delivery, digests, reminders, retention
 
     retention.schedule(application)
     delivery.setup(application)
     reminders.setup(application)
     digests.setup(application)
+    broadcast_progress.setup(application)

@@ -110,6 +110,7 @@ class BroadcastView:
     progress_chat_id: int | None
     progress_message_id: int | None
     counts: Counts
+    author_language: str | None = None
 
 
 def check_audience(audience: str, argument: str | None) -> tuple[Audience, str | None]:
@@ -127,7 +128,7 @@ def check_audience(audience: str, argument: str | None) -> tuple[Audience, str |
     raise BadAudience(f"{audience}:{argument}")
 
 
-def _reachable() -> Select[tuple[int]]:
+def _reachable() -> Select[int]:
     return select(User.id).where(User.blocked.is_(False), User.forgotten_at.is_(None))
 
 
@@ -284,7 +285,7 @@ async def counts(session: AsyncSession, broadcast_id: int) -> Counts:
     )
 
 
-def _view(broadcast: Broadcast, numbers: Counts) -> BroadcastView:
+def _view(broadcast: Broadcast, numbers: Counts, language: str | None = None) -> BroadcastView:
     return BroadcastView(
         id=broadcast.id,
         author_id=broadcast.author_id,
@@ -296,6 +297,7 @@ def _view(broadcast: Broadcast, numbers: Counts) -> BroadcastView:
         progress_chat_id=broadcast.progress_chat_id,
         progress_message_id=broadcast.progress_message_id,
         counts=numbers,
+        author_language=language,
     )
 
 
@@ -308,7 +310,8 @@ async def _get(session: AsyncSession, broadcast_id: int) -> Broadcast:
 
 async def view(session: AsyncSession, broadcast_id: int) -> BroadcastView:
     broadcast = await _get(session, broadcast_id)
-    return _view(broadcast, await counts(session, broadcast_id))
+    language = await session.scalar(select(User.language).where(User.id == broadcast.author_id))
+    return _view(broadcast, await counts(session, broadcast_id), language)
 
 
 async def recent(session: AsyncSession, limit: int = 5) -> list[BroadcastView]:
@@ -319,8 +322,9 @@ async def recent(session: AsyncSession, limit: int = 5) -> list[BroadcastView]:
 
 async def unfinished(session: AsyncSession) -> list[BroadcastView]:
     """Broadcasts whose progress message has not yet shown its final summary."""
-    found = await session.scalars(
-        select(Broadcast)
+    found = await session.execute(
+        select(Broadcast, User.language)
+        .outerjoin(User, User.id == Broadcast.author_id)
         .where(
             Broadcast.status != BroadcastStatus.DRAFT,
             Broadcast.finished_at.is_(None),
@@ -328,7 +332,27 @@ async def unfinished(session: AsyncSession) -> list[BroadcastView]:
         )
         .order_by(Broadcast.id)
     )
-    return [_view(item, await counts(session, item.id)) for item in found]
+    return [_view(item, await counts(session, item.id), language) for item, language in found]
+
+
+async def recent_rate(session: AsyncSession, broadcast_id: int, *, since: datetime) -> float:
+    """Messages a second delivered since `since` (0.0 when none): for the time-left estimate."""
+    row = (
+        await session.execute(
+            select(
+                func.count(), func.min(OutboxMessage.sent_at), func.max(OutboxMessage.sent_at)
+            ).where(
+                OutboxMessage.broadcast_id == broadcast_id,
+                OutboxMessage.status == OutboxStatus.SENT,
+                OutboxMessage.sent_at >= since,
+            )
+        )
+    ).one()
+    number, first, last = row
+    if number < 2 or first is None or last is None:
+        return 0.0
+    seconds = (last - first).total_seconds()
+    return number / seconds if seconds > 0 else 0.0
 
 
 async def mark_done_if_drained(

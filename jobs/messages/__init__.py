@@ -8,10 +8,10 @@ from types import ModuleType
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages import cases, monitors, reports
+from jobs.messages import broadcasts, cases, monitors, reports
 from jobs.messages.base import RenderedMessage, Renderer
 
-_MODULES: tuple[ModuleType, ...] = (cases, reports, monitors)
+_MODULES: tuple[ModuleType, ...] = (cases, reports, monitors, broadcasts)
 
 
 def _collect() -> dict[str, Renderer]:

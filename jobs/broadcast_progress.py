@@ -1,0 +1,174 @@
+"""Keeps each broadcast's ONE progress message up to date, then turns it into the final summary.
+
+Every few seconds (never more often: a staff chat is not a ticker) the job reads each unfinished
+broadcast's counts from the outbox rows and edits its progress message:
+`Sent 1,234 of 10,000 · 12% · about 5 min left` under a text bar. Everything it needs is in the
+database (counts from rows, the message id on the Broadcast row), so after a restart it simply
+carries on editing the same message. When no row is left it edits in the summary (delivered,
+blocked, failed) and marks the broadcast summarised.
+
+Edits share Telegram's overall limit with the delivery job's sends, so each edit first takes a
+turn from the delivery job's pacer: the two together never exceed `send_rate_per_second`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from telegram import Bot
+from telegram.error import BadRequest, TelegramError
+
+from bot.i18n import Translator
+from storage import broadcasts
+from storage.broadcasts import BroadcastView, Counts
+from storage.enums import BroadcastStatus
+
+if TYPE_CHECKING:
+    from bot.context import HotlineApplication
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+EVERY_SECONDS = 3.0
+BAR_WIDTH = 20
+RATE_WINDOW = timedelta(seconds=30)
+PROGRESS_KEY = "broadcast_progress"
+
+
+def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    filled = width if total <= 0 else min(width, done * width // total)
+    return "▓" * filled + "░" * (width - filled)
+
+
+def minutes_left(remaining: int, rate: float) -> int:
+    """Whole minutes, rounded up, at `rate` messages a second (at least 1 while any remain)."""
+    if remaining <= 0:
+        return 0
+    return max(1, math.ceil(remaining / max(rate, 0.1) / 60))
+
+
+def progress_text(tr: Translator, numbers: Counts, rate: float, *, paused: bool = False) -> str:
+    done, total = numbers.done, numbers.total
+    ratio = done / total if total else 1.0
+    line = tr.gettext("Sent {done} of {total} · {percent} · about {minutes} min left").format(
+        done=tr.format_number(done),
+        total=tr.format_number(total),
+        percent=tr.format_percent(math.floor(ratio * 100) / 100),
+        minutes=tr.format_number(minutes_left(numbers.pending, rate)),
+    )
+    text = f"{bar(done, total)}\n{line}"
+    if paused:
+        text += "\n" + tr.gettext("Paused. Resume it from /broadcasts.")
+    return text
+
+
+def summary_text(tr: Translator, item: BroadcastView) -> str:
+    numbers = item.counts
+    if item.status == BroadcastStatus.CANCELLED:
+        head = tr.gettext("Broadcast #{id} was cancelled.").format(id=item.id)
+    else:
+        head = tr.gettext("Broadcast #{id} is finished.").format(id=item.id)
+    body = tr.gettext(
+        "Delivered: {delivered}\nBlocked the bot: {blocked}\nFailed: {failed}"
+    ).format(
+        delivered=tr.format_number(numbers.delivered),
+        blocked=tr.format_number(numbers.blocked),
+        failed=tr.format_number(numbers.failed),
+    )
+    if numbers.cancelled:
+        body += "\n" + tr.gettext("Not sent (cancelled): {count}").format(
+            count=tr.format_number(numbers.cancelled)
+        )
+    return f"{bar(numbers.done, numbers.total)}\n{head}\n{body}"
+
+
+class ProgressReporter:
+    """One per Application; remembers the last text shown so it edits only on change."""
+
+    def __init__(self, application: HotlineApplication, services: Services) -> None:
+        self.application = application
+        self.services = services
+        self.shown: dict[int, str] = {}
+        self.edits = 0
+
+    async def tick(self, context: object = None) -> None:
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            items = await broadcasts.unfinished(session)
+            for item in items:
+                if item.status == BroadcastStatus.SENDING:
+                    await broadcasts.mark_done_if_drained(session, item.id)
+            items = await broadcasts.unfinished(session)
+            rates = {
+                item.id: await broadcasts.recent_rate(
+                    session, item.id, since=services.clock() - RATE_WINDOW
+                )
+                for item in items
+            }
+        for item in items:
+            if not self.application.running:
+                return
+            await self._show(item, rates.get(item.id, 0.0))
+
+    async def _show(self, item: BroadcastView, measured_rate: float) -> None:
+        services = self.services
+        if item.progress_chat_id is None or item.progress_message_id is None:
+            return
+        tr = self.services.i18n.get(item.author_language)
+        final = item.status in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED)
+        if final:
+            text = summary_text(tr, item)
+        else:
+            rate = measured_rate or services.settings.send_rate_per_second
+            text = progress_text(
+                tr, item.counts, rate, paused=item.status == BroadcastStatus.PAUSED
+            )
+        if self.shown.get(item.id) != text:
+            if not await self._edit(item.progress_chat_id, item.progress_message_id, text):
+                return
+            self.shown[item.id] = text
+        if final:
+            async with services.sessions() as session, session.begin():
+                await broadcasts.mark_summarised(session, item.id, now=services.clock())
+            self.shown.pop(item.id, None)
+
+    async def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
+        """Edit on the delivery job's pacer and Bot (no second rate limiter in the way)."""
+        from jobs.delivery import DELIVERY_KEY, Delivery
+
+        delivery = self.application.bot_data.get(DELIVERY_KEY)
+        bot: Bot = self.application.bot
+        if isinstance(delivery, Delivery):
+            await delivery.pacer.wait_turn(chat_id)
+            bot = delivery.bot
+        try:
+            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        except BadRequest as error:
+            if "not modified" in error.message.lower():
+                return True
+            log.warning("broadcast progress in chat %d: BadRequest", chat_id)
+            return "not found" in error.message.lower()  # deleted: stop trying
+        except TelegramError as error:
+            log.info("broadcast progress in chat %d: %s, retrying", chat_id, type(error).__name__)
+            return False
+        self.edits += 1
+        return True
+
+
+def setup(application: HotlineApplication) -> ProgressReporter:
+    from bot.services import SERVICES_KEY
+
+    reporter = ProgressReporter(application, application.bot_data[SERVICES_KEY])
+    application.bot_data[PROGRESS_KEY] = reporter
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            reporter.tick,
+            interval=EVERY_SECONDS,
+            first=EVERY_SECONDS,
+            name="broadcast:progress",
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
+    return reporter
