@@ -70,6 +70,7 @@ async def request_access(
     if user is None:
         user = User(id=user_id, created_at=now)
         session.add(user)
+        await session.flush()
     if user.monitor_status == MonitorStatus.APPROVED:
         raise RequestRefused("approved")
     if user.monitor_status == MonitorStatus.PENDING:
