@@ -99,8 +99,8 @@ def problem_reply(tr: Translator, problem: Problem, detail: str, length: int) ->
         return tr.gettext(
             "Telegram would refuse this text: its HTML is not valid ({detail}). Only Telegram's "
             "tags are allowed (b, i, u, s, a, code, pre, blockquote, tg-spoiler), every tag must "
-            "be closed, and a plain &lt; or &amp; must be written &amp;lt; or &amp;amp;. Nothing was "
-            "sent; please send the corrected text."
+            "be closed, and a plain &lt; or &amp; must be written &amp;lt; or &amp;amp;. "
+            "Nothing was sent; please send the corrected text."
         ).format(detail=html.escape(detail))
     if problem == Problem.CAPTION_TOO_LONG:
         return tr.gettext(
