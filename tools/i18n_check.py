@@ -291,10 +291,17 @@ def _new_catalog(lang: str) -> Catalog:
 
 
 def _prefill_source(catalog: Catalog) -> None:
-    """The English catalog starts equal to the msgids; reviewers may then reword it."""
+    """The English catalog starts equal to the msgids; reviewers may then reword it.
+
+    A fuzzy en entry (a changed or near-matching msgid) is reset too: the new msgid is the
+    new English text, and a near match's old text would be wrong.
+    """
     for message in list(catalog)[1:]:
         if message.fuzzy:
-            continue
+            message.flags.discard("fuzzy")
+            message.string = (
+                (str(message.id[0]), str(message.id[1])) if message.pluralizable else ""
+            )
         if message.pluralizable:
             forms = list(message.string) if isinstance(message.string, (list, tuple)) else []
             if not any(forms) and catalog.num_plurals == 2:
