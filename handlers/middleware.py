@@ -7,12 +7,16 @@ language and check their role.
 
 from __future__ import annotations
 
-from bot.i18n import language_from_telegram
+import logging
+
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import HotlineContext
+from bot.i18n import language_from_telegram
 from storage.users import touch_user
+
+log = logging.getLogger(__name__)
 
 
 async def load_profile(update: object, context: HotlineContext) -> None:
@@ -32,6 +36,9 @@ async def load_profile(update: object, context: HotlineContext) -> None:
             admin_ids=services.settings.admin_ids,
             now=services.clock(),
         )
+    log.debug(
+        "update %s: role %s, new=%s", update.update_id, context.profile.role, context.profile.is_new
+    )
     if not allowed:
         if update.effective_message is not None:
             await update.effective_message.reply_text(
