@@ -28,6 +28,7 @@ from storage.crypto import DataKeyError, FieldCipher
 from storage.db import SessionFactory
 from storage.meta import replace_key_check, verify_or_store_key_check
 from storage.models import Base, Case, CasePersonal, Meta
+from storage.reports import person_index_from_stored
 
 DEFAULT_BATCH_SIZE = 200
 Progress = Callable[[str, int], None]
@@ -69,11 +70,6 @@ def sealed_tables() -> list[SealedTable]:
         if columns:
             found.append(SealedTable(table, columns))
     return found
-
-
-def person_index(cipher: FieldCipher, name: str | None, birth_date: str | None) -> str:
-    """The blind index of a detainee for duplicate detection: keyed hash of name and birth date."""
-    return cipher.blind_index(name, birth_date)
 
 
 def _after(primary_key: Sequence[Column[object]], last: tuple[object, ...]) -> ColumnElement[bool]:
@@ -154,10 +150,10 @@ async def _recompute_indexes(
         changes: list[tuple[int, str, str]] = []
         for case_id, stored, sealed_name, sealed_birth in rows:
             name, birth = cipher.open(sealed_name), cipher.open(sealed_birth)
-            new_index = person_index(cipher, name, birth)
-            if stored is None or stored == new_index:
+            new_index = person_index_from_stored(cipher, name, birth)
+            if stored is None or new_index is None or stored == new_index:
                 continue
-            if any(stored == person_index(old, name, birth) for old in old_ciphers):
+            if any(stored == person_index_from_stored(old, name, birth) for old in old_ciphers):
                 changes.append((case_id, stored, new_index))
             else:
                 report.indexes_unmatched += 1

@@ -108,6 +108,21 @@ def person_index(
     return None
 
 
+def person_index_from_stored(
+    cipher: FieldCipher, name: str | None, birth_text: str | None
+) -> str | None:
+    """The same key recomputed from the stored (opened) fields, as key rotation needs it.
+
+    `birth_text` is what `_birth_text` sealed: an ISO date, or "age N on YYYY-MM-DD".
+    """
+    if not name or not birth_text:
+        return None
+    if birth_text.startswith("age "):
+        age = birth_text.removeprefix("age ").split(" on ", 1)[0]
+        return cipher.blind_index(name, f"age {age}")
+    return cipher.blind_index(name, birth_text)
+
+
 def _birth_text(draft: ReportDraft, today: date) -> str | None:
     if draft.birth_date is not None:
         return draft.birth_date.isoformat()

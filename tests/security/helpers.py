@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.codes import new_case_code
 from storage.crypto import FieldCipher
 from storage.enums import CaseStatus, EventKind, Region
-from storage.keys import person_index
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal, User, utcnow
+from storage.reports import person_index_from_stored
 
 NAME = "Ескендер Бариєв"
 BIRTH = "1985-03-14"
@@ -40,7 +40,7 @@ async def seed_case(
         status=CaseStatus.NEW,
         region=Region.CRIMEA,
         reporter_id=reporter_id,
-        person_index=person_index(cipher, name, birth_date),
+        person_index=person_index_from_stored(cipher, name, birth_date),
         created_at=when,
         updated_at=when,
     )

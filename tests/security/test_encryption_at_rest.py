@@ -9,17 +9,18 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from bot.i18n import I18n
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.app import open_services
+from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
 from storage.crypto import DataKeyError, FieldCipher, generate_key
 from storage.db import is_sqlite
-from storage.keys import ciphers_for_rotation, person_index, rotate_data_key, sealed_tables
+from storage.keys import ciphers_for_rotation, rotate_data_key, sealed_tables
 from storage.models import Base, Case, CaseContact, CaseEvent, CasePersonal
+from storage.reports import person_index_from_stored
 from tests.security.helpers import BIRTH, NAME, PHONE, seed_case
 from tests.support.harness import BotHarness, harness_settings
 
@@ -154,8 +155,8 @@ async def test_rotation_while_the_bot_answers(
             case = await session.scalar(select(Case).where(Case.code == codes[7]))
         assert case is not None
         # duplicate detection: the same person reported again matches under the new key only
-        assert case.person_index == person_index(only_new, f"{NAME} 7", BIRTH)
-        assert case.person_index != person_index(FieldCipher([old]), f"{NAME} 7", BIRTH)
+        assert case.person_index == person_index_from_stored(only_new, f"{NAME} 7", BIRTH)
+        assert case.person_index != person_index_from_stored(FieldCipher([old]), f"{NAME} 7", BIRTH)
     finally:
         await services.engine.dispose()
 

@@ -155,3 +155,20 @@ async def test_who_may_look_up_a_case(sessions: SessionFactory, cipher: FieldCip
         assert await look_up(session, cipher, hidden, 555) is None
         assert await look_up(session, cipher, "K7M4-9XQ2", 555) is None
         assert await look_up(session, cipher, None, 555) is None
+
+
+def test_index_recomputed_from_stored_fields_matches_the_intake_index() -> None:
+    """Key rotation recomputes indexes from the sealed fields: both forms must agree."""
+    from datetime import date
+
+    from storage.crypto import FieldCipher, generate_key
+    from storage.reports import person_index, person_index_from_stored
+
+    cipher = FieldCipher([generate_key()])
+    assert person_index_from_stored(cipher, "Ali", "1985-03-14") == person_index(
+        cipher, "Ali", date(1985, 3, 14), None
+    )
+    assert person_index_from_stored(cipher, "Ali", "age 40 on 2026-01-01") == person_index(
+        cipher, "Ali", None, 40
+    )
+    assert person_index_from_stored(cipher, "Ali", None) is None
