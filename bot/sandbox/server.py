@@ -174,6 +174,7 @@ class SandboxServer:
                 self.stats.status_429 += 1
             elif err.code == 403:
                 self.stats.status_403 += 1
+            self.world.notifier.notify()  # error counters wake waiters like messages do
             return _json(err.to_api(), err.code)
         return _json({"ok": True, "result": result})
 
@@ -188,6 +189,7 @@ class SandboxServer:
             fire, faults.drop_remaining = Faults.take(faults.drop_remaining)
             if fire:
                 self.stats.dropped += 1
+                self.world.notifier.notify()
                 if request.transport is not None:
                     request.transport.abort()
                 return web.Response(status=500)

@@ -4,7 +4,7 @@ who blocked the bot, and a bot process killed in the middle of sending 200 notif
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -59,16 +59,6 @@ async def settled(bot: BotHarness, within: float = 10.0) -> dict[OutboxStatus, i
         await asyncio.sleep(0.05)
 
 
-async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
-    """Poll a condition the sandbox does not announce (its error counters wake no waiter)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.02)
-
-
 def users(sandbox: SandboxServer, count: int) -> list[int]:
     return [sandbox.add_user(language_code="en").id for _ in range(count)]
 
@@ -100,7 +90,7 @@ async def test_dropped_connections_every_message_arrives_after_recovery(
     chats = users(sandbox, 5)
     sandbox.drop_connections(None)
     await queue_notes(running_bot, chats)
-    await until(lambda: sandbox.stats.dropped >= 8)
+    await sandbox.wait_for(lambda: sandbox.stats.dropped >= 8)
     assert not any(sandbox.messages(chat) for chat in chats)
     sandbox.heal()
     await sandbox.wait_for(lambda: arrived(sandbox, chats), timeout=20)
@@ -114,7 +104,7 @@ async def test_blocked_recipient_is_marked_and_never_tried_again(running_bot: Bo
     blocked, other = users(sandbox, 2)
     sandbox.block_bot(blocked)
     await queue_notes(running_bot, [blocked], per_chat=3)
-    await until(lambda: sandbox.stats.status_403 >= 1)
+    await sandbox.wait_for(lambda: sandbox.stats.status_403 >= 1)
     await queue_notes(running_bot, [other])
     await sandbox.next_message(other)
     assert running_bot.services is not None
