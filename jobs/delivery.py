@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -52,6 +53,8 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 300.0
 PER_CHAT_INTERVAL = 1.0
+WINDOW_MARGIN = 0.03
+"""Seconds added to each one-second window: room for network jitter (see Pacer)."""
 DEAD_LETTER_TEMPLATE = "cases.dead_letter_staff"
 
 
@@ -70,12 +73,21 @@ def retry_after_seconds(error: RetryAfter) -> float:
 
 
 class Pacer:
-    """A token bucket of one token refilled `rate` times a second, one slot per chat per second,
-    and a global pause after a RetryAfter. Single-threaded asyncio: no lock needed."""
+    """At most `rate` sends in any window of one second (plus WINDOW_MARGIN), one send per chat
+    per second, and a global pause after a RetryAfter. Single-threaded asyncio: no lock needed.
+
+    Each caller reserves its slot and sleeps once. Telegram (and the sandbox) count sends as they
+    ARRIVE, so evenly spaced starts exactly 1/rate apart still earn 429s whenever one request
+    travels a few ms faster than the one `rate` places before it; the margin absorbs that jitter.
+    A sliding window (rather than a fixed interval) also lets the sender catch up after a pause
+    between claim batches, at up to twice the rate, so the sustained rate stays near the limit.
+    """
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
-        self._next_slot = 0.0
+        self.capacity = max(1, int(rate))
+        self.span = self.capacity / rate + WINDOW_MARGIN
+        self._starts: deque[float] = deque(maxlen=self.capacity)
         self._chat_next: dict[int, float] = {}
         self.paused_until = 0.0
 
@@ -86,8 +98,17 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self._now() + seconds)
 
+    def _reserve(self, now: float) -> float:
+        slot = now
+        if self._starts:
+            slot = max(slot, self._starts[-1] + self.interval / 2)
+        if len(self._starts) == self.capacity:
+            slot = max(slot, self._starts[0] + self.span)
+        self._starts.append(slot)
+        return slot
+
     async def wait_turn(self, chat_id: int) -> None:
-        """Sleep until this chat may receive again, sending is not paused, and a token is free."""
+        """Sleep until this chat may receive again, sending is not paused, and a slot is free."""
         while True:
             now = self._now()
             chat_ready = self._chat_next.get(chat_id, 0.0)
@@ -95,9 +116,8 @@ class Pacer:
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self.interval
-            self._chat_next[chat_id] = slot + PER_CHAT_INTERVAL
+            slot = self._reserve(now)
+            self._chat_next[chat_id] = slot + PER_CHAT_INTERVAL + WINDOW_MARGIN
             if slot > now:
                 await asyncio.sleep(slot - now)
             if self._now() >= self.paused_until:
