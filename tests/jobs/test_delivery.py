@@ -11,7 +11,7 @@ from storage import outbox
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage, User
 from storage.outbox import Outgoing
-from tests.e2e.test_delivery_faults import settled, until
+from tests.e2e.test_delivery_faults import settled
 from tests.support.harness import BotHarness
 
 ADMIN = 9001
@@ -53,6 +53,8 @@ async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarnes
     sandbox.drop_connections(None)
     async with services.sessions() as session, session.begin():
         session.add(User(id=family, language="en"))
+        # the notice is rendered in the admin's language: English, so the words can be checked
+        await session.merge(User(id=ADMIN, language="en"))
         await session.flush()
         await outbox.enqueue(
             session,
@@ -61,7 +63,7 @@ async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarnes
         )
         # as if it had already failed all but one of its attempts
         await session.execute(update(OutboxMessage).values(attempts=MAX_ATTEMPTS - 1))
-    await until(lambda: sandbox.stats.dropped >= 1)
+    await sandbox.wait_for(lambda: sandbox.stats.dropped >= 1)
     sandbox.heal()
     notice = await sandbox.next_message(ADMIN)
     assert "K7M4-9XQ2" in notice.plain and "could not be delivered" in notice.plain
