@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from jobs.messages import render
 from storage.enums import AuditOutcome, CaseStatus, Role
-from storage.models import AuditEntry, Case, CaseEvent
-from storage.users import set_role
+from storage.models import AuditEntry, Case, CaseEvent, User
+from storage.users import set_language, set_role
 from tests.support.case_factory import make_case
 from tests.support.harness import BotHarness
 
@@ -26,6 +26,10 @@ async def seed_case(
     assert services is not None
     async with services.sessions() as session, session.begin():
         await set_role(session, STAFF, Role.STAFF)
+        # The staff console is checked in English: without this, staff and admin would get the
+        # default language (uk), and the English words asserted below would not appear.
+        await set_language(session, STAFF, "en")
+        await session.merge(User(id=ADMIN, language="en"))
         return await make_case(
             session, services.cipher, reporter_id=family, status=status, language=language
         )
@@ -195,6 +199,9 @@ async def test_inbox_pages_and_grant(running_bot: BotHarness) -> None:
     ]
 
     newcomer = sandbox.add_user(language_code="en").id
+    # first contact before the grant, so the newcomer's row takes Telegram's language (en)
+    await sandbox.send_text(newcomer, "/inbox")
+    assert "only for the hotline" in (await sandbox.next_message(newcomer)).plain
     await sandbox.send_text(ADMIN, f"/grant {newcomer} staff")
     await sandbox.next_message(ADMIN)
     await sandbox.send_text(newcomer, "/inbox")
