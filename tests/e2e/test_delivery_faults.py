@@ -3,7 +3,6 @@ who blocked the bot, and a bot process killed in the middle of sending 200 notif
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from storage.enums import OutboxStatus
 from storage.models import User
 from storage.outbox import Outgoing
 from tests.support.harness import BotHarness, harness_settings
+from tests.support.waiting import settled
 
 TEMPLATE = "cases.public_note"
 
@@ -38,25 +38,6 @@ async def queue_notes(bot: BotHarness, chats: list[int], per_chat: int = 1) -> N
                 for chat in chats
             ],
         )
-
-
-async def outbox_counts(bot: BotHarness) -> dict[OutboxStatus, int]:
-    assert bot.services is not None
-    async with bot.services.sessions() as session:
-        return await outbox.counts(session)
-
-
-async def settled(bot: BotHarness, within: float = 10.0) -> dict[OutboxStatus, int]:
-    """The outbox counts once no row is pending or in flight (rows are marked after the send)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        counts = await outbox_counts(bot)
-        if counts[OutboxStatus.PENDING] == counts[OutboxStatus.SENDING] == 0:
-            return counts
-        if loop.time() > deadline:
-            raise AssertionError(f"outbox not settled within {within}s: {counts}")
-        await asyncio.sleep(0.05)
 
 
 def users(sandbox: SandboxServer, count: int) -> list[int]:

@@ -42,6 +42,9 @@ async def test_request_approve_follow_and_one_alert(running_bot: BotHarness) -> 
     sandbox, services = running_bot.sandbox, running_bot.services
     assert services is not None
     sandbox.add_user(ADMIN, language_code="en")
+    # first contact, so the admin's row takes Telegram's language (en) and not the default (uk)
+    await sandbox.send_text(ADMIN, "/start")
+    await sandbox.next_message(ADMIN)
     monitor = sandbox.add_user(language_code="en").id
     stranger = sandbox.add_user(language_code="en").id
     code = await new_case(running_bot, Visibility.PUBLIC)

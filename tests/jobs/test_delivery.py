@@ -11,8 +11,8 @@ from storage import outbox
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage, User
 from storage.outbox import Outgoing
-from tests.e2e.test_delivery_faults import settled
 from tests.support.harness import BotHarness
+from tests.support.waiting import settled
 
 ADMIN = 9001
 

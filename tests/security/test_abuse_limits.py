@@ -3,22 +3,10 @@ user's conversation. (Reports per day: settings.reports_per_day, tested with the
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.support.harness import BotHarness
+from tests.support.waiting import wait_until_idle
 
 FLOOD = 500
-
-
-async def _idle(bot: BotHarness) -> None:
-    assert bot.application is not None
-    processor = bot.application.update_processor
-    await bot.sandbox.wait_for_updates_consumed(timeout=30)
-    for _ in range(600):
-        if processor.current_concurrent_updates == 0 and bot.application.update_queue.empty():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the bot did not finish the flood")
 
 
 async def test_flooder_gets_one_warning_and_others_are_served(running_bot: BotHarness) -> None:
@@ -39,7 +27,7 @@ async def test_flooder_gets_one_warning_and_others_are_served(running_bot: BotHa
     await sandbox.send_text(calm.id, "/mydata")
     assert str(calm.id) in (await sandbox.next_message(calm.id, timeout=10)).plain
 
-    await _idle(running_bot)
+    await wait_until_idle(running_bot)
     replies = sandbox.messages(flooder.id)
     warnings = [m for m in replies if "very fast" in m.plain]
     assert len(warnings) == 1

@@ -9,7 +9,6 @@ function-scoped fixtures are built once per test, so one bot (`running_bot`) ser
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +18,7 @@ from sqlalchemy import func, select
 from storage.models import Case, CasePersonal
 from tests.security.helpers import sqlite_consistency
 from tests.support.harness import BotHarness
+from tests.support.waiting import wait_until_idle
 
 USER_ID = 77_001
 nasty_text = st.text(
@@ -82,17 +82,6 @@ async def _act(bot: BotHarness, action: Action) -> None:
         )
 
 
-async def _settled(bot: BotHarness) -> None:
-    assert bot.application is not None
-    await bot.sandbox.wait_for_updates_consumed(timeout=10)
-    for _ in range(400):
-        app = bot.application
-        if app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0:
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("updates still running")
-
-
 @settings(
     max_examples=30,
     deadline=None,
@@ -107,7 +96,7 @@ async def test_bot_survives_random_input(running_bot: BotHarness, batch: list[Ac
     seen = len(sandbox.messages(USER_ID))
     for action in batch:
         await _act(running_bot, action)
-    await _settled(running_bot)
+    await wait_until_idle(running_bot)
     application = running_bot.application
     assert application is not None and application.running
     assert application.updater is not None and application.updater.running
