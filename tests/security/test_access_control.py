@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.limits import MessageLimiter
 from storage.access import Permission, can
 from storage.enums import CaseStatus, MonitorStatus, Role
 from storage.models import (
@@ -114,6 +115,9 @@ async def test_family_user_is_refused_every_staff_and_monitor_action(
 ) -> None:
     sandbox = running_bot.sandbox
     assert running_bot.services is not None
+    # Every command is tried once: more than the flood limit allows a minute, which is not what
+    # this test is about (tests/security/test_abuse_limits.py is).
+    running_bot.services.message_limiter = MessageLimiter(limit=10_000)
     async with running_bot.services.sessions() as session, session.begin():
         code = await seed_case(session, running_bot.services.cipher, reporter_id=424242)
     commands, patterns = _registered(running_bot)
