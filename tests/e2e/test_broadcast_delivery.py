@@ -191,7 +191,7 @@ async def test_case_alert_overtakes_a_waiting_broadcast(
     waiting = 2001 - len(receivers(sandbox, text))
     with capsys.disabled():
         print(f"\n[alert vs broadcast] alert was send #{later} after queuing; {waiting} waiting")
-    assert "verified" in alert.plain
+    assert "Verified" in alert.plain
     assert waiting > 1000, "the broadcast ended too soon to show anything"
     batch = bot.application.bot_data["delivery"].batch  # type: ignore[union-attr]
     assert later <= batch + 1
