@@ -8,6 +8,7 @@ from sqlalchemy import select
 from storage import cases, subscriptions
 from storage.enums import AuditOutcome, CaseStatus, MonitorStatus, Region, Role, Visibility
 from storage.models import AuditEntry, OutboxMessage, Subscription, User
+from storage.users import set_role
 from tests.support.case_factory import make_case
 from tests.support.harness import BotHarness
 
@@ -150,3 +151,26 @@ async def test_visibility_levels_and_consent_change(running_bot: BotHarness) -> 
     await sandbox.send_text(monitor, "/following")  # processed after the alerts were queued
     assert "You follow" in (await sandbox.next_message(monitor)).plain
     assert all(hidden not in m.plain and "Mykola" not in m.plain for m in sandbox.messages(monitor))
+
+
+async def test_status_lookup_offers_follow_to_approved_monitors_only(
+    running_bot: BotHarness,
+) -> None:
+    sandbox, services = running_bot.sandbox, running_bot.services
+    assert services is not None
+    monitor = sandbox.add_user(language_code="en").id
+    family = sandbox.add_user(language_code="en").id
+    async with services.sessions() as session, session.begin():
+        await set_role(session, monitor, Role.MONITOR)
+    code = await new_case(running_bot, Visibility.ANONYMOUS)
+
+    await sandbox.send_text(monitor, f"/status {code}")
+    seen_by_monitor = await sandbox.next_message(monitor)
+    assert seen_by_monitor.callback_data == [f"mon:follow:{code}"]
+    await sandbox.press(monitor, seen_by_monitor.message_id, f"mon:follow:{code}")
+    offer = await sandbox.next_message(monitor)
+    assert code in offer.plain
+
+    await sandbox.send_text(family, f"/status {code}")
+    seen_by_family = await sandbox.next_message(family)
+    assert seen_by_family.callback_data == []
