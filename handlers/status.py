@@ -17,6 +17,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
 from handlers.common import MENU_STATUS
+from handlers.monitor import follow_button
 from handlers.privacy import remember_sensitive_message
 from handlers.status_words import status_explanation, status_word
 from storage.access import is_staff
@@ -144,8 +145,10 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
     explanation = status_explanation(tr, case.status)
     if explanation:
         lines.append(html.escape(explanation))
+    # A stranger's view is only ever given for a public or anonymous case: those monitors follow.
+    markup = follow_button(tr, case.code) if context.profile.is_approved_monitor else None
     sent = await chat.send_message(
-        "\n".join(lines), parse_mode=ParseMode.HTML, protect_content=case.full
+        "\n".join(lines), parse_mode=ParseMode.HTML, protect_content=case.full, reply_markup=markup
     )
     if case.full:
         remember_sensitive_message(context, sent.message_id)

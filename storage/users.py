@@ -78,11 +78,11 @@ async def set_role(session: AsyncSession, user_id: int, role: Role) -> None:
         raise ValueError("admins are named in HOTLINE_ADMIN_IDS, not stored")
     user = await session.get(User, user_id)
     if user is None:
-        session.add(User(id=user_id, role=role))
-    else:
-        user.role = role
-        if role == Role.MONITOR:
-            user.monitor_status = MonitorStatus.APPROVED
+        user = User(id=user_id, role=role)
+        session.add(user)
+    user.role = role
+    if role == Role.MONITOR:
+        user.monitor_status = MonitorStatus.APPROVED
 
 
 async def users_with_role(session: AsyncSession, role: Role) -> list[int]:
