@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Iterator
 
 import pytest
 
 from bot.logs import configure_logging
+from tests.handlers import report_flow
 from tests.security.helpers import NAME, PHONE, seed_case
 from tests.support.harness import BotHarness
 
 SECRETS = (NAME, "Бариєв", PHONE, "555 12 34", "астма")
+CODE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
 
 
 @pytest.fixture
@@ -73,6 +76,58 @@ async def test_no_answer_or_name_in_any_log_record(
     records = debug_logging.records
     assert any(r.levelno == logging.DEBUG for r in records)  # DEBUG really was captured
     assert any("erased" in r.getMessage() for r in records)
+    leaks = [
+        (record.name, secret)
+        for record in records
+        for text in _record_texts(record)
+        for secret in SECRETS
+        if secret in text
+    ]
+    assert leaks == []
+
+
+async def test_report_and_staff_flows_log_no_answer(
+    harness: BotHarness, debug_logging: pytest.LogCaptureFixture
+) -> None:
+    """A full report, then staff verify it, write a note to the family and mark the return."""
+    await harness.start()
+    sandbox = harness.sandbox
+    family = sandbox.add_user(language_code="en").id
+    staff = 9001  # an admin from the harness settings
+    sandbox.add_user(staff, language_code="en")
+    answers = {**report_flow.FULL, "name": NAME, "phone": PHONE, "health": "астма"}
+    reply = await report_flow.file(sandbox, family, answers)
+    found = CODE.search(reply.plain)
+    assert found is not None
+    code = found.group(0)
+
+    await sandbox.wait_for(lambda: any(code in m.plain for m in sandbox.messages(staff)))
+    await sandbox.send_text(staff, f"/case {code}")
+    await sandbox.wait_for(
+        lambda: any(
+            f"case:st:{code}:under_review" in m.callback_data for m in sandbox.messages(staff)
+        )
+    )
+    card = next(m for m in sandbox.messages(staff) if m.callback_data and NAME in m.plain)
+    seen = len(sandbox.messages(staff))
+    assert NAME in card.plain  # staff really saw the name the family typed
+    await sandbox.press(staff, card.message_id, f"case:st:{code}:under_review")
+    confirm = (await sandbox.wait_for_messages(staff, seen + 1))[-1]
+    await sandbox.press(staff, confirm.message_id, f"case:ok:{code}:under_review")
+    await sandbox.wait_for_messages(staff, seen + 2)
+    await sandbox.press(staff, card.message_id, f"case:note:{code}")
+    await sandbox.wait_for_messages(staff, seen + 3)
+    await sandbox.send_text(staff, f"{NAME} was seen by a lawyer, call {PHONE}")
+    await sandbox.wait_for_messages(staff, seen + 4)
+    await sandbox.press(staff, card.message_id, f"case:ret:{code}")
+    confirm = (await sandbox.wait_for_messages(staff, seen + 5))[-1]
+    await sandbox.press(staff, confirm.message_id, f"case:ok:{code}:returned")
+    await sandbox.wait_for(lambda: sum(1 for m in sandbox.messages(family) if code in m.plain) >= 4)
+    await harness.stop()
+
+    records = debug_logging.records
+    assert any(r.levelno == logging.DEBUG for r in records)
+    assert any(code in r.getMessage() for r in records)  # codes are what the logs name
     leaks = [
         (record.name, secret)
         for record in records
