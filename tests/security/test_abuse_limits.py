@@ -1,8 +1,10 @@
 """Abuse limits: a user sending 500 messages gets one calm warning and does not slow another
-user's conversation. (Reports per day: settings.reports_per_day, tested with the report flow.)"""
+user's conversation, a whole report included. (Reports per day: settings.reports_per_day, tested
+in tests/storage/test_reports.py.)"""
 
 from __future__ import annotations
 
+from tests.handlers import report_flow
 from tests.support.harness import BotHarness
 from tests.support.waiting import wait_until_idle
 
@@ -26,6 +28,9 @@ async def test_flooder_gets_one_warning_and_others_are_served(running_bot: BotHa
     assert "encrypted" in (await sandbox.next_message(calm.id, timeout=10)).plain
     await sandbox.send_text(calm.id, "/mydata")
     assert str(calm.id) in (await sandbox.next_message(calm.id, timeout=10)).plain
+    # ... and files a whole report (14 steps, each waiting for its answer) while the flood lasts.
+    reply = await report_flow.file(sandbox, calm.id)
+    assert "code is" in reply.plain
 
     await wait_until_idle(running_bot)
     replies = sandbox.messages(flooder.id)
