@@ -379,7 +379,9 @@ async def show_summary(update: Update, context: HotlineContext) -> int:
     tr = context.tr
     draft = _draft(context)
     draft[AT] = None
-    lines = [f"<b>{html.escape(tr.gettext('Please check your report:'))}</b>", ""]
+    # gettext outside the f-string: Babel does not extract literals inside f-strings
+    heading = html.escape(tr.gettext("Please check your report:"))
+    lines = [f"<b>{heading}</b>", ""]
     for step in STEPS:
         label = html.escape(tr.gettext(step.label))
         lines.append(f"<b>{label}:</b> {html.escape(_shown(tr, step, draft))}")
