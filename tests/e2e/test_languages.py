@@ -40,9 +40,46 @@ WORD = re.compile(r"[A-Za-z']+")
 LATIN_WORD = re.compile(r"\b[A-Za-z]{3,}\b")
 KEPT_AS_WRITTEN = ("Telegram",)
 STOP_WORDS = frozenset(
-    "the your you please report case cases detention detained status with this that from what "
-    "when where will have has been send sent here there they their and for not only which who "
-    "whom was were are about".split()
+    [
+        "the",
+        "your",
+        "you",
+        "please",
+        "report",
+        "case",
+        "cases",
+        "detention",
+        "detained",
+        "status",
+        "with",
+        "this",
+        "that",
+        "from",
+        "what",
+        "when",
+        "where",
+        "will",
+        "have",
+        "has",
+        "been",
+        "send",
+        "sent",
+        "here",
+        "there",
+        "they",
+        "their",
+        "and",
+        "for",
+        "not",
+        "only",
+        "which",
+        "who",
+        "whom",
+        "was",
+        "were",
+        "are",
+        "about",
+    ]
 )
 INVALID_DATE = "32.13.2024"
 
