@@ -226,3 +226,26 @@ def test_format_month_day() -> None:
     assert i18n.get("uk").format_month_day(date(2024, 12, 5)) == "5 грудня"
     assert i18n.get("en").format_month_day(date(2024, 12, 5)) == "5 December"
     assert i18n.get("crh").format_month_day(date(2024, 12, 5)) == "5 dekabr"
+
+
+ERASED = (
+    "An unfinished report is erased after {days} day.",
+    "An unfinished report is erased after {days} days.",
+)
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        # n = 1, 2, 5, 21, 22, 25: one, few, many, one again, few again, many again
+        ("uk", ("день", "дні", "днів", "день", "дні", "днів")),
+        ("ru", ("день", "дня", "дней", "день", "дня", "дней")),
+    ],
+)
+def test_real_catalog_plural_forms_for_1_2_5_21_22_25(lang: str, words: tuple[str, ...]) -> None:
+    """A real plural message from the repo catalogs through the real I18n: the right word."""
+    tr = I18n(default_locales_dir()).get(lang)
+    for n, word in zip((1, 2, 5, 21, 22, 25), words, strict=True):
+        text = tr.ngettext(*ERASED, n).format(days=n)
+        assert text.endswith(f" {n} {word}."), (n, text)
+        assert "unfinished" not in text
