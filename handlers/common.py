@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.constants import ChatType, ParseMode
+from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
+from bot.commands import publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
 from bot.logs import describe_error
 from storage.access import is_staff
 from storage.users import set_language
@@ -20,6 +21,10 @@ MENU_REPORT = "menu:report"
 MENU_STATUS = "menu:status"
 MENU_LANGUAGE = "menu:language"
 SET_LANGUAGE_PREFIX = "lang:"
+KEEP_LANGUAGE = SET_LANGUAGE_PREFIX + "keep"
+#: After the profile is loaded (group -100), before the handlers (group 0).
+FIRST_CONTACT_GROUP = -50
+OFFER_CRIMEAN_TATAR = N_("Would you like me to write to you in Crimean Tatar?")
 
 
 def main_menu(context: HotlineContext) -> InlineKeyboardMarkup:
@@ -89,6 +94,13 @@ async def set_language_choice(update: Update, context: HotlineContext) -> None:
     if query is None or query.data is None:
         return
     language = query.data.removeprefix(SET_LANGUAGE_PREFIX)
+    if query.data == KEEP_LANGUAGE:  # the Crimean Tatar offer declined: nothing is stored
+        await query.answer()
+        language_name = LANGUAGE_NAMES[context.tr.lang]
+        await query.edit_message_text(
+            context.tr.gettext("Language: {language}").format(language=language_name)
+        )
+        return
     if language not in LANGUAGES:
         await query.answer()
         return
@@ -100,6 +112,43 @@ async def set_language_choice(update: Update, context: HotlineContext) -> None:
     )
     await query.answer()
     await query.edit_message_text(context.tr.gettext("Language changed to English."))
+    chat = query.message.chat if query.message is not None else None
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        # The chat's own menu in the chosen language (Telegram has no language code for crh)
+        await publish_chat_commands(
+            context.bot, context.tr, chat.id, staff=is_staff(context.profile.role)
+        )
+
+
+async def offer_crimean_tatar(update: object, context: HotlineContext) -> None:
+    """On first contact from a Turkish-language Telegram, ask once whether to use Crimean Tatar.
+
+    Only a guess, so nothing is stored unless the user taps Qırımtatarca.
+    """
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        return
+    profile = context.profile
+    if not profile.is_new or profile.language is not None:
+        return
+    if suggested_language(update.effective_user.language_code) != "crh":
+        return
+    default = context.tr
+    crh = context.services.i18n.get("crh")
+    texts = dict.fromkeys([crh.gettext(OFFER_CRIMEAN_TATAR), default.gettext(OFFER_CRIMEAN_TATAR)])
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    LANGUAGE_NAMES["crh"], callback_data=SET_LANGUAGE_PREFIX + "crh"
+                )
+            ],
+            [InlineKeyboardButton(LANGUAGE_NAMES[default.lang], callback_data=KEEP_LANGUAGE)],
+        ]
+    )
+    await context.bot.send_message(chat.id, "\n\n".join(texts), reply_markup=keyboard)
 
 
 async def cancel(update: Update, context: HotlineContext) -> None:
@@ -131,6 +180,7 @@ async def on_error(update: object, context: HotlineContext) -> None:
 
 
 def register(application: HotlineApplication) -> None:
+    application.add_handler(TypeHandler(Update, offer_crimean_tatar), group=FIRST_CONTACT_GROUP)
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CommandHandler("help", help_command))
     application.add_handler(CommandHandler("language", language_command))

@@ -1,0 +1,145 @@
+"""The user's language: Telegram's on first contact when it is one of ours, a Crimean Tatar offer
+for a Turkish Telegram (stored only if accepted), and /language setting the chat's own menu, with
+staff commands for staff only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.commands import FAMILY_COMMANDS, STAFF_COMMANDS
+from bot.i18n import LANGUAGE_NAMES
+from bot.sandbox.server import SandboxServer
+from handlers.common import KEEP_LANGUAGE, OFFER_CRIMEAN_TATAR
+from storage.enums import Role
+from storage.models import User
+from storage.users import set_role
+from tests.support.harness import BotHarness
+
+WELCOME = (
+    "This is the hotline for families of people detained by the occupying authorities.\n\n"
+    "Here you can report a detention, learn the status of a case, and hear at once when "
+    "something changes. What you tell us is encrypted and seen only by the hotline's staff "
+    "unless you allow more."
+)
+
+
+async def stored_language(bot: BotHarness, user_id: int) -> str | None:
+    assert bot.services is not None
+    async with bot.services.sessions() as session:
+        user = await session.get(User, user_id)
+        assert user is not None
+        return user.language
+
+
+def chat_menu(sandbox: SandboxServer, chat_id: int) -> list[dict[str, Any]]:
+    return sandbox.commands_for({"type": "chat", "chat_id": chat_id})
+
+
+async def handled_so_far(sandbox: SandboxServer, user: int) -> None:
+    """One user's updates are handled in order: once /help is answered, the earlier tap's work
+    (setMyCommands, which the sandbox announces to no waiter) is done."""
+    await sandbox.send_text(user, "/help")
+    await sandbox.next_message(user)
+
+
+async def test_first_contact_takes_telegrams_language_when_it_is_one_of_ours(
+    running_bot: BotHarness,
+) -> None:
+    sandbox, i18n = running_bot.sandbox, running_bot.i18n
+    russian = sandbox.add_user(language_code="ru-RU").id
+    german = sandbox.add_user(language_code="de").id
+    for user in (russian, german):
+        await sandbox.send_text(user, "/start")
+    assert (await sandbox.next_message(russian)).text == i18n.get("ru").gettext(WELCOME)
+    assert (await sandbox.next_message(german)).text == i18n.get("uk").gettext(WELCOME)
+    assert await stored_language(running_bot, russian) == "ru"
+    assert await stored_language(running_bot, german) is None  # the default, not a guess
+
+
+async def test_turkish_telegram_is_offered_crimean_tatar_once_and_it_is_stored_when_accepted(
+    running_bot: BotHarness,
+) -> None:
+    sandbox, i18n = running_bot.sandbox, running_bot.i18n
+    user = sandbox.add_user(language_code="tr").id
+    await sandbox.send_text(user, "/start")
+    offer = await sandbox.next_message(user)
+    assert i18n.get("crh").gettext(OFFER_CRIMEAN_TATAR) in offer.plain
+    assert i18n.get("uk").gettext(OFFER_CRIMEAN_TATAR) in offer.plain
+    assert [label for row in offer.buttons for label, _ in row] == ["Qırımtatarca", "Українська"]
+    welcome = await sandbox.next_message(user)
+    assert welcome.text == i18n.get("uk").gettext(WELCOME)
+    assert await stored_language(running_bot, user) is None  # only a guess so far
+
+    await sandbox.press(user, offer.message_id, offer.button_data("Qırımtatarca"))
+    edited = await sandbox.wait_for_edit(user, offer.message_id)
+    assert edited.plain == i18n.get("crh").gettext("Language changed to English.")
+    assert await stored_language(running_bot, user) == "crh"
+    await handled_so_far(sandbox, user)
+    crh = i18n.get("crh")
+    assert chat_menu(sandbox, user) == [
+        {"command": name, "description": crh.gettext(text)} for name, text in FAMILY_COMMANDS
+    ]
+
+    await sandbox.send_text(user, "/start")
+    again = await sandbox.next_message(user)
+    assert again.text == crh.gettext(WELCOME)  # no second offer: the next message is the menu
+
+
+async def test_declining_the_offer_stores_nothing_and_asks_no_more(
+    running_bot: BotHarness,
+) -> None:
+    sandbox, i18n = running_bot.sandbox, running_bot.i18n
+    user = sandbox.add_user(language_code="tr-TR").id
+    await sandbox.send_text(user, "/start")
+    offer = await sandbox.next_message(user)
+    await sandbox.next_message(user)
+    assert offer.button_data(LANGUAGE_NAMES["uk"]) == KEEP_LANGUAGE
+    await sandbox.press(user, offer.message_id, KEEP_LANGUAGE)
+    edited = await sandbox.wait_for_edit(user, offer.message_id)
+    assert LANGUAGE_NAMES["uk"] in edited.plain
+    assert await stored_language(running_bot, user) is None
+    await sandbox.send_text(user, "/help")
+    help_text = await sandbox.next_message(user)
+    assert help_text.plain.startswith(i18n.get("uk").gettext("What I can do:"))
+    assert len(sandbox.messages(user)) == 3
+
+
+async def test_other_languages_get_no_offer(running_bot: BotHarness) -> None:
+    sandbox, i18n = running_bot.sandbox, running_bot.i18n
+    user = sandbox.add_user(language_code="uk").id
+    await sandbox.send_text(user, "/start")
+    assert (await sandbox.next_message(user)).text == i18n.get("uk").gettext(WELCOME)
+    await sandbox.send_text(user, "/help")
+    await sandbox.next_message(user)
+    assert len(sandbox.messages(user)) == 2
+
+
+async def test_language_choice_sets_the_chats_menu_with_staff_commands_for_staff_only(
+    running_bot: BotHarness,
+) -> None:
+    sandbox, i18n = running_bot.sandbox, running_bot.i18n
+    assert running_bot.services is not None
+    family = sandbox.add_user(language_code="uk").id
+    staff = sandbox.add_user(language_code="uk").id
+    async with running_bot.services.sessions() as session, session.begin():
+        await set_role(session, staff, Role.STAFF)
+    for user, lang in ((family, "ru"), (staff, "en")):
+        await sandbox.send_text(user, "/language")
+        choice = await sandbox.next_message(user)
+        assert [label for row in choice.buttons for label, _ in row] == list(
+            LANGUAGE_NAMES.values()
+        )
+        await sandbox.press(user, choice.message_id, choice.button_data(LANGUAGE_NAMES[lang]))
+        await sandbox.wait_for_edit(user, choice.message_id)
+        await handled_so_far(sandbox, user)
+        assert await stored_language(running_bot, user) == lang
+
+    ru, en = i18n.get("ru"), i18n.get("en")
+    assert chat_menu(sandbox, family) == [
+        {"command": name, "description": ru.gettext(text)} for name, text in FAMILY_COMMANDS
+    ]
+    assert chat_menu(sandbox, staff) == [
+        {"command": name, "description": en.gettext(text)}
+        for name, text in FAMILY_COMMANDS + STAFF_COMMANDS
+    ]
+    assert "Відкрити справу за кодом" not in str(chat_menu(sandbox, family))
