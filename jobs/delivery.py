@@ -203,17 +203,38 @@ class Delivery:
             if not self._started:
                 await self._recover_orphans()
                 self._started = True
-            while self.alive:
-                self._again = False
-                claimed = await self._claim()
-                if claimed:
-                    await asyncio.gather(*(self._deliver(row) for row in claimed))
-                    continue
-                if not self._again:
-                    break
+            await self._pipeline()
             self.pacer.forget_idle_chats()
         if self.alive:
             await self._schedule_next_due()
+
+    async def _pipeline(self) -> None:
+        """Keep the pacer fed: claim the next rows while earlier ones still wait for their turn.
+
+        Waiting for a whole batch to finish before claiming the next left the sender idle
+        between batches (0.93 of the allowed rate). Claimed rows are leased, and a claim skips
+        chats with a row in flight, so overlapping claims keep each chat's order.
+        """
+        tasks: set[asyncio.Task[None]] = set()
+        low_water = max(1, self.batch // 2)
+        try:
+            while self.alive:
+                self._again = False
+                claimed = (
+                    await self._claim(self.batch - len(tasks)) if len(tasks) < low_water else []
+                )
+                for row in claimed:
+                    task = asyncio.create_task(self._deliver(row))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if tasks:
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if not claimed and not self._again:
+                    break
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _recover_orphans(self) -> None:
         """One bot process owns the outbox: rows a previous (crashed) process left `sending`
@@ -227,11 +248,11 @@ class Delivery:
                 "delivery: %d rows left in flight by a previous process are due again", recovered
             )
 
-    async def _claim(self) -> list[ClaimedMessage]:
+    async def _claim(self, limit: int) -> list[ClaimedMessage]:
         services = self.services
         async with services.sessions() as session, session.begin():
             return await outbox.claim(
-                session, services.cipher, now=services.clock(), lease=LEASE, limit=self.batch
+                session, services.cipher, now=services.clock(), lease=LEASE, limit=limit
             )
 
     async def _schedule_next_due(self) -> None:
