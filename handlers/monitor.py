@@ -30,7 +30,7 @@ from telegram.ext import (
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
 from handlers.guard import require
-from handlers.report_keyboards import REGION_WORDS
+from handlers.report_keyboards import REGION_WORDS, VISIBILITY_WORDS
 from jobs.messages.monitors import APPROVE_PREFIX, REFUSE_PREFIX
 from storage import audit, digests, monitors, subscriptions
 from storage.access import Permission, can
@@ -547,7 +547,9 @@ async def visibility_command(update: Update, context: HotlineContext) -> None:
     except LookupError:
         await _reply(update, html.escape(tr.gettext("No case has this code.")))
         return
-    text = tr.gettext("Case {code} is now {level}.").format(code=change.code, level=level.value)
+    text = tr.gettext("Case {code} is now: {level}.").format(
+        code=change.code, level=tr.gettext(VISIBILITY_WORDS[level])
+    )
     await _reply(update, html.escape(text))
 
 

@@ -55,6 +55,9 @@ async def touch_user(
         user = User(id=user_id, language=first_language, created_at=now or utcnow())
         session.add(user)
         await session.flush()
+    elif user.language is None and first_language is not None:
+        # A row made before the first message (a role granted in advance) has no language yet.
+        user.language = first_language
     if user.blocked:
         # A user who writes to the bot has evidently unblocked it.
         user.blocked = False

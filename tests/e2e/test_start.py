@@ -65,3 +65,21 @@ async def test_user_survives_a_restart(harness: BotHarness) -> None:
     await sandbox.send_text(user.id, "/help")
     reply = await sandbox.next_message(user.id)
     assert "/report" in reply.plain
+
+
+async def test_role_granted_before_first_contact_still_takes_telegrams_language(
+    running_bot: BotHarness,
+) -> None:
+    from storage.enums import Role
+    from storage.users import set_role
+
+    assert running_bot.services is not None
+    sandbox = running_bot.sandbox
+    user = sandbox.add_user(language_code="en")
+    async with running_bot.services.sessions() as session, session.begin():
+        await set_role(session, user.id, Role.STAFF)  # `python -m bot staff add` before they wrote
+    await sandbox.send_text(user.id, "/start")
+    assert "hotline" in (await sandbox.next_message(user.id)).plain.lower()
+    async with running_bot.services.sessions() as session:
+        stored = await session.get(User, user.id)
+    assert stored is not None and stored.language == "en" and stored.role == Role.STAFF
