@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
-
 from storage.crypto import generate_key
-from tests.support.databases import fresh_postgres_database, sqlite_url
+from tests.support.databases import Db, fresh_postgres_database, migrated_database, sqlite_url
 from tests.support.harness import BotHarness, harness_settings
 
 os.environ.pop("HOTLINE_BOT_TOKEN", None)
@@ -36,6 +36,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+async def db(database_url: str, data_key: str) -> AsyncIterator[Db]:
+    """A migrated database (SQLite, then PostgreSQL), its sessions and cipher."""
+    async with migrated_database(database_url, data_key) as database:
+        yield database
 
 
 @pytest.fixture

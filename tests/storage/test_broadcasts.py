@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import broadcasts, outbox
 from storage.broadcasts import BadAudience, BadBroadcastState
-from storage.crypto import FieldCipher
-from storage.db import SessionFactory, make_engine, make_session_factory
 from storage.enums import (
     AuditOutcome,
     BroadcastStatus,
@@ -22,7 +17,6 @@ from storage.enums import (
     Role,
     SubscriptionScope,
 )
-from storage.migrate import upgrade_to_head
 from storage.models import (
     AuditEntry,
     Case,
@@ -32,27 +26,11 @@ from storage.models import (
     User,
 )
 from storage.outbox import PRIORITY_BROADCAST
+from tests.support.databases import Db
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STAFF = 500
 ADMIN = 9001
-
-
-@dataclass
-class Db:
-    engine: AsyncEngine
-    sessions: SessionFactory
-    cipher: FieldCipher
-
-
-@pytest.fixture
-async def db(database_url: str, data_key: str) -> AsyncIterator[Db]:
-    engine = make_engine(database_url)
-    await upgrade_to_head(engine)
-    try:
-        yield Db(engine, make_session_factory(engine), FieldCipher.from_setting(data_key))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

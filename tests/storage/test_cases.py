@@ -3,17 +3,12 @@ together, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import cases
-from storage.crypto import FieldCipher
-from storage.db import SessionFactory, make_engine, make_session_factory
 from storage.enums import (
     AlertFilter,
     AuditOutcome,
@@ -25,7 +20,6 @@ from storage.enums import (
     Visibility,
 )
 from storage.lifecycle import TransitionRefused
-from storage.migrate import upgrade_to_head
 from storage.models import (
     AuditEntry,
     Case,
@@ -38,28 +32,12 @@ from storage.models import (
 from storage.outbox import open_params
 from storage.subscriptions import T_MONITOR_ALERT
 from tests.support.case_factory import ensure_user, make_case
+from tests.support.databases import Db
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STAFF = 500
 FAMILY = 100
 RELATIVE = 101
-
-
-@dataclass
-class Db:
-    engine: AsyncEngine
-    sessions: SessionFactory
-    cipher: FieldCipher
-
-
-@pytest.fixture
-async def db(database_url: str, data_key: str) -> AsyncIterator[Db]:
-    engine = make_engine(database_url)
-    await upgrade_to_head(engine)
-    try:
-        yield Db(engine, make_session_factory(engine), FieldCipher.from_setting(data_key))
-    finally:
-        await engine.dispose()
 
 
 async def new_case(db: Db, status: CaseStatus = CaseStatus.NEW, **options: object) -> str:

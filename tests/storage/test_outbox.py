@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import outbox
-from storage.crypto import FieldCipher
-from storage.db import SessionFactory, make_engine, make_session_factory
 from storage.enums import OutboxKind, OutboxStatus
-from storage.migrate import upgrade_to_head
 from storage.models import OutboxMessage, User
 from storage.outbox import Outgoing
+from tests.support.databases import Db
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
-
-
-@dataclass
-class Db:
-    engine: AsyncEngine
-    sessions: SessionFactory
-    cipher: FieldCipher
-
-
-@pytest.fixture
-async def db(database_url: str, data_key: str) -> AsyncIterator[Db]:
-    engine = make_engine(database_url)
-    await upgrade_to_head(engine)
-    try:
-        yield Db(engine, make_session_factory(engine), FieldCipher.from_setting(data_key))
-    finally:
-        await engine.dispose()
 
 
 def alert(chat_id: int, key: str, **options: object) -> Outgoing:

@@ -3,17 +3,12 @@ narrowed consent does to the alerts still waiting."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import cases, subscriptions
-from storage.crypto import FieldCipher
-from storage.db import SessionFactory, make_engine, make_session_factory
 from storage.enums import (
     AlertFilter,
     CaseStatus,
@@ -24,31 +19,14 @@ from storage.enums import (
     Role,
     Visibility,
 )
-from storage.migrate import upgrade_to_head
 from storage.models import AuditEntry, CaseEvent, OutboxMessage, User
 from storage.outbox import open_params
 from tests.support.case_factory import ensure_user, make_case
+from tests.support.databases import Db
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 STAFF, FAMILY = 500, 100
 MONITOR, PENDING, BLOCKED, ADMIN_LIKE = 700, 701, 702, 703
-
-
-@dataclass
-class Db:
-    engine: AsyncEngine
-    sessions: SessionFactory
-    cipher: FieldCipher
-
-
-@pytest.fixture
-async def db(database_url: str, data_key: str) -> AsyncIterator[Db]:
-    engine = make_engine(database_url)
-    await upgrade_to_head(engine)
-    try:
-        yield Db(engine, make_session_factory(engine), FieldCipher.from_setting(data_key))
-    finally:
-        await engine.dispose()
 
 
 async def seed(db: Db, visibility: Visibility = Visibility.PUBLIC, **options: object) -> str:

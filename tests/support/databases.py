@@ -6,10 +6,16 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.crypto import FieldCipher
+from storage.db import SessionFactory, make_engine, make_session_factory
+from storage.migrate import upgrade_to_head
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -60,3 +66,22 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
 
 def sqlite_url(directory: Path) -> str:
     return f"sqlite+aiosqlite:///{directory / 'hotline.db'}"
+
+
+@dataclass
+class Db:
+    """A migrated database with its session factory and cipher, for storage tests."""
+
+    engine: AsyncEngine
+    sessions: SessionFactory
+    cipher: FieldCipher
+
+
+@asynccontextmanager
+async def migrated_database(url: str, data_key: str) -> AsyncIterator[Db]:
+    engine = make_engine(url)
+    await upgrade_to_head(engine)
+    try:
+        yield Db(engine, make_session_factory(engine), FieldCipher.from_setting(data_key))
+    finally:
+        await engine.dispose()
