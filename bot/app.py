@@ -71,9 +71,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
         .concurrent_updates(PerUserUpdateProcessor(256))
-        .rate_limiter(
-            AIORateLimiter(overall_max_rate=settings.send_rate_per_second, max_retries=3)
-        )
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate_per_second, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher))
         .post_init(_post_init)
     )

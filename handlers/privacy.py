@@ -10,13 +10,13 @@ from __future__ import annotations
 import html
 import logging
 
-from bot.i18n import Translator
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
+from bot.i18n import Translator
 from storage.privacy import HeldData, forget_user, held_data
 
 log = logging.getLogger(__name__)

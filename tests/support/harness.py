@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.i18n import I18n
-from bot.sandbox.server import SandboxServer
 from pydantic import SecretStr
 
 from bot.app import build_application, open_services, start_application, stop_application
 from bot.context import HotlineApplication
+from bot.i18n import I18n
+from bot.sandbox.server import SandboxServer
 from bot.services import Services
 from bot.settings import Settings
 
