@@ -22,9 +22,11 @@ BadRequest gives up the row with the error's type (never its text, which can quo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -76,14 +78,22 @@ class Pacer:
     """At most `rate` sends in any window of one second (plus WINDOW_MARGIN), one send per chat
     per second, and a global pause after a RetryAfter. Single-threaded asyncio: no lock needed.
 
-    Each caller reserves its slot and sleeps once. Telegram (and the sandbox) count sends as they
-    ARRIVE, so evenly spaced starts exactly 1/rate apart still earn 429s whenever one request
-    travels a few ms faster than the one `rate` places before it; the margin absorbs that jitter.
-    A sliding window (rather than a fixed interval) also lets the sender catch up after a pause
-    between claim batches, at up to twice the rate, so the sustained rate stays near the limit.
+    Each caller reserves a slot, evenly spaced 1/rate apart, and sleeps once. Telegram (and the
+    sandbox) count sends as they ARRIVE, so slots spaced exactly 1/rate still earn 429s whenever
+    one request travels a few ms faster than the one `rate` places before it: the margin absorbs
+    that jitter. A sleeper that wakes late (the event loop stalled) takes a fresh slot rather than
+    sending together with every other late sleeper. The delivery pipeline keeps reservations
+    coming, so no catch-up bursts are needed to hold the rate.
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
         self.interval = 1.0 / rate
         self.capacity = max(1, int(rate))
         self.span = self.capacity / rate + WINDOW_MARGIN
@@ -91,9 +101,8 @@ class Pacer:
         self._chat_next: dict[int, float] = {}
         self.paused_until = 0.0
 
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self._now() + seconds)
@@ -101,7 +110,7 @@ class Pacer:
     def _reserve(self, now: float) -> float:
         slot = now
         if self._starts:
-            slot = max(slot, self._starts[-1] + self.interval / 2)
+            slot = max(slot, self._starts[-1] + self.interval)
         if len(self._starts) == self.capacity:
             slot = max(slot, self._starts[0] + self.span)
         self._starts.append(slot)
@@ -114,12 +123,20 @@ class Pacer:
             chat_ready = self._chat_next.get(chat_id, 0.0)
             wait = max(chat_ready, self.paused_until) - now
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
                 continue
             slot = self._reserve(now)
             self._chat_next[chat_id] = slot + PER_CHAT_INTERVAL + WINDOW_MARGIN
             if slot > now:
-                await asyncio.sleep(slot - now)
+                await self._sleep(slot - now)
+                if self._now() - slot > WINDOW_MARGIN:
+                    # The loop stalled (GC, a busy moment) and every sleeper woke together:
+                    # sending now would bunch them into one window. Take a fresh turn instead
+                    # (the missed slot is given back, so the window holds only real sends).
+                    self._chat_next[chat_id] = chat_ready
+                    with contextlib.suppress(ValueError):
+                        self._starts.remove(slot)
+                    continue
             if self._now() >= self.paused_until:
                 return
 
