@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -58,6 +59,7 @@ PER_CHAT_INTERVAL = 1.0
 WINDOW_MARGIN = 0.03
 """Seconds added to each one-second window: room for network jitter (see Pacer)."""
 DEAD_LETTER_TEMPLATE = "cases.dead_letter_staff"
+SETTLE_ATTEMPTS = 6
 
 
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
@@ -351,12 +353,27 @@ class Delivery:
             self.stats.in_flight -= 1
 
     async def _settle_sent(self, row: ClaimedMessage, message_id: int) -> None:
+        """Record the send. The message is already out, so a busy database (SQLite's lock held
+        past its timeout) is retried: a row left `sending` would be sent again after its lease."""
         services = self.services
-        async with services.sessions() as session, session.begin():
-            await outbox.mark_sent(
-                session, row.id, telegram_message_id=message_id, now=services.clock()
-            )
-        self.stats.sent += 1
+        for attempt in range(SETTLE_ATTEMPTS):
+            try:
+                async with services.sessions() as session, session.begin():
+                    await outbox.mark_sent(
+                        session, row.id, telegram_message_id=message_id, now=services.clock()
+                    )
+            except DBAPIError as error:
+                log.warning(
+                    "delivery: row %d sent, marking it failed (%s), attempt %d",
+                    row.id,
+                    type(error.orig).__name__,
+                    attempt + 1,
+                )
+                await asyncio.sleep(backoff_seconds(attempt + 1))
+            else:
+                self.stats.sent += 1
+                return
+        log.error("delivery: row %d sent but could not be marked; it may be sent again", row.id)
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
         self.pacer.pause(seconds)

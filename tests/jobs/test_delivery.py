@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 
+import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from jobs.delivery import MAX_ATTEMPTS, backoff_seconds
 from storage import outbox
@@ -69,3 +72,34 @@ async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarnes
     assert "K7M4-9XQ2" in notice.plain and "could not be delivered" in notice.plain
     assert "n" not in notice.plain.split("(")[-1].split(",")[0]
     assert sandbox.messages(family) == []
+
+
+async def test_a_send_is_recorded_even_when_the_database_is_busy_at_first(
+    running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's lock held past its timeout while marking a row sent: the mark is retried, so the
+    row does not stay `sending` and go out a second time after its lease."""
+    sandbox, services = running_bot.sandbox, running_bot.services
+    assert services is not None
+    family = sandbox.add_user(language_code="en").id
+    real_mark_sent = outbox.mark_sent
+    failures = [OperationalError("UPDATE outbox", {}, sqlite3.OperationalError("locked"))] * 2
+
+    async def busy_then_real(*args: object, **kwargs: object) -> None:
+        if failures:
+            raise failures.pop()
+        await real_mark_sent(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "mark_sent", busy_then_real)
+    async with services.sessions() as session, session.begin():
+        session.add(User(id=family, language="en"))
+        await session.flush()
+        await outbox.enqueue(
+            session,
+            services.cipher,
+            [Outgoing(family, "t:busy", "cases.public_note", {"code": "K7M4-9XQ2", "note": "n"})],
+        )
+    counts = await settled(running_bot)
+    assert failures == []
+    assert counts[OutboxStatus.SENT] == 1
+    assert len(sandbox.stats.sends_to(family)) == 1
