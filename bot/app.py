@@ -6,9 +6,11 @@ database (a restart), and so the CLI's maintenance commands can use the services
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.warnings import PTBUserWarning
 
 from bot.commands import publish_commands
 from bot.context import HotlineApplication, HotlineContext
@@ -25,6 +27,12 @@ from storage.db import make_engine, make_session_factory
 from storage.meta import verify_or_store_key_check
 from storage.migrate import pending_migrations, upgrade_to_head
 from storage.persistence import DatabasePersistence
+
+# Our conversations take button presses with per_message=False on purpose (one conversation per
+# user, buttons re-checked on the server); PTB warns about that choice at every start.
+warnings.filterwarnings(
+    "ignore", message=r"If 'per_message=False'", category=PTBUserWarning, module=r"handlers\."
+)
 
 MIDDLEWARE_GROUP = -100
 FLUSH_GROUP = 100
