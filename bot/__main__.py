@@ -11,10 +11,13 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from telegram.error import InvalidToken, NetworkError
+
 from bot.settings import SettingsError, load_settings
 from storage.crypto import DataKeyError, generate_key
 
 EXIT_CONFIG_ERROR = 2
+EXIT_UNREACHABLE = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, DataKeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    except InvalidToken:
+        print("error: HOTLINE_BOT_TOKEN: the Bot API server refused this token", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except NetworkError as error:
+        # The message can carry the request URL, which holds the token: name the class only.
+        print(
+            f"error: cannot reach the Bot API at HOTLINE_API_BASE_URL ({type(error).__name__});"
+            " check the address and the network",
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return 0
 

@@ -121,3 +121,30 @@ def test_cli_wrong_data_key_exits_2(tmp_path: Path) -> None:
     )
     assert second.returncode == 2
     assert second.stderr.strip() == ("error: HOTLINE_DATA_KEY does not open this database's data")
+
+
+def test_cli_unreachable_bot_api_is_one_line_without_the_token(tmp_path: Path) -> None:
+    import socket
+
+    from storage.crypto import generate_key
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(
+        HOTLINE_BOT_TOKEN="123456:SECRET-TOKEN",
+        HOTLINE_API_BASE_URL=f"http://127.0.0.1:{port}/bot",
+        HOTLINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/h.db",
+        HOTLINE_DATA_KEY=generate_key(),
+        PYTHONPATH=str(REPO),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        "error: cannot reach the Bot API at HOTLINE_API_BASE_URL"
+    )
+    assert "Traceback" not in result.stderr and "SECRET-TOKEN" not in result.stderr
