@@ -664,8 +664,38 @@ async def family_reply(update: Update, context: HotlineContext) -> None:
     )
 
 
+async def keep_command(update: Update, context: HotlineContext) -> None:
+    """/keep CODE on|off: keep the detainee's details even if the reporter asks to be forgotten."""
+    if not await require(update, context, Permission.CHANGE_STATUS, action="case.keep"):
+        return
+    tr, services = context.tr, context.services
+    args = list(context.args or [])
+    code = normalise_case_code(args[0]) if len(args) == 2 else None
+    choice = {"on": True, "off": False}.get(args[1].lower()) if len(args) == 2 else None
+    if code is None or choice is None:
+        await _reply(update, html.escape(tr.gettext("Usage: /keep CODE on|off")))
+        return
+    try:
+        async with services.sessions() as session, session.begin():
+            await cases.keep_for_case(
+                session, code, choice, actor_id=context.profile.id, now=services.clock()
+            )
+    except (cases.CaseNotFound, cases.CaseRefused):
+        await _reply(update, html.escape(tr.gettext("No case has this code.")))
+        return
+    text = (
+        tr.gettext("The details of case {code} will be kept if the family asks to be forgotten.")
+        if choice
+        else tr.gettext(
+            "The details of case {code} will be erased if the family asks to be forgotten."
+        )
+    )
+    await _reply(update, html.escape(text.format(code=code)))
+
+
 def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("inbox", inbox))
+    application.add_handler(CommandHandler("keep", keep_command))
     application.add_handler(CommandHandler("case", case_command))
     application.add_handler(CallbackQueryHandler(inbox, pattern=r"^inbox:\d+$"))
     application.add_handler(CallbackQueryHandler(case_button, pattern=r"^case:"))

@@ -474,6 +474,26 @@ async def reopen(
     )
 
 
+async def keep_for_case(
+    session: AsyncSession, code: str, keep: bool, *, actor_id: int, now: datetime
+) -> str:
+    """Staff mark the detainee's details as needed for the case, so they survive the reporter's
+    /forget (without the reporter's identity); unmarking lets /forget erase them again."""
+    case = await _case(session, code)
+    personal = await session.get(CasePersonal, case.id)
+    if personal is None:
+        raise CaseRefused(case.code, "no_personal_data")
+    personal.kept_for_case = keep
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="case.keep" if keep else "case.unkeep",
+        case_code=case.code,
+        at=now,
+    )
+    return case.code
+
+
 async def add_public_note(
     session: AsyncSession,
     cipher: FieldCipher,

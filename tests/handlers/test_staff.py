@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from jobs.messages import render
 from storage.enums import AuditOutcome, CaseStatus, Role
-from storage.models import AuditEntry, Case, CaseEvent, User
+from storage.models import AuditEntry, Case, CaseEvent, CasePersonal, User
 from storage.users import set_language, set_role
 from tests.support.case_factory import make_case
 from tests.support.harness import BotHarness
@@ -210,3 +210,43 @@ async def test_inbox_pages_and_grant(running_bot: BotHarness) -> None:
     await sandbox.next_message(ADMIN)
     await sandbox.send_text(newcomer, "/inbox")
     assert "only for the hotline" in (await sandbox.next_message(newcomer)).plain
+
+
+async def test_keep_marks_details_that_survive_the_reporters_forget(
+    running_bot: BotHarness,
+) -> None:
+    sandbox, services = running_bot.sandbox, running_bot.services
+    assert services is not None
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family)
+
+    await sandbox.send_text(family, f"/keep {code} on")  # a family member may not
+    await sandbox.next_message(family)
+    await sandbox.send_text(STAFF, f"/keep {code} on")
+    assert "kept" in (await sandbox.next_message(STAFF)).plain
+    await sandbox.send_text(STAFF, "/keep nonsense")
+    assert "/keep" in (await sandbox.next_message(STAFF)).plain
+
+    async with services.sessions() as session:
+        case = await session.scalar(select(Case).where(Case.code == code))
+        assert case is not None
+        personal = await session.get(CasePersonal, case.id)
+        audits = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.case_code == code))
+        ).all()
+    assert personal is not None and personal.kept_for_case is True
+    assert {(a.actor_id, a.action, a.outcome) for a in audits} >= {
+        (STAFF, "case.keep", AuditOutcome.OK),
+        (family, "case.keep", AuditOutcome.DENIED),
+    }
+
+    await sandbox.send_text(family, "/forget")  # the reporter erases their data ...
+    question = await sandbox.next_message(family)
+    await sandbox.press(family, question.message_id, "forget:yes")
+    await sandbox.wait_for_edit(family, question.message_id)
+    async with services.sessions() as session:
+        case = await session.scalar(select(Case).where(Case.code == code))
+        assert case is not None
+        personal = await session.get(CasePersonal, case.id)
+    assert case.reporter_id is None  # ... and leaves the case without their identity,
+    assert personal is not None and personal.detainee_name is not None  # but the details stay
