@@ -35,6 +35,8 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("case", N_("Open a case by its code")),
     ("broadcast", N_("Send an announcement")),
     ("broadcasts", N_("Recent announcements")),
+    ("visibility", N_("Record what the family allows to publish")),
+    ("keep", N_("Keep a case's details if the family leaves")),
 )
 
 
