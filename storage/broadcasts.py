@@ -45,7 +45,7 @@ from storage.enums import (
     SubscriptionScope,
 )
 from storage.models import Broadcast, Case, CaseContact, OutboxMessage, Subscription, User, utcnow
-from storage.outbox import PRIORITY_BROADCAST, Outgoing, enqueue
+from storage.outbox import PRIORITY_BROADCAST, Outgoing, enqueue, wake_delivery_after_commit
 
 TEMPLATE = "broadcasts.announcement"
 RECIPIENT_BATCH = 1000
@@ -427,7 +427,7 @@ async def resume(
         raise BadBroadcastState(broadcast.status)
     broadcast.status = BroadcastStatus.SENDING
     moved = await _move_pending(session, broadcast_id, when)
-    session.info["outbox_queued"] = session.info.get("outbox_queued", 0) + moved
+    wake_delivery_after_commit(session, moved)
     audit.record(
         session,
         actor_id=actor_id,

@@ -25,6 +25,7 @@ from storage.enums import OutboxKind, OutboxStatus
 from storage.models import OutboxMessage, User, utcnow
 
 ON_QUEUED_HOOK = "on_outbox_queued"
+_QUEUED = "outbox_queued"
 """Session.info key of a callable run after a commit that queued rows (wakes the delivery job)."""
 
 PRIORITY_CASE_ALERT = 0
@@ -110,14 +111,20 @@ async def enqueue(
     )
     connection = await session.connection()
     added = len((await connection.execute(statement, rows)).all())
-    session.info["outbox_queued"] = session.info.get("outbox_queued", 0) + added
+    wake_delivery_after_commit(session, added)
     return added
+
+
+def wake_delivery_after_commit(session: AsyncSession, rows: int) -> None:
+    """Note that this transaction made `rows` rows due, so delivery is woken when it commits."""
+    if rows:
+        session.info[_QUEUED] = session.info.get(_QUEUED, 0) + rows
 
 
 @event.listens_for(Session, "after_commit")
 def _wake_delivery_after_commit(session: Session) -> None:
     """Rows are only visible once committed: that is the moment to wake the delivery job."""
-    queued = session.info.pop("outbox_queued", 0)
+    queued = session.info.pop(_QUEUED, 0)
     hook = session.info.get(ON_QUEUED_HOOK)
     if queued and callable(hook):
         hook()
@@ -125,7 +132,7 @@ def _wake_delivery_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back_rows(session: Session) -> None:
-    session.info.pop("outbox_queued", None)
+    session.info.pop(_QUEUED, None)
 
 
 async def pending_for_chat(session: AsyncSession, chat_id: int) -> list[OutboxMessage]:
