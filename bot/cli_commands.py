@@ -11,11 +11,11 @@ import signal
 from bot.app import build_application, open_services, start_application, stop_application
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError
-from storage import audit
 from storage.db import make_engine
 from storage.enums import Role
 from storage.migrate import upgrade_to_head
-from storage.users import set_role, users_with_role
+from storage.roles import grant_role, revoke_role
+from storage.users import users_with_role
 
 log = logging.getLogger(__name__)
 CLI_ACTOR = 0
@@ -83,15 +83,16 @@ async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> in
                 for user_id in await users_with_role(session, role):
                     print(user_id)
                 return 0
-            new_role = role if args.action == "add" else Role.FAMILY
-            await set_role(session, args.telegram_id, new_role)
-            audit.record(
-                session,
-                actor_id=CLI_ACTOR,
-                action=f"cli_{args.command}_{args.action}",
-                target_user_id=args.telegram_id,
-            )
-        print(f"{args.telegram_id}: {new_role}")
+            now = services.clock()
+            if args.action == "add":
+                await grant_role(
+                    session, actor_id=CLI_ACTOR, user_id=args.telegram_id, role=role, now=now
+                )
+                print(f"{args.telegram_id}: {role}")
+            elif await revoke_role(session, actor_id=CLI_ACTOR, user_id=args.telegram_id, now=now):
+                print(f"{args.telegram_id}: {Role.FAMILY}")
+            else:
+                print(f"{args.telegram_id}: had no granted role")
         return 0
     finally:
         await services.engine.dispose()
