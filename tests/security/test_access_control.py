@@ -143,6 +143,9 @@ async def test_family_user_is_refused_every_staff_and_monitor_action(
         lambda: any("/privacy" in m.plain for m in sandbox.messages(family.id)[1:])
     )
     after = await _snapshot(running_bot)
+    # the discovery really reached the staff side, so "nothing changed" means something
+    assert {"/case", "/grant", "/broadcast", "/keep"} <= set(tried)
+    assert any(data.startswith("case:") for data in tried)
     assert after == before, tried
     for message in sandbox.messages(family.id):
         assert code not in message.plain and NAME not in message.plain, message.plain
