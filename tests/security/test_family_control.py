@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from sqlalchemy import func, select
 
@@ -19,6 +20,7 @@ from storage.models import (
     Subscription,
     User,
 )
+from tests.handlers import report_flow
 from tests.security.helpers import NAME, PHONE, seed_case
 from tests.support.harness import BotHarness
 
@@ -154,3 +156,25 @@ async def test_hide_chat_deletes_sensitive_messages_and_keeps_the_code(
     assert code in final.plain and NAME not in final.plain
     visible = sandbox.messages(user.id, include_deleted=False)
     assert all(NAME not in m.plain for m in visible)
+
+
+async def test_hide_chat_after_a_real_report_leaves_only_the_code(running_bot: BotHarness) -> None:
+    """The offer that follows a filed report: the summary with the answers goes, the code stays."""
+    sandbox = running_bot.sandbox
+    user = sandbox.add_user(language_code="en").id
+    answers = {**report_flow.FULL, "name": NAME}
+    reply = await report_flow.file(sandbox, user, answers)
+    found = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}", reply.plain)
+    assert found is not None
+    code = found.group(0)
+    assert any(NAME in m.plain for m in sandbox.messages(user))  # the summary showed the name
+    offer = sandbox.messages(user)[-1]
+    assert "hide:chat" in offer.callback_data
+
+    await sandbox.press(user, offer.message_id, "hide:chat")
+    await sandbox.wait_for(
+        lambda: all(NAME not in m.plain for m in sandbox.messages(user, include_deleted=False))
+    )
+    visible = sandbox.messages(user, include_deleted=False)
+    assert any(code in m.plain for m in visible)
+    assert all(str(report_flow.FULL["phone"]) not in m.plain for m in visible)
