@@ -101,11 +101,17 @@ def parse_subscribe(data: str) -> tuple[str, str, AlertFilter] | None:
 
 
 def target_label(tr: Translator, view: subscriptions.SubscriptionView) -> str:
-    if view.scope == "case":
-        return tr.gettext("Case {code}").format(code=view.code or view.target.removeprefix("case:"))
-    if view.scope == "region":
-        word = REGION_WORDS.get(view.region or "")
-        return tr.gettext("Region: {region}").format(region=tr.gettext(word) if word else "")
+    return label_for_target(tr, view.target)
+
+
+def label_for_target(tr: Translator, target: str) -> str:
+    """What a subscription's stored target ("case:CODE", "region:crimea", "all") means, in words."""
+    scope, _, value = target.partition(":")
+    if scope == "case":
+        return tr.gettext("Case {code}").format(code=value)
+    if scope == "region":
+        word = REGION_WORDS.get(value)
+        return tr.gettext("Region: {region}").format(region=tr.gettext(word) if word else value)
     return tr.gettext("All public cases")
 
 

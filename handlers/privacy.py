@@ -16,11 +16,19 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import Translator
+from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from handlers.monitor import label_for_target
+from handlers.status_words import status_word
+from storage.enums import MonitorStatus
 from storage.privacy import HeldData, forget_user, held_data
 
 log = logging.getLogger(__name__)
 
+REQUEST_WORDS: dict[str, str] = {
+    MonitorStatus.PENDING: N_("waiting for a decision"),
+    MonitorStatus.APPROVED: N_("approved"),
+    MonitorStatus.REFUSED: N_("refused"),
+}
 SENSITIVE_IDS = "sensitive_ids"
 HIDE_CODE = "hide_case_code"
 FORGET_YES = "forget:yes"
@@ -95,12 +103,18 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
     lines = [
         html.escape(tr.gettext("What we hold about you:")),
         html.escape(tr.gettext("Telegram id: {id}").format(id=held.user_id)),
-        html.escape(tr.gettext("Language: {language}").format(language=held.language or "-")),
+        html.escape(
+            tr.gettext("Language: {language}").format(
+                language=LANGUAGE_NAMES.get(held.language or "", "-")
+            )
+        ),
     ]
     for case in held.cases:
         lines.append(
             html.escape(
-                tr.gettext("Case {code}: {status}").format(code=case.code, status=case.status)
+                tr.gettext("Case {code}: {status}").format(
+                    code=case.code, status=status_word(tr, case.status)
+                )
             )
         )
         if case.detainee_name:
@@ -112,12 +126,17 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
                 html.escape(tr.gettext("  Your phone: {phone}").format(phone=case.contact_phone))
             )
     for target in held.subscriptions:
-        lines.append(html.escape(tr.gettext("You follow: {target}").format(target=target)))
+        lines.append(
+            html.escape(
+                tr.gettext("You follow: {target}").format(target=label_for_target(tr, target))
+            )
+        )
     for organisation, _purpose, status in held.monitor_requests:
         lines.append(
             html.escape(
                 tr.gettext("Monitor request ({status}): {organisation}").format(
-                    status=status, organisation=organisation or "-"
+                    status=tr.gettext(REQUEST_WORDS.get(status, status)),
+                    organisation=organisation or "-",
                 )
             )
         )

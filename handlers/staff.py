@@ -30,12 +30,13 @@ from telegram.ext import (
 
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from handlers import report_keyboards as kb
 from handlers.guard import require
 from handlers.status_words import status_word
 from storage import audit, cases
 from storage.access import Permission, is_staff
 from storage.codes import normalise_case_code
-from storage.enums import AuditOutcome, CaseStatus
+from storage.enums import AuditOutcome, CaseStatus, EventKind
 from storage.lifecycle import RefusalReason, TransitionRefused
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,17 @@ CLOSE_REASON_WORDS = {
     "duplicate": N_("duplicate"),
     "withdrawn": N_("withdrawn by the family"),
     "rejected": N_("rejected"),
+}
+EVENT_WORDS: dict[str, str] = {
+    EventKind.CREATED: N_("reported"),
+    EventKind.STATUS_CHANGED: N_("status changed"),
+    EventKind.PUBLIC_NOTE: N_("note for the family"),
+    EventKind.INTERNAL_NOTE: N_("internal note"),
+    EventKind.INFO_REQUESTED: N_("question to the family"),
+    EventKind.INFO_RECEIVED: N_("answer from the family"),
+    EventKind.CONTACT_LINKED: N_("relative linked"),
+    EventKind.MERGED: N_("merged"),
+    EventKind.VISIBILITY_CHANGED: N_("publicity changed"),
 }
 FIELD_WORDS = {
     "detainee_name": N_("Name"),
@@ -182,20 +194,28 @@ def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
         tr.gettext("<b>Case {code}</b>").format(code=e(view.code)),
         tr.gettext("Status: <b>{status}</b>").format(status=e(status_label(tr, view.status))),
         tr.gettext("Region: {region} · detained by: {by} · on: {date}").format(
-            region=e(view.region),
-            by=e(view.detained_by or "?"),
+            region=e(kb.word(tr, kb.REGION_WORDS, view.region)),
+            by=e(kb.word(tr, kb.DETAINER_WORDS, view.detained_by) if view.detained_by else "?"),
             date=tr.format_date(view.detention_date) if view.detention_date else "?",
         ),
-        tr.gettext("Visibility: {visibility}").format(visibility=e(view.visibility)),
+        tr.gettext("Visibility: {visibility}").format(
+            visibility=e(kb.word(tr, kb.VISIBILITY_WORDS, view.visibility))
+        ),
     ]
     if view.merged_into:
         lines.append(tr.gettext("Merged into {code}").format(code=e(view.merged_into)))
     if view.closed_reason:
-        lines.append(tr.gettext("Closed: {reason}").format(reason=e(view.closed_reason)))
+        lines.append(
+            tr.gettext("Closed: {reason}").format(
+                reason=e(kb.word(tr, CLOSE_REASON_WORDS, view.closed_reason))
+            )
+        )
     lines.append("")
     for name, label in FIELD_WORDS.items():
         value = view.personal.get(name)
         if value:
+            if name == "lawyer":
+                value = kb.word(tr, kb.LAWYER_WORDS, value)
             lines.append(f"{e(tr.gettext(label))}: {e(value)}")
     lines.append("")
     lines.append(tr.gettext("Family contacts:"))
@@ -208,19 +228,23 @@ def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
             else tr.gettext("waiting for approval")
         )
         phone = f" · {e(contact.phone)}" if contact.phone else ""
-        relation = f" · {e(contact.relation)}" if contact.relation else ""
+        relation = (
+            f" · {e(kb.word(tr, kb.RELATION_WORDS, contact.relation))}" if contact.relation else ""
+        )
         lines.append(f"• <code>{contact.user_id}</code> · {e(state)}{relation}{phone}")
     lines.append("")
     lines.append(tr.gettext("History:"))
     for event in view.events[-MAX_EVENTS_SHOWN:]:
         move = ""
         if event.new_status:
-            move = f" {e(event.old_status or '')}→{e(event.new_status)}"
+            old = status_label(tr, event.old_status) if event.old_status else ""
+            move = f" {e(old)}→{e(status_label(tr, event.new_status))}"
         body = ""
         if event.body:
             short = event.body[:MAX_BODY_SHOWN] + ("…" if len(event.body) > MAX_BODY_SHOWN else "")
             body = f": {e(short)}"
-        lines.append(f"• {tr.format_datetime(event.created_at)} {e(event.kind)}{move}{body}")
+        kind = kb.word(tr, EVENT_WORDS, event.kind)
+        lines.append(f"• {tr.format_datetime(event.created_at)} {e(kind)}{move}{body}")
     return "\n".join(lines)
 
 

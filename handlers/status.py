@@ -20,6 +20,7 @@ from handlers.common import MENU_STATUS
 from handlers.monitor import follow_button
 from handlers.privacy import remember_sensitive_message
 from handlers.status_words import status_explanation, status_word
+from storage import audit
 from storage.access import is_staff
 from storage.codes import normalise_case_code
 from storage.reports import CaseSummary, cases_of, look_up
@@ -124,22 +125,31 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
     limiter = services.lookup_limiter
     if not limiter.allow(context.profile.id):
         text = tr.gettext("You have looked up many codes. Please wait a while and try again.")
-        await chat.send_message(html.escape(text))
+        await chat.send_message(text)  # plain text: no parse mode, nothing to escape
         return
-    async with services.sessions() as session:
+    staff = is_staff(context.profile.role)
+    async with services.sessions() as session, session.begin():
         case = await look_up(
             session,
             services.cipher,
             normalise_case_code(typed),
             context.profile.id,
-            sees_every_case=is_staff(context.profile.role),
+            sees_every_case=staff,
         )
+        if staff and case is not None:  # staff see every case in full: as with /case, audited
+            audit.record(
+                session,
+                actor_id=context.profile.id,
+                action="case.view",
+                case_code=case.code,
+                at=services.clock(),
+            )
     if case is None:
         text = tr.gettext(
             "I cannot show a case with this code. Please check the code (it looks like "
             "K7M4-9XQ2). If it is your case and the code is right, write to the hotline."
         )
-        await chat.send_message(html.escape(text))
+        await chat.send_message(text)  # plain text: no parse mode, nothing to escape
         return
     lines = _case_lines(tr, case)
     explanation = status_explanation(tr, case.status)

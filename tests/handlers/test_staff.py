@@ -52,6 +52,7 @@ async def test_verify_note_returned_reach_the_family_in_order(
     await sandbox.send_text(STAFF, f"/case {code}")
     card = await sandbox.next_message(STAFF)
     assert code in card.plain and "Ivan Petrenko" in card.plain
+    assert "Crimea" in card.plain and "under_review" not in card.plain  # words, not stored codes
     buttons = card.callback_data
     assert f"case:st:{code}:verified" in buttons
     assert f"case:st:{code}:charged" not in buttons  # not allowed from under_review
@@ -250,3 +251,21 @@ async def test_keep_marks_details_that_survive_the_reporters_forget(
         personal = await session.get(CasePersonal, case.id)
     assert case.reporter_id is None  # ... and leaves the case without their identity,
     assert personal is not None and personal.detainee_name is not None  # but the details stay
+
+
+async def test_staff_seeing_a_case_through_status_is_audited(running_bot: BotHarness) -> None:
+    sandbox, services = running_bot.sandbox, running_bot.services
+    assert services is not None
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family)
+    await sandbox.send_text(STAFF, f"/status {code}")
+    assert "Ivan Petrenko" in (await sandbox.next_message(STAFF)).plain
+    async with services.sessions() as session:
+        views = (
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.case_code == code, AuditEntry.action == "case.view"
+                )
+            )
+        ).all()
+    assert [(v.actor_id, v.outcome) for v in views] == [(STAFF, AuditOutcome.OK)]

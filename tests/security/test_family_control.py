@@ -48,8 +48,10 @@ async def test_mydata_shows_what_is_held_protected(running_bot: BotHarness) -> N
     reply = await sandbox.next_message(user.id)
     assert reply.protect_content
     assert reply.parse_mode == "HTML"
-    for expected in (erased, kept, NAME, "Kept Name", PHONE, f"case:{erased}", str(user.id)):
+    for expected in (erased, kept, NAME, "Kept Name", PHONE, f"You follow: Case {erased}"):
         assert expected in reply.plain
+    assert str(user.id) in reply.plain and "Language: English" in reply.plain
+    assert "case:" not in reply.plain and "_" not in reply.plain  # words, not stored codes
 
 
 async def test_mydata_escapes_stored_values(running_bot: BotHarness) -> None:
