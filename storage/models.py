@@ -163,6 +163,57 @@ class CaseEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class Thread(Base):
+    """One family member's conversation with the hotline: about one of their cases, or general
+    (no case yet). Each member has their own thread per case, so a staff answer reaches exactly
+    the person who wrote, and contacts of one case never see each other."""
+
+    __tablename__ = "threads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    assigned_to: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    unread: Mapped[int] = mapped_column(Integer, default=0)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreadMessage(Base):
+    """One message of a thread, from the family or from staff. Text, captions, locations and
+    Telegram file ids are sealed; the bot never downloads a file."""
+
+    __tablename__ = "thread_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), index=True
+    )
+    from_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[bytes | None]
+    file_id: Mapped[bytes | None]
+    chat_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PreparedAnswer(Base):
+    """A prepared staff answer, one row per language of the same `key`."""
+
+    __tablename__ = "prepared_answers"
+    __table_args__ = (UniqueConstraint("key", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class MonitorRequest(Base):
     """A request for monitor access, decided by an admin."""
 
@@ -240,6 +291,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "priority", "not_before", "id"),
         Index("ix_outbox_chat", "chat_id", "status"),
+        Index("ix_outbox_sent_message", "chat_id", "telegram_message_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -263,6 +315,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     sent_at: Mapped[datetime | None]
+    thread_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("thread_messages.id", ondelete="CASCADE"), index=True
+    )
+    """The thread message a desk notice announces: a staff member's Telegram reply to the notice
+    (chat_id + telegram_message_id) finds its thread through it."""
 
 
 class AuditEntry(Base):

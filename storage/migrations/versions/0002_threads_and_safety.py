@@ -1,0 +1,128 @@
+"""threads (two-way conversation), prepared answers, and the safety fields
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-02 04:30:00
+
+One migration for this release, in sections: each section adds what one change needs, and the
+downgrade removes the sections in reverse order.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # -- threads: a family's messages and staff answers; prepared answers ----------------------
+    op.create_table(
+        "threads",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=True),
+        sa.Column("assigned_to", sa.BigInteger(), nullable=True),
+        sa.Column("unread", sa.Integer(), nullable=False),
+        sa.Column("last_message_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_threads_case_id_cases"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_threads_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_threads")),
+    )
+    with op.batch_alter_table("threads", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_threads_assigned_to"), ["assigned_to"], unique=False)
+        batch_op.create_index(batch_op.f("ix_threads_case_id"), ["case_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_threads_last_message_at"), ["last_message_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_threads_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "thread_messages",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("thread_id", sa.Integer(), nullable=False),
+        sa.Column("from_staff", sa.Boolean(), nullable=False),
+        sa.Column("author_id", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("file_id", sa.LargeBinary(), nullable=True),
+        sa.Column("chat_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["thread_id"],
+            ["threads.id"],
+            name=op.f("fk_thread_messages_thread_id_threads"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_thread_messages")),
+    )
+    with op.batch_alter_table("thread_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_thread_messages_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_thread_messages_thread_id"), ["thread_id"], unique=False
+        )
+
+    op.create_table(
+        "prepared_answers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=32), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("updated_by", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_prepared_answers")),
+        sa.UniqueConstraint("key", "language", name=op.f("uq_prepared_answers_key")),
+    )
+
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("thread_message_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_outbox_thread_message_id_thread_messages"),
+            "thread_messages",
+            ["thread_message_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch_op.create_index(
+            batch_op.f("ix_outbox_thread_message_id"), ["thread_message_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_outbox_sent_message", ["chat_id", "telegram_message_id"], unique=False
+        )
+
+    # -- safety (issue 12): sections are added below this line, each with its downgrade --------
+
+
+def downgrade() -> None:
+    # -- safety (issue 12): reverse of the sections above, newest first ------------------------
+
+    # -- threads ------------------------------------------------------------------------------
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_sent_message")
+        batch_op.drop_index(batch_op.f("ix_outbox_thread_message_id"))
+        batch_op.drop_constraint(
+            batch_op.f("fk_outbox_thread_message_id_thread_messages"), type_="foreignkey"
+        )
+        batch_op.drop_column("thread_message_id")
+    op.drop_table("prepared_answers")
+    with op.batch_alter_table("thread_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_thread_messages_thread_id"))
+        batch_op.drop_index(batch_op.f("ix_thread_messages_created_at"))
+    op.drop_table("thread_messages")
+    with op.batch_alter_table("threads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_threads_user_id"))
+        batch_op.drop_index(batch_op.f("ix_threads_last_message_at"))
+        batch_op.drop_index(batch_op.f("ix_threads_case_id"))
+        batch_op.drop_index(batch_op.f("ix_threads_assigned_to"))
+    op.drop_table("threads")
