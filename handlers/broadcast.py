@@ -33,6 +33,7 @@ from handlers.guard import require
 from handlers.report_keyboards import REGION_WORDS
 from handlers.telegram_html import CAPTION_LIMIT, TEXT_LIMIT, Problem, check_text
 from jobs.messages import render
+from jobs.messages.send import send_rendered
 from storage import broadcasts
 from storage.access import Permission
 from storage.broadcasts import (
@@ -343,14 +344,7 @@ async def preview(update: Update, context: HotlineContext) -> int:
         return ConversationHandler.END
     tr = context.tr
     rendered = render(TEMPLATE, tr, {"text": draft["text"], "photo": draft.get("photo")})
-    if rendered.photo_file_id:
-        await context.bot.send_photo(
-            chat.id, rendered.photo_file_id, caption=rendered.text, parse_mode=ParseMode.HTML
-        )
-    else:
-        await context.bot.send_message(
-            chat.id, rendered.text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
-        )
+    await send_rendered(context.bot, chat.id, rendered)
     size = await _audience_size(context, draft)
     await context.bot.send_message(
         chat.id,

@@ -32,12 +32,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from telegram.constants import ParseMode
+from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from jobs.messages import UnknownTemplateError, render
 from jobs.messages.base import RenderedMessage
+from jobs.messages.send import send_rendered
 from storage import outbox
 from storage.cases import StaffContacts, staff_desk
 from storage.enums import OutboxKind
@@ -294,36 +294,7 @@ class Delivery:
         return render(row.template, tr, row.params)
 
     async def _send(self, row: ClaimedMessage, message: RenderedMessage) -> Message:
-        markup = None
-        if message.buttons:
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton(label, url=data)
-                        if data.startswith(("https://", "http://"))
-                        else InlineKeyboardButton(label, callback_data=data)
-                        for label, data in button_row
-                    ]
-                    for button_row in message.buttons
-                ]
-            )
-        if message.photo_file_id:
-            return await self.bot.send_photo(
-                row.chat_id,
-                message.photo_file_id,
-                caption=message.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                protect_content=message.protect_content,
-            )
-        return await self.bot.send_message(
-            row.chat_id,
-            message.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup,
-            protect_content=message.protect_content,
-            disable_web_page_preview=True,
-        )
+        return await send_rendered(self.bot, row.chat_id, message)
 
     async def _deliver(self, row: ClaimedMessage) -> None:
         try:

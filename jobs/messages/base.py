@@ -12,15 +12,40 @@ from typing import Any
 
 from bot.i18n import Translator
 
+ATTACHMENT_KINDS = (
+    "photo",
+    "document",
+    "voice",
+    "video",
+    "audio",
+    "animation",
+    "video_note",
+    "sticker",
+)
+"""Kinds of Telegram file the bot re-sends by file id (it never downloads them)."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A Telegram file to send along, by the file id Telegram gave the bot."""
+
+    kind: str
+    file_id: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ATTACHMENT_KINDS:
+            raise ValueError(f"unknown attachment kind {self.kind!r}")
+
 
 @dataclass(frozen=True)
 class RenderedMessage:
-    """A message ready for sendMessage with parse_mode HTML."""
+    """A message ready to send with parse_mode HTML: text alone, or an attachment with the text
+    as its caption (`jobs.messages.send.send_rendered` sends either)."""
 
     text: str
     buttons: tuple[tuple[tuple[str, str], ...], ...] = field(default=())  # rows of (label, data)
     protect_content: bool = False
-    photo_file_id: str | None = None
+    attachment: Attachment | None = None
 
 
 Renderer = Callable[[Translator, Mapping[str, Any]], RenderedMessage]

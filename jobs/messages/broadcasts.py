@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages.base import RenderedMessage, Renderer
+from jobs.messages.base import Attachment, RenderedMessage, Renderer
 from storage.broadcasts import TEMPLATE
 
 
@@ -21,7 +21,8 @@ def announcement(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("broadcast without text")
     photo = params.get("photo")
-    return RenderedMessage(text, photo_file_id=photo if isinstance(photo, str) else None)
+    attachment = Attachment("photo", photo) if isinstance(photo, str) else None
+    return RenderedMessage(text, attachment=attachment)
 
 
 TEMPLATES: dict[str, Renderer] = {TEMPLATE: announcement}
