@@ -9,185 +9,31 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.html import EntityParseError, ParsedText, parse_text
-from bot.sandbox.params import ApiError, Params, Upload, bad_request
-from bot.sandbox.state import BotMessage, Button, Revision, SandboxChat, SendRecord, Stats, World
+from bot.sandbox import media
+from bot.sandbox.params import Params, bad_request
+from bot.sandbox.sending import (
+    MAX_TEXT,
+    BotContext,
+    Handler,
+    apply_markup,
+    caption,
+    chat_for_send,
+    parse,
+    parse_markup,
+    store,
+    with_reply,
+)
+from bot.sandbox.state import BotMessage, Revision, SendRecord
 
-MAX_TEXT = 4096
-MAX_CAPTION = 1024
+__all__ = ["METHODS", "METHOD_NAMES", "SEND_METHODS", "BotContext", "commands_key"]
+
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the "
     "same as a current content and reply markup of the message"
 )
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
-_TINY_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
-
-Handler = Callable[["BotContext", Params], Awaitable[Any]]
-
-
-@dataclass
-class BotContext:
-    """Who is asking (the bot behind the token) and the world it acts on."""
-
-    world: World
-    stats: Stats
-    bot_id: int
-    bot_username: str
-
-    @property
-    def bot_user(self) -> dict[str, Any]:
-        return {
-            "id": self.bot_id,
-            "is_bot": True,
-            "first_name": "Hotline Sandbox Bot",
-            "username": self.bot_username,
-        }
-
-
-def _chat_for_send(ctx: BotContext, chat_id: int) -> SandboxChat:
-    chat = ctx.world.chats.get(chat_id)
-    if chat is None:
-        raise bad_request("chat not found")
-    if chat.user is not None and chat.user.blocked_bot:
-        raise ApiError(403, "Forbidden: bot was blocked by the user")
-    return chat
-
-
-def _parse(text: str, parse_mode: str | None) -> ParsedText:
-    try:
-        return parse_text(text, parse_mode)
-    except EntityParseError as err:
-        raise ApiError(400, str(err)) from None
-
-
-def _parse_markup(raw: Any) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise bad_request("can't parse reply keyboard markup JSON object")
-    if "inline_keyboard" in raw:
-        for row in raw["inline_keyboard"]:
-            for button in row:
-                if not isinstance(button, dict) or not button.get("text"):
-                    raise bad_request("can't parse inline keyboard button: Text is empty")
-                data = button.get("callback_data")
-                if data is not None and not 1 <= len(str(data).encode()) <= 64:
-                    raise bad_request("BUTTON_DATA_INVALID")
-                if len(button) < 2:
-                    raise bad_request(
-                        "can't parse inline keyboard button: "
-                        "Text buttons are unallowed in the inline keyboard"
-                    )
-    return raw
-
-
-def _inline_buttons(markup: dict[str, Any] | None) -> list[list[Button]]:
-    if not markup or "inline_keyboard" not in markup:
-        return []
-    return [
-        [(str(b["text"]), b.get("callback_data", b.get("url"))) for b in row]
-        for row in markup["inline_keyboard"]
-    ]
-
-
-def _keyboard_rows(markup: dict[str, Any]) -> list[list[str]]:
-    return [
-        [b if isinstance(b, str) else str(b.get("text", "")) for b in row]
-        for row in markup.get("keyboard", [])
-    ]
-
-
-def _apply_markup(ctx: BotContext, message: BotMessage, markup: dict[str, Any] | None) -> None:
-    message.reply_markup = markup
-    message.buttons = _inline_buttons(markup)
-    if markup is None:
-        return
-    chat = ctx.world.chats.get(message.chat_id)
-    if "keyboard" in markup:
-        message.reply_keyboard = _keyboard_rows(markup)
-        if chat is not None:
-            chat.reply_keyboard = message.reply_keyboard
-    elif markup.get("remove_keyboard"):
-        message.remove_keyboard = True
-        if chat is not None:
-            chat.reply_keyboard = None
-    elif markup.get("force_reply"):
-        message.force_reply = True
-
-
-def _reply_to(ctx: BotContext, chat_id: int, params: Params) -> int | None:
-    reply = params.get_json("reply_parameters")
-    if reply is None and params.has("reply_to_message_id"):
-        reply = {"message_id": params.get_int("reply_to_message_id")}
-    if not isinstance(reply, dict) or "message_id" not in reply:
-        return None
-    message_id = int(reply["message_id"])
-    target_chat = int(reply.get("chat_id", chat_id))
-    world = ctx.world
-    found = world.find_bot_message(target_chat, message_id) or world.find_user_message(
-        target_chat, message_id
-    )
-    if found is None:
-        if reply.get("allow_sending_without_reply") or params.get_bool(
-            "allow_sending_without_reply"
-        ):
-            return None
-        raise bad_request("message to be replied not found")
-    return message_id
-
-
-def _store(
-    ctx: BotContext,
-    chat: SandboxChat,
-    method: str,
-    params: Params,
-    text: str,
-    parsed: ParsedText,
-    **media: Any,
-) -> BotMessage:
-    world = ctx.world
-    message = BotMessage(
-        message_id=world.next_message_id(chat.id),
-        chat_id=chat.id,
-        text=text,
-        plain=parsed.plain,
-        parse_mode=params.get_str("parse_mode"),
-        date=int(time.time()),
-        bot_user=ctx.bot_user,
-        chat=chat.to_api(),
-        entities=parsed.entities,
-        safe_html=parsed.safe_html,
-        protect_content=params.get_bool("protect_content"),
-        link_preview_options=params.get_json("link_preview_options"),
-        reply_to_message_id=_reply_to(ctx, chat.id, params),
-        photo=media.get("photo"),
-        document=media.get("document"),
-        seq=world.next_seq(),
-    )
-    _apply_markup(ctx, message, _parse_markup(params.get_json("reply_markup")))
-    world.bot_messages.setdefault(chat.id, []).append(message)
-    ctx.stats.sends.append(SendRecord(method, chat.id, text, time.monotonic(), message.message_id))
-    world.notifier.notify()
-    return message
-
-
-def _with_reply(message: BotMessage, world: World) -> dict[str, Any]:
-    data = message.to_api()
-    if message.reply_to_message_id is not None:
-        bot = world.find_bot_message(message.chat_id, message.reply_to_message_id)
-        user = world.find_user_message(message.chat_id, message.reply_to_message_id)
-        if bot is not None:
-            data["reply_to_message"] = bot.to_api()
-        elif user is not None:
-            data["reply_to_message"] = user.raw
-    return data
 
 
 async def get_me(ctx: BotContext, params: Params) -> Any:
@@ -206,75 +52,13 @@ async def send_message(ctx: BotContext, params: Params) -> Any:
     text = params.get_str("text") or ""
     if not text.strip():
         raise bad_request("message text is empty")
-    parsed = _parse(text, params.get_str("parse_mode"))
+    parsed = parse(text, params.get_str("parse_mode"))
     if not parsed.plain.strip():
         raise bad_request("message text is empty")
     if len(parsed.plain) > MAX_TEXT:
         raise bad_request("message is too long")
-    chat = _chat_for_send(ctx, chat_id)
-    return _with_reply(_store(ctx, chat, "sendMessage", params, text, parsed), ctx.world)
-
-
-def _caption(params: Params) -> tuple[str, ParsedText]:
-    caption = params.get_str("caption") or ""
-    parsed = _parse(caption, params.get_str("parse_mode"))
-    if len(parsed.plain) > MAX_CAPTION:
-        raise bad_request("message caption is too long")
-    return caption, parsed
-
-
-def _file(ctx: BotContext, params: Params, name: str, kind: str) -> tuple[str, str, Upload]:
-    value = params.raw(name)
-    if value is None or value == "":
-        raise bad_request(f"there is no {name} in the request")
-    world = ctx.world
-    if isinstance(value, Upload):
-        file_id, unique = world.next_file_id(kind)
-        world.files[file_id] = (value.data, value.filename)
-        return file_id, unique, value
-    file_id = str(value)
-    if file_id not in world.files:
-        if not file_id.startswith(("http://", "https://")) and not file_id.startswith("sandbox-"):
-            raise bad_request("wrong file identifier/HTTP URL specified")
-        world.files[file_id] = (_TINY_PNG, f"{kind}.bin")
-    data, filename = world.files[file_id]
-    return file_id, f"uniq-{file_id}", Upload(filename, "application/octet-stream", data)
-
-
-def photo_sizes(file_id: str, unique: str, size: int) -> list[dict[str, Any]]:
-    return [
-        {"file_id": file_id, "file_unique_id": unique, "width": w, "height": w, "file_size": size}
-        for w in (90, 320)
-    ]
-
-
-async def send_photo(ctx: BotContext, params: Params) -> Any:
-    chat_id = params.chat_id()
-    caption, parsed = _caption(params)
-    file_id, unique, upload = _file(ctx, params, "photo", "photo")
-    chat = _chat_for_send(ctx, chat_id)
-    photo = photo_sizes(file_id, unique, len(upload.data))
-    return _with_reply(
-        _store(ctx, chat, "sendPhoto", params, caption, parsed, photo=photo), ctx.world
-    )
-
-
-async def send_document(ctx: BotContext, params: Params) -> Any:
-    chat_id = params.chat_id()
-    caption, parsed = _caption(params)
-    file_id, unique, upload = _file(ctx, params, "document", "document")
-    chat = _chat_for_send(ctx, chat_id)
-    document = {
-        "file_id": file_id,
-        "file_unique_id": unique,
-        "file_name": upload.filename or "document",
-        "mime_type": upload.content_type or "application/octet-stream",
-        "file_size": len(upload.data),
-    }
-    return _with_reply(
-        _store(ctx, chat, "sendDocument", params, caption, parsed, document=document),
-        ctx.world,
-    )
+    chat = chat_for_send(ctx, chat_id)
+    return with_reply(store(ctx, chat, "sendMessage", params, text, parsed), ctx.world)
 
 
 def _inline(message: BotMessage) -> dict[str, Any] | None:
@@ -288,7 +72,7 @@ def _edit_markup(ctx: BotContext, message: BotMessage, markup: dict[str, Any] | 
         raise bad_request("inline keyboard expected")
     if markup is None and _inline(message) is None:
         return
-    _apply_markup(ctx, message, markup)
+    apply_markup(ctx, message, markup)
 
 
 def _message_to_edit(ctx: BotContext, params: Params) -> BotMessage:
@@ -315,16 +99,16 @@ def _record_edit(ctx: BotContext, message: BotMessage, method: str) -> None:
 
 async def edit_message_text(ctx: BotContext, params: Params) -> Any:
     message = _message_to_edit(ctx, params)
-    if message.is_caption:
+    if message.kind != "text":
         raise bad_request("there is no text in the message to edit")
     text = params.get_str("text") or ""
     if not text.strip():
         raise bad_request("message text is empty")
     parse_mode = params.get_str("parse_mode")
-    parsed = _parse(text, parse_mode)
+    parsed = parse(text, parse_mode)
     if len(parsed.plain) > MAX_TEXT:
         raise bad_request("message is too long")
-    markup = _parse_markup(params.get_json("reply_markup"))
+    markup = parse_markup(params.get_json("reply_markup"))
     if (
         parsed.plain == message.plain
         and parsed.entities == message.entities
@@ -341,12 +125,14 @@ async def edit_message_text(ctx: BotContext, params: Params) -> Any:
 
 async def edit_message_caption(ctx: BotContext, params: Params) -> Any:
     message = _message_to_edit(ctx, params)
-    caption, parsed = _caption(params)
-    markup = _parse_markup(params.get_json("reply_markup"))
+    if not message.is_caption:
+        raise bad_request("there is no caption in the message to edit")
+    text, parsed = caption(params)
+    markup = parse_markup(params.get_json("reply_markup"))
     if parsed.plain == message.plain and markup == _inline(message):
         raise bad_request(NOT_MODIFIED)
     _record_edit(ctx, message, "editMessageCaption")
-    message.apply(parsed, caption, params.get_str("parse_mode"))
+    message.apply(parsed, text, params.get_str("parse_mode"))
     _edit_markup(ctx, message, markup)
     ctx.world.notifier.notify()
     return message.to_api()
@@ -354,7 +140,7 @@ async def edit_message_caption(ctx: BotContext, params: Params) -> Any:
 
 async def edit_message_reply_markup(ctx: BotContext, params: Params) -> Any:
     message = _message_to_edit(ctx, params)
-    markup = _parse_markup(params.get_json("reply_markup"))
+    markup = parse_markup(params.get_json("reply_markup"))
     if markup == _inline(message) or (markup == {"inline_keyboard": []} and not message.buttons):
         raise bad_request(NOT_MODIFIED)
     _record_edit(ctx, message, "editMessageReplyMarkup")
@@ -370,11 +156,11 @@ def _delete_one(ctx: BotContext, chat_id: int, message_id: int) -> bool:
         message.deleted = True
         message.seq = world.next_seq()
         return True
-    user_messages = world.user_messages.get(chat_id, [])
-    for index, user_message in enumerate(user_messages):
-        if user_message.message_id == message_id:
-            del user_messages[index]
-            return True
+    user_message = world.find_user_message(chat_id, message_id)
+    if user_message is not None:
+        user_message.deleted = True
+        user_message.seq = world.next_seq()
+        return True
     return False
 
 
@@ -489,7 +275,7 @@ async def get_webhook_info(ctx: BotContext, params: Params) -> Any:
 
 
 async def send_chat_action(ctx: BotContext, params: Params) -> Any:
-    chat = _chat_for_send(ctx, params.chat_id())
+    chat = chat_for_send(ctx, params.chat_id())
     action = params.get_str("action")
     if not action:
         raise bad_request("action is empty")
@@ -536,8 +322,7 @@ async def always_true(ctx: BotContext, params: Params) -> Any:
 SEND_METHODS = frozenset(
     {
         "sendMessage",
-        "sendPhoto",
-        "sendDocument",
+        *media.METHODS,
         "editMessageText",
         "editMessageCaption",
         "editMessageReplyMarkup",
@@ -549,8 +334,7 @@ SEND_METHODS = frozenset(
 METHODS: dict[str, Handler] = {
     "getMe": get_me,
     "sendMessage": send_message,
-    "sendPhoto": send_photo,
-    "sendDocument": send_document,
+    **media.METHODS,
     "editMessageText": edit_message_text,
     "editMessageCaption": edit_message_caption,
     "editMessageReplyMarkup": edit_message_reply_markup,

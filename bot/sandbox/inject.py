@@ -59,3 +59,71 @@ def with_caption(message: dict[str, Any], caption: str | None) -> dict[str, Any]
 def chat_instance(chat_id: int) -> str:
     """A stable per-chat token, as Telegram gives one per chat."""
     return str(abs(chat_id) * 7919 + 104729)
+
+
+# What a file of each kind is served as when nothing better is known.
+DEFAULT_MIME = {
+    "document": "application/octet-stream",
+    "animation": "video/mp4",
+    "video": "video/mp4",
+    "audio": "audio/mpeg",
+    "voice": "audio/ogg",
+}
+
+
+def photo_sizes(file_id: str, unique: str, size: int) -> list[dict[str, Any]]:
+    """A photo as Telegram gives it: the same file in two sizes, the largest last."""
+    return [
+        {"file_id": file_id, "file_unique_id": unique, "width": w, "height": w, "file_size": size}
+        for w in (90, 320)
+    ]
+
+
+def file_object(
+    kind: str,
+    file_id: str,
+    unique: str,
+    size: int,
+    *,
+    file_name: str | None = None,
+    mime_type: str | None = None,
+    duration: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> Any:
+    """The attachment object of a `Message` for a file of `kind` ("photo" gives a list)."""
+    if kind == "photo":
+        return photo_sizes(file_id, unique, size)
+    data: dict[str, Any] = {"file_id": file_id, "file_unique_id": unique}
+    if kind in ("video", "animation"):
+        data.update(width=width or 320, height=height or 240, duration=duration or 1)
+    elif kind in ("audio", "voice"):
+        data["duration"] = duration or 1
+    elif kind == "video_note":
+        data.update(length=width or 240, duration=duration or 1)
+    elif kind == "sticker":
+        data.update(
+            type="regular", width=512, height=512, is_animated=False, is_video=False, emoji="🙂"
+        )
+    if kind in ("document", "video", "animation", "audio") and file_name:
+        data["file_name"] = file_name
+    if kind in DEFAULT_MIME:
+        data["mime_type"] = mime_type or DEFAULT_MIME[kind]
+    data["file_size"] = size
+    return data
+
+
+def media_message(
+    user: SandboxUser,
+    chat: SandboxChat,
+    message_id: int,
+    kind: str,
+    attachment: Any,
+    caption: str | None = None,
+) -> dict[str, Any]:
+    """A user's message carrying `attachment` as `kind` (an animation also as `document`)."""
+    message = base_message(user, chat, message_id)
+    message[kind] = attachment
+    if kind == "animation":
+        message["document"] = attachment
+    return with_caption(message, caption)

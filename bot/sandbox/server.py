@@ -8,29 +8,28 @@ page at `web_url` lets a person chat with the bot as a family member, monitor or
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from bot.sandbox import botapi, inject
+from bot.sandbox import botapi
 from bot.sandbox.flood import FloodLimiter
 from bot.sandbox.params import ApiError, Params
 from bot.sandbox.state import (
     BotMessage,
     CallbackQuery,
     Faults,
-    SandboxChat,
-    SandboxUser,
     Stats,
-    UserMessage,
     World,
 )
 from bot.sandbox.testapi import add_test_api
+from bot.sandbox.users import UserSide
 
 STATIC = Path(__file__).parent / "static"
 PERSONAS: dict[str, tuple[int, str]] = {
@@ -46,15 +45,32 @@ UPDATE_KINDS = (
     "my_chat_member",
     "chat_member",
 )
-_Builder = Callable[[SandboxUser, SandboxChat, int], dict[str, Any]]
 _TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
+
+
+_MAGIC = (
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+)
+
+
+def _media_type(data: bytes, name: str) -> str:
+    """Images, audio and video as themselves (the page shows them); anything else a download."""
+    guessed = mimetypes.guess_type(name)[0] or next(
+        (kind for magic, kind in _MAGIC if data.startswith(magic)), None
+    )
+    if guessed and guessed.split("/")[0] in ("image", "audio", "video") and "svg" not in guessed:
+        return guessed
+    return "application/octet-stream"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
-class SandboxServer:
+class SandboxServer(UserSide):
     """The sandbox: Bot API over HTTP, a test API, the web page, and in-process helpers."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -79,8 +95,31 @@ class SandboxServer:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def allowed_hosts(self) -> frozenset[str]:
+        """The Host headers the sandbox answers: its loopback names with its port."""
+        own = f"[{self.host}]" if ":" in self.host else self.host
+        names = {"127.0.0.1", "localhost", "[::1]", own.lower()}
+        port = self.port
+        hosts = {f"{name}:{port}" for name in names}
+        if port == 80:
+            hosts |= names
+        return frozenset(hosts)
+
+    @web.middleware
+    async def _guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Only its own Host (no DNS rebinding) and no other site's pages (no CSRF)."""
+        hosts = self.allowed_hosts()
+        if request.headers.get(hdrs.HOST, "").lower() not in hosts:
+            return web.Response(status=421, text="Misdirected Request: unknown Host\n")
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin is not None and origin.lower() not in {f"http://{h}" for h in hosts}:
+            return web.Response(status=403, text="Forbidden: cross-origin request\n")
+        return await handler(request)
+
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=60 * 1024 * 1024)
+        app = web.Application(client_max_size=60 * 1024 * 1024, middlewares=[self._guard])
         app.router.add_route("*", "/bot{token}/{method}", self._handle_bot_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         add_test_api(app, self)
@@ -93,7 +132,12 @@ class SandboxServer:
         self._runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # the port is taken (or the address is not ours): leave nothing behind
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         server = site._server
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
@@ -146,7 +190,15 @@ class SandboxServer:
         stored = self.world.files.get(path.removeprefix("files/"))
         if stored is None:
             return _json({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
-        return web.Response(body=stored[0], content_type="application/octet-stream")
+        data, name = stored
+        content_type = _media_type(data, name)
+        headers = {
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        }
+        if content_type == "application/octet-stream":
+            headers["Content-Disposition"] = "attachment"
+        return web.Response(body=data, content_type=content_type, headers=headers)
 
     async def _handle_bot_api(self, request: web.Request) -> web.StreamResponse:
         token_match = _TOKEN.match(request.match_info["token"])
@@ -241,183 +293,6 @@ class SandboxServer:
                 lambda: self._closing or bool(self._pending(filtered)), timeout
             )
         return self._pending(filtered)[:limit]
-
-    # -- the client side: users, chats and what they do ------------------------------------
-
-    def add_user(
-        self,
-        user_id: int | None = None,
-        first_name: str = "Test",
-        language_code: str | None = "uk",
-        **extra: Any,
-    ) -> SandboxUser:
-        """A user with a private chat with the bot; a fresh id when none is given."""
-        if user_id is None:
-            user_id = next(self._new_user_ids)
-            while user_id in self.world.users:
-                user_id = next(self._new_user_ids)
-        user = SandboxUser(user_id, first_name, language_code, **extra)
-        self.world.users[user_id] = user
-        self.world.chats[user_id] = SandboxChat(user_id, "private", user=user)
-        return user
-
-    def add_group(self, chat_id: int, title: str, chat_type: str | None = None) -> SandboxChat:
-        """A group (or supergroup for ids below -10**12) the bot is a member of."""
-        if chat_id >= 0:
-            raise ValueError("group chat ids are negative")
-        kind = chat_type or ("supergroup" if chat_id < -(10**12) else "group")
-        chat = SandboxChat(chat_id, kind, title=title)
-        self.world.chats[chat_id] = chat
-        return chat
-
-    def user(self, user_id: int) -> SandboxUser:
-        """The user, created on first use so tests can just pick an id."""
-        return self.world.users.get(user_id) or self.add_user(user_id)
-
-    def block_bot(self, user_id: int) -> None:
-        self.user(user_id).blocked_bot = True
-
-    def unblock_bot(self, user_id: int) -> None:
-        self.user(user_id).blocked_bot = False
-
-    def _chat(self, user_id: int, chat_id: int | None) -> SandboxChat:
-        chat = self.world.chats.get(user_id if chat_id is None else chat_id)
-        if chat is None:
-            raise KeyError(f"no chat {chat_id}; add it with add_group first")
-        return chat
-
-    def _post_message(
-        self,
-        user_id: int,
-        chat_id: int | None,
-        build: Callable[[SandboxUser, SandboxChat, int], dict[str, Any]],
-    ) -> int:
-        user = self.user(user_id)
-        chat = self._chat(user_id, chat_id)
-        message_id = self.world.next_message_id(chat.id)
-        message = build(user, chat, message_id)
-        self.world.user_messages.setdefault(chat.id, []).append(
-            UserMessage(
-                message_id,
-                chat.id,
-                user.id,
-                message.get("text", message.get("caption")),
-                message,
-                self.world.next_seq(),
-            )
-        )
-        self.world.push_update({"message": message})
-        return message_id
-
-    async def send_text(self, user_id: int, text: str, chat_id: int | None = None) -> int:
-        """The user sends `text` (in their private chat, or `chat_id`); returns its message id."""
-        return self._post_message(
-            user_id, chat_id, lambda u, c, m: inject.text_message(u, c, m, text)
-        )
-
-    async def send_photo(
-        self, user_id: int, caption: str | None = None, chat_id: int | None = None
-    ) -> int:
-        file_id, unique = self.world.next_file_id("photo")
-        self.world.files[file_id] = (botapi._TINY_PNG, "photo.png")
-
-        def build(user: SandboxUser, chat: SandboxChat, message_id: int) -> dict[str, Any]:
-            message = inject.base_message(user, chat, message_id)
-            message["photo"] = botapi.photo_sizes(file_id, unique, len(botapi._TINY_PNG))
-            return inject.with_caption(message, caption)
-
-        return self._post_message(user_id, chat_id, build)
-
-    async def send_document(
-        self,
-        user_id: int,
-        file_name: str = "document.pdf",
-        content: bytes = b"%PDF-1.4 sandbox",
-        mime_type: str = "application/pdf",
-        caption: str | None = None,
-        chat_id: int | None = None,
-    ) -> int:
-        file_id, unique = self.world.next_file_id("document")
-        self.world.files[file_id] = (content, file_name)
-
-        def build(user: SandboxUser, chat: SandboxChat, message_id: int) -> dict[str, Any]:
-            message = inject.base_message(user, chat, message_id)
-            message["document"] = {
-                "file_id": file_id,
-                "file_unique_id": unique,
-                "file_name": file_name,
-                "mime_type": mime_type,
-                "file_size": len(content),
-            }
-            return inject.with_caption(message, caption)
-
-        return self._post_message(user_id, chat_id, build)
-
-    async def send_sticker(self, user_id: int, chat_id: int | None = None) -> int:
-        """A message kind the bot probably does not handle, for robustness tests."""
-        file_id, unique = self.world.next_file_id("sticker")
-
-        def build(user: SandboxUser, chat: SandboxChat, message_id: int) -> dict[str, Any]:
-            message = inject.base_message(user, chat, message_id)
-            message["sticker"] = {
-                "file_id": file_id,
-                "file_unique_id": unique,
-                "type": "regular",
-                "width": 512,
-                "height": 512,
-                "is_animated": False,
-                "is_video": False,
-                "emoji": "🙂",
-            }
-            return message
-
-        return self._post_message(user_id, chat_id, build)
-
-    async def edit_text(
-        self, user_id: int, message_id: int, text: str, chat_id: int | None = None
-    ) -> None:
-        """The user edits one of their messages: an `edited_message` update."""
-        user = self.user(user_id)
-        chat = self._chat(user_id, chat_id)
-        message = inject.text_message(user, chat, message_id, text)
-        message["edit_date"] = int(time.time())
-        self.world.push_update({"edited_message": message})
-
-    async def press(
-        self, user_id: int, message_id: int, data: str, chat_id: int | None = None
-    ) -> str:
-        """The user taps an inline button; any `data` is delivered (tests forge callbacks)."""
-        user = self.user(user_id)
-        chat = self._chat(user_id, chat_id)
-        pressed = self.world.find_bot_message(chat.id, message_id)
-        if pressed is not None and not pressed.deleted:
-            message = pressed.to_api()
-        else:  # Telegram's InaccessibleMessage
-            message = {"chat": chat.to_api(), "message_id": message_id, "date": 0}
-        query = CallbackQuery(self.world.next_callback_id(), user.id, chat.id, message_id, data)
-        self.world.callbacks[query.id] = query
-        self.world.push_update(
-            {
-                "callback_query": {
-                    "id": query.id,
-                    "from": user.to_api(),
-                    "message": message,
-                    "chat_instance": inject.chat_instance(chat.id),
-                    "data": data,
-                }
-            }
-        )
-        return query.id
-
-    async def press_button(
-        self, user_id: int, message: BotMessage, label: str, chat_id: int | None = None
-    ) -> str:
-        """Tap the button labelled `label` on `message`."""
-        return await self.press(user_id, message.message_id, message.button_data(label), chat_id)
-
-    async def send_update(self, raw: dict[str, Any]) -> int:
-        """Queue any raw update (an `update_id` is added when missing); returns the update id."""
-        return int(self.world.push_update(dict(raw))["update_id"])
 
     # -- reading what the bot did ----------------------------------------------------------
 

@@ -16,6 +16,29 @@ from typing import Any
 from bot.sandbox.html import ParsedText
 
 Button = tuple[str, str | None]
+# What a message can carry besides text, in the order that decides its `kind` (an animation
+# also carries its `document`, as on Telegram).
+MEDIA_KINDS = (
+    "photo",
+    "animation",
+    "document",
+    "video",
+    "audio",
+    "voice",
+    "video_note",
+    "sticker",
+    "location",
+    "contact",
+)
+CAPTIONED_KINDS = frozenset({"photo", "animation", "document", "video", "audio", "voice"})
+
+
+def message_kind(message: dict[str, Any]) -> str:
+    """ "text", "photo", "document", "voice", ... for a Telegram `Message` object."""
+    for kind in MEDIA_KINDS:
+        if message.get(kind) is not None:
+            return kind
+    return "text"
 
 
 class Notifier:
@@ -124,6 +147,14 @@ class BotMessage:
     reply_to_message_id: int | None = None
     photo: list[dict[str, Any]] | None = None
     document: dict[str, Any] | None = None
+    animation: dict[str, Any] | None = None
+    video: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    voice: dict[str, Any] | None = None
+    video_note: dict[str, Any] | None = None
+    sticker: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+    contact: dict[str, Any] | None = None
     deleted: bool = False
     edits: list[Revision] = field(default_factory=list)
     edit_date: int | None = None
@@ -131,8 +162,25 @@ class BotMessage:
     seq: int = 0
 
     @property
+    def kind(self) -> str:
+        """ "text", "photo", "document", "voice", "video", "audio", "animation", ..."""
+        for kind in MEDIA_KINDS:
+            if getattr(self, kind) is not None:
+                return kind
+        return "text"
+
+    @property
     def is_caption(self) -> bool:
-        return self.photo is not None or self.document is not None
+        """Whether `text` is a caption (of a photo, document, voice, ...)."""
+        return self.kind in CAPTIONED_KINDS
+
+    def media(self) -> dict[str, Any]:
+        """The attachment fields of the `Message` object (an animation also as `document`)."""
+        found = {kind: getattr(self, kind) for kind in MEDIA_KINDS}
+        data = {kind: value for kind, value in found.items() if value is not None}
+        if self.animation is not None and self.document is None:
+            data["document"] = self.animation
+        return data
 
     @property
     def callback_data(self) -> list[str]:
@@ -166,15 +214,13 @@ class BotMessage:
             "chat": self.chat,
             "from": self.bot_user,
         }
-        if self.is_caption:
-            if self.plain:
+        kind = self.kind
+        if kind != "text":
+            if self.plain and kind in CAPTIONED_KINDS:
                 data["caption"] = self.plain
                 if self.entities:
                     data["caption_entities"] = self.entities
-            if self.photo is not None:
-                data["photo"] = self.photo
-            if self.document is not None:
-                data["document"] = self.document
+            data.update(self.media())
         else:
             data["text"] = self.plain
             if self.entities:
@@ -200,6 +246,12 @@ class UserMessage:
     text: str | None
     raw: dict[str, Any]
     seq: int = 0
+    deleted: bool = False
+    edited: bool = False
+
+    @property
+    def kind(self) -> str:
+        return message_kind(self.raw)
 
 
 @dataclass
@@ -316,6 +368,19 @@ class World:
         number = next(self._file_ids)
         return f"sandbox-{kind}-{number}", f"uniq-{kind}-{number}"
 
+    def add_file(self, kind: str, data: bytes, filename: str) -> tuple[str, str]:
+        """Issue a file id (and unique id) of `kind` for `data`; getFile and sends accept it."""
+        file_id, unique = self.next_file_id(kind)
+        self.files[file_id] = (data, filename)
+        return file_id, unique
+
+    @staticmethod
+    def file_kind(file_id: str) -> str | None:
+        """The kind a sandbox file id was issued for ("photo", "voice", ...), else None."""
+        if not file_id.startswith("sandbox-"):
+            return None
+        return file_id[len("sandbox-") :].rpartition("-")[0] or None
+
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         if "update_id" not in update:
             update = {"update_id": next(self._update_ids), **update}
@@ -330,7 +395,8 @@ class World:
         return None
 
     def find_user_message(self, chat_id: int, message_id: int) -> UserMessage | None:
+        """A user's message still in the chat (not deleted)."""
         for message in self.user_messages.get(chat_id, []):
-            if message.message_id == message_id:
+            if message.message_id == message_id and not message.deleted:
                 return message
         return None

@@ -6,8 +6,10 @@ The web page and out-of-process tools (benchmarks, `SandboxClient`) use only thi
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 
 from bot.sandbox.state import BotMessage, UserMessage
 
@@ -18,11 +20,46 @@ PREFIX = "/sandbox/api"
 MAX_WAIT = 30.0
 
 
-def bot_message_json(message: BotMessage) -> dict[str, Any]:
+FILE_URL = "file/botpage/files/"  # the Bot API file route, relative to the page
+
+
+def attachment_json(kind: str, message: dict[str, Any]) -> dict[str, Any] | None:
+    """What the page shows of a message's attachment: its kind, file URL, name, place."""
+    if kind == "text":
+        return None
+    value: Any = message[kind]
+    if kind == "location":
+        return {"kind": kind, "latitude": value["latitude"], "longitude": value["longitude"]}
+    if kind == "contact":
+        name = " ".join(filter(None, [value.get("first_name"), value.get("last_name")]))
+        return {"kind": kind, "name": name, "phone_number": value.get("phone_number")}
+    file = value[-1] if isinstance(value, list) else value
     return {
+        "kind": kind,
+        "file_id": file["file_id"],
+        "url": FILE_URL + quote(file["file_id"]),
+        "name": file.get("file_name"),
+        "mime_type": file.get("mime_type"),
+        "duration": file.get("duration"),
+    }
+
+
+def bot_message_json(message: BotMessage) -> dict[str, Any]:
+    """A bot message for the page; once deleted, only that it was (its content is gone)."""
+    data: dict[str, Any] = {
         "message_id": message.message_id,
         "chat_id": message.chat_id,
         "from_bot": True,
+        "kind": message.kind,
+        "protect_content": message.protect_content,
+        "deleted": message.deleted,
+        "edited": bool(message.edits),
+        "seq": message.seq,
+    }
+    if message.deleted:
+        return {**data, "text": "", "html": "", "buttons": [], "url_buttons": [], "photo": False}
+    return {
+        **data,
         "text": message.plain,
         "html": message.safe_html,
         "raw": message.text,
@@ -34,24 +71,49 @@ def bot_message_json(message: BotMessage) -> dict[str, Any]:
         ],
         "reply_keyboard": message.reply_keyboard,
         "remove_keyboard": message.remove_keyboard,
-        "protect_content": message.protect_content,
-        "deleted": message.deleted,
-        "edited": bool(message.edits),
         "photo": message.photo is not None,
         "document": (message.document or {}).get("file_name"),
-        "seq": message.seq,
+        "attachment": attachment_json(message.kind, message.media()),
+        "reply_to": message.reply_to_message_id,
     }
 
 
 def user_message_json(message: UserMessage) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "message_id": message.message_id,
         "chat_id": message.chat_id,
         "from_bot": False,
         "user_id": message.user_id,
-        "text": message.text or "",
+        "kind": message.kind,
+        "deleted": message.deleted,
+        "edited": message.edited,
         "seq": message.seq,
     }
+    if message.deleted:
+        return {**data, "text": ""}
+    reply = message.raw.get("reply_to_message")
+    return {
+        **data,
+        "text": message.text or "",
+        "attachment": attachment_json(message.kind, message.raw),
+        "reply_to": reply["message_id"] if reply else None,
+    }
+
+
+UPLOAD_KINDS = ("photo", "document", "voice", "audio", "video")
+
+
+def upload_kind(mime_type: str) -> str:
+    """How a file picked on the page is sent when the person did not choose."""
+    if mime_type in ("image/jpeg", "image/png", "image/webp"):
+        return "photo"
+    if mime_type in ("audio/ogg", "audio/opus", "audio/webm"):
+        return "voice"
+    if mime_type.startswith("audio/"):
+        return "audio"
+    if mime_type.startswith("video/"):
+        return "video"
+    return "document"
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -122,6 +184,39 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
         message_id = await server.send_text(user_id, text, chat_of(body, user_id))
         return web.json_response({"message_id": message_id})
 
+    async def upload(request: web.Request) -> web.Response:
+        """A file from the page (multipart: user_id, file, kind, caption, chat_id)."""
+        try:
+            form = await request.post()
+        except ValueError:
+            raise web.HTTPBadRequest(text="expected a multipart form") from None
+        file = form.get("file")
+        if not isinstance(file, FileField):
+            raise web.HTTPBadRequest(text="no file in the form")
+        user_id = _int(form.get("user_id"), "user_id")
+        content = file.file.read()
+        if not content:
+            raise web.HTTPBadRequest(text="the file is empty")
+        mime_type = file.content_type or "application/octet-stream"
+        kind = str(form.get("kind") or "auto")
+        if kind == "auto":
+            kind = upload_kind(mime_type)
+        if kind not in UPLOAD_KINDS:
+            raise web.HTTPBadRequest(text=f"kind must be one of {', '.join(UPLOAD_KINDS)}")
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        if fields.get("language_code"):
+            server.user(user_id).language_code = fields["language_code"]
+        message_id = await server.send_file(
+            user_id,
+            kind,
+            content=content,
+            file_name=file.filename or None,
+            mime_type=mime_type if kind in ("document", "audio", "voice") else None,
+            caption=fields.get("caption") or None,
+            chat_id=chat_of(fields, user_id),
+        )
+        return web.json_response({"message_id": message_id, "kind": kind})
+
     async def press(request: web.Request) -> web.Response:
         body = await _body(request)
         user_id = _int(body.get("user_id"), "user_id")
@@ -187,6 +282,7 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
     app.router.add_post(f"{PREFIX}/users", create_user)
     app.router.add_post(f"{PREFIX}/users/{{user_id}}", update_user)
     app.router.add_post(f"{PREFIX}/send", send)
+    app.router.add_post(f"{PREFIX}/upload", upload)
     app.router.add_post(f"{PREFIX}/press", press)
     app.router.add_get(f"{PREFIX}/messages", messages)
     app.router.add_get(f"{PREFIX}/stats", stats)
