@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# With no HOTLINE_BOT_TOKEN (environment or .env) this starts the local sandbox instead.
 run: $(STAMP)
-	$(BIN)/python -m bot run
+	$(BIN)/python -m bot run --or-sandbox
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -13,18 +13,29 @@ from collections.abc import Sequence
 
 from telegram.error import InvalidToken, NetworkError
 
+from bot.sandbox.errors import SandboxStartError
 from bot.settings import SettingsError, load_settings
 from storage.crypto import DataKeyError, generate_key
 
 EXIT_CONFIG_ERROR = 2
+NOTHING_TO_RUN = (
+    "HOTLINE_BOT_TOKEN: not set; put a token from @BotFather in .env, "
+    "or try the bot locally with `python -m bot sandbox` (or `make run`)"
+)
 EXIT_UNREACHABLE = 1
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Hotline bot")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the bot (with no token: the local sandbox)")
+    run = commands.add_parser("run", help="run the bot against Telegram (needs a token)")
     run.add_argument("--webhook", action="store_true", help="receive updates by webhook")
+    run.add_argument(
+        "--or-sandbox",
+        action="store_true",
+        help="with no HOTLINE_BOT_TOKEN, start the local sandbox instead (what `make run` does)",
+    )
+    run.add_argument("--sandbox-port", type=int, default=8088, help="port of that sandbox (8088)")
     sandbox = commands.add_parser("sandbox", help="run the local sandbox and the bot")
     sandbox.add_argument("--port", type=int, default=8088, help="port of the sandbox (8088)")
     commands.add_parser("migrate", help="apply database migrations")
@@ -44,18 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings()
+        sandbox_port = args.port if args.command == "sandbox" else None
         if args.command == "run" and settings.bot_token is None:
+            if not args.or_sandbox:
+                raise SettingsError(NOTHING_TO_RUN)
+            sandbox_port = args.sandbox_port
+        if sandbox_port is not None:
             from bot.sandbox_run import run_sandbox
 
-            return asyncio.run(run_sandbox(settings))
-        if args.command == "sandbox":
-            from bot.sandbox_run import run_sandbox
-
-            return asyncio.run(run_sandbox(settings, port=args.port))
+            return asyncio.run(run_sandbox(settings, port=sandbox_port))
         from bot import cli_commands
 
         return asyncio.run(cli_commands.dispatch(args, settings))
-    except (SettingsError, DataKeyError) as error:
+    except (SettingsError, DataKeyError, SandboxStartError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except InvalidToken:

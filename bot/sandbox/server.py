@@ -8,6 +8,7 @@ page at `web_url` lets a person chat with the bot as a family member, monitor or
 from __future__ import annotations
 
 import asyncio
+import errno
 import mimetypes
 import re
 import time
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from bot.sandbox import botapi
+from bot.sandbox.errors import SandboxStartError
 from bot.sandbox.flood import FloodLimiter
 from bot.sandbox.params import ApiError, Params
 from bot.sandbox.state import (
@@ -134,10 +136,16 @@ class SandboxServer(UserSide):
         site = web.TCPSite(self._runner, self.host, self._requested_port)
         try:
             await site.start()
-        except OSError:  # the port is taken (or the address is not ours): leave nothing behind
+        except OSError as error:  # the port is taken (or not ours): leave nothing behind
             await self._runner.cleanup()
             self._runner = None
-            raise
+            reason = (
+                "the port is in use (is the sandbox already running?)"
+                if error.errno == errno.EADDRINUSE
+                else error.strerror or type(error).__name__
+            )
+            where = f"{self.host}:{self._requested_port}"
+            raise SandboxStartError(f"the sandbox cannot listen on {where}: {reason}") from None
         server = site._server
         assert server is not None
         sockets = getattr(server, "sockets", None) or []

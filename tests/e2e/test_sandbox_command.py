@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,6 +58,83 @@ async def test_sandbox_command_serves_the_page_and_the_bot_answers(tmp_path: Pat
         assert "гаряч" in str(replies[0]["text"]).lower()  # the default language, Ukrainian
         assert (tmp_path / "var" / "sandbox.db").exists()
         assert (tmp_path / "var" / "sandbox.key").stat().st_mode & 0o077 == 0
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def _bot(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_run_without_a_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = _bot("run", cwd=tmp_path, env=_env())
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: HOTLINE_BOT_TOKEN: not set;")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "python -m bot sandbox" in result.stderr
+    assert not (tmp_path / "var").exists()  # no sandbox was started
+
+
+def test_a_busy_sandbox_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _bot("sandbox", "--port", str(port), cwd=tmp_path, env=_env())
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: the sandbox cannot listen on 127.0.0.1:{port}: "
+        "the port is in use (is the sandbox already running?)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_make_runs_choice_takes_the_token_from_dotenv(tmp_path: Path) -> None:
+    """`run --or-sandbox` (the `make run` recipe) runs the bot when .env has a token."""
+    from storage.crypto import generate_key
+
+    port = _free_port()  # nobody listens there: `run` reports it, the sandbox would not
+    (tmp_path / ".env").write_text(
+        "HOTLINE_BOT_TOKEN=123456:SECRET-TOKEN\n"
+        f"HOTLINE_API_BASE_URL=http://127.0.0.1:{port}/bot\n"
+        f"HOTLINE_DATABASE_URL=sqlite+aiosqlite:///{tmp_path}/h.db\n"
+        f"HOTLINE_DATA_KEY={generate_key()}\n"
+    )
+    result = _bot("run", "--or-sandbox", cwd=tmp_path, env=_env())
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: cannot reach the Bot API at HOTLINE_API_BASE_URL")
+    assert "Open http" not in result.stdout
+    assert "run --or-sandbox" in (REPO / "Makefile").read_text()
+
+
+async def test_make_runs_choice_starts_the_sandbox_without_a_token(tmp_path: Path) -> None:
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--or-sandbox", "--sandbox-port", str(port),
+        cwd=tmp_path, env=_env(), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
+            assert line, "the sandbox exited before it was ready"
+            if "Open http" in line:
+                break
+        assert f"http://127.0.0.1:{port}/" in line
+        url = f"http://127.0.0.1:{port}/"
+        async with aiohttp.ClientSession() as http, http.get(url) as page:
+            assert page.status == 200
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=30)
