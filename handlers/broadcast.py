@@ -411,7 +411,8 @@ async def send(update: Update, context: HotlineContext) -> int:
             default_language=services.settings.default_language,
             now=services.clock(),
         )
-    log.info("broadcast %d queued by user %d: %d rows", view.id, view.author_id, view.counts.total)
+    author = services.cipher.pseudonym(view.author_id)
+    log.info("broadcast %d queued by user %s: %d rows", view.id, author, view.counts.total)
     _forget(context)
     await progress.edit_text(
         tr.gettext("Broadcast #{id} queued for {count} people. Progress will appear here.").format(

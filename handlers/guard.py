@@ -59,7 +59,13 @@ async def require(
             detail=f"needs {permission}",
             at=services.clock(),
         )
-    log.warning("denied %s to user %d (role %s, case %s)", action, profile.id, profile.role, code)
+    log.warning(
+        "denied %s to user %s (role %s, case %s)",
+        action,
+        services.cipher.pseudonym(profile.id),
+        profile.role,
+        services.cipher.pseudonym(code),
+    )
     text = context.tr.gettext("Sorry, this is only for the hotline's staff.")
     if update.callback_query is not None:
         await update.callback_query.answer(text, show_alert=True)

@@ -175,7 +175,8 @@ async def _approved(update: Update, context: HotlineContext, action: str) -> boo
             detail="not an approved monitor",
             at=services.clock(),
         )
-    log.info("refused %s to user %d: not an approved monitor", action, profile.id)
+    pseudonym = services.cipher.pseudonym(profile.id)
+    log.info("refused %s to user %s: not an approved monitor", action, pseudonym)
     text = context.tr.gettext(
         "Following cases is for monitors the hotline has approved. To ask for access, "
         "send /monitor."
@@ -247,7 +248,8 @@ async def send_request(update: Update, context: HotlineContext) -> int:
         )
         await _reply(update, html.escape(text))
         return ConversationHandler.END
-    log.info("monitor request %d filed by user %d", request_id, context.profile.id)
+    pseudonym = context.services.cipher.pseudonym(context.profile.id)
+    log.info("monitor request %d filed by user %s", request_id, pseudonym)
     text = tr.gettext("Thank you. Your request was sent to the hotline's admins.")
     await _reply(update, html.escape(text))
     return ConversationHandler.END

@@ -442,9 +442,8 @@ async def apply_status(
     except cases.CaseNotFound:
         await _reply(update, tr.gettext("No case has the code {code}.").format(code=code))
         return
-    log.info(
-        "case %s: %s -> %s by %d", code, change.old_status, change.new_status, context.profile.id
-    )
+    actor = context.services.cipher.pseudonym(context.profile.id)
+    log.info("case %s: %s -> %s by %s", code, change.old_status, change.new_status, actor)
     await _reply(update, _changed_text(tr, change))
 
 
@@ -627,7 +626,8 @@ async def _save_input(
     except cases.CaseRefused:
         await _reply(update, tr.gettext("That cannot be done with these cases."))
         return
-    log.info("case %s: %s by %d (event %d)", code, kind, actor, change.event_id)
+    pseudonym = context.services.cipher.pseudonym(actor)
+    log.info("case %s: %s by %s (event %d)", code, kind, pseudonym, change.event_id)
     await _reply(update, reply)
 
 

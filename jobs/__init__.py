@@ -10,10 +10,18 @@ if TYPE_CHECKING:
 
 def register_jobs(application: HotlineApplication) -> None:
     """Each jobs module adds its own jobs here."""
-    from jobs import broadcast_progress, delivery, digests, reminders, retention
+    from jobs import (
+        broadcast_progress,
+        delivery,
+        digests,
+        reminders,
+        retention,
+        sqlite_maintenance,
+    )
 
     retention.schedule(application)
     delivery.setup(application)
     reminders.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)
+    sqlite_maintenance.setup(application)

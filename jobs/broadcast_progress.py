@@ -149,10 +149,12 @@ class ProgressReporter:
         except BadRequest as error:
             if "not modified" in error.message.lower():
                 return True
-            log.warning("broadcast progress in chat %d: BadRequest", chat_id)
+            chat = self.services.cipher.pseudonym(chat_id)
+            log.warning("broadcast progress in chat %s: BadRequest", chat)
             return "not found" in error.message.lower()  # deleted: stop trying
         except TelegramError as error:
-            log.info("broadcast progress in chat %d: %s, retrying", chat_id, type(error).__name__)
+            chat = self.services.cipher.pseudonym(chat_id)
+            log.info("broadcast progress in chat %s: %s, retrying", chat, type(error).__name__)
             return False
         self.edits += 1
         return True

@@ -364,7 +364,8 @@ class Delivery:
         self._count(reason)
         attempts = row.attempts + 1
         if attempts >= MAX_ATTEMPTS:
-            log.warning("outbox %d to chat %d: %s, giving up", row.id, row.chat_id, reason)
+            chat = self.services.cipher.pseudonym(row.chat_id)
+            log.warning("outbox %d to chat %s: %s, giving up", row.id, chat, reason)
             await self._give_up(row, f"{reason} x{attempts}", notify=True)
             return
         services = self.services
@@ -384,7 +385,8 @@ class Delivery:
             if row.chat_id > 0:
                 await mark_blocked(session, row.chat_id)
             given_up = await outbox.mark_chat_dead(session, row.chat_id, reason="Forbidden")
-        log.info("chat %d blocked the bot; %d queued messages dropped", row.chat_id, given_up)
+        chat = self.services.cipher.pseudonym(row.chat_id)
+        log.info("chat %s blocked the bot; %d queued messages dropped", chat, given_up)
         self.stats.blocked += 1
         self.stats.dead += given_up
 

@@ -187,8 +187,8 @@ def broadcast_key(broadcast_id: int, chat_id: int) -> str:
     return f"broadcast:{broadcast_id}:{chat_id}"
 
 
-def announcement_params(broadcast: Broadcast) -> dict[str, object]:
-    return {"id": broadcast.id, "text": broadcast.text, "photo": broadcast.photo_file_id}
+def announcement_params(broadcast: Broadcast, text: str) -> dict[str, object]:
+    return {"id": broadcast.id, "text": text, "photo": broadcast.photo_file_id}
 
 
 async def queue_broadcast(
@@ -214,7 +214,7 @@ async def queue_broadcast(
         author_id=author_id,
         audience=kind,
         audience_arg=argument,
-        text=text,
+        text=cipher.seal(text),
         photo_file_id=photo_file_id,
         status=BroadcastStatus.SENDING,
         progress_chat_id=progress_chat_id,
@@ -226,7 +226,7 @@ async def queue_broadcast(
     chats = await recipients(
         session, kind, argument, admin_ids=admin_ids, default_language=default_language
     )
-    params = announcement_params(broadcast)
+    params = announcement_params(broadcast, text)
     queued = 0
     for start in range(0, len(chats), RECIPIENT_BATCH):
         queued += await enqueue(

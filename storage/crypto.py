@@ -32,10 +32,14 @@ def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def _blind_index_key(key: str) -> bytes:
+def _subkey(key: str, info: bytes) -> bytes:
     raw = base64.urlsafe_b64decode(key.encode("ascii"))
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"hotline-blind-index")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
     return hkdf.derive(raw)
+
+
+def _blind_index_key(key: str) -> bytes:
+    return _subkey(key, b"hotline-blind-index")
 
 
 def normalise_for_index(text: str) -> str:
@@ -59,6 +63,7 @@ class FieldCipher:
             ) from None
         self._multi = MultiFernet(self._fernets)
         self._index_key = _blind_index_key(keys[0].strip())
+        self._pseudonym_key = _subkey(keys[0].strip(), b"hotline-log-pseudonym")
 
     @classmethod
     def from_setting(cls, value: str) -> FieldCipher:
@@ -93,6 +98,14 @@ class FieldCipher:
         """A keyed hash of the normalised parts: equal inputs match, nothing can be read back."""
         message = "\x1f".join(normalise_for_index(part or "") for part in parts)
         return hmac.new(self._index_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def pseudonym(self, value: int | str | None) -> str:
+        """What a log line says instead of a Telegram id or a probed case code: a keyed hash, so
+        one user's lines can be followed but not tied to a person without the data key."""
+        if value is None:
+            return "-"
+        digest = hmac.new(self._pseudonym_key, str(value).encode("utf-8"), hashlib.sha256)
+        return "p" + digest.hexdigest()[:12]
 
     def key_check(self) -> bytes:
         """A sealed known value stored once, so a wrong key is caught at start."""

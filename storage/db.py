@@ -2,14 +2,21 @@
 
 SQLite runs in WAL mode (readers do not block the writer) with foreign keys on and a busy timeout,
 set on every new connection because SQLite keeps these per connection.
+
+A seized disk must not give back what was erased: `secure_delete` overwrites freed content with
+zeros, the WAL (which still holds old page images until a checkpoint) is kept small by
+`journal_size_limit` and emptied by the periodic `wal_checkpoint(TRUNCATE)` of
+`jobs.sqlite_maintenance`, and the database file is created readable by its owner only (0600):
+SQLite gives its `-wal` and `-shm` files the database file's mode.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +28,11 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
+"""Bytes a WAL file is truncated back to after a checkpoint (`PRAGMA journal_size_limit`)."""
+PRIVATE_FILE_MODE = 0o600
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
@@ -28,6 +40,8 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -35,12 +49,30 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database or a `file:` URI."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_private(path: Path) -> None:
+    """Create the database file 0600 (its folder 0700 when new) before SQLite opens it, and take
+    group and other access away from an existing file and its companions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))
+    for candidate in (path, *(path.with_name(path.name + end) for end in SQLITE_COMPANIONS)):
+        if candidate.exists() and candidate.stat().st_mode & 0o077:
+            candidate.chmod(PRIVATE_FILE_MODE)
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the engine; for a SQLite file, make its folder and set the pragmas."""
+    """Create the engine; for a SQLite file, create it private and set the pragmas."""
     if is_sqlite(url):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            make_private(path)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -52,3 +84,16 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def checkpoint_wal(engine: AsyncEngine) -> tuple[int, int, int] | None:
+    """`PRAGMA wal_checkpoint(TRUNCATE)`: copy the WAL into the database and empty the WAL file.
+
+    Returns SQLite's (busy, WAL frames, frames checkpointed); None when not on SQLite.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    async with engine.connect() as connection:
+        result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = tuple(result.one())
+    return int(row[0]), int(row[1]), int(row[2])

@@ -268,7 +268,8 @@ class Broadcast(Base):
     author_id: Mapped[int] = mapped_column(BigInteger)
     audience: Mapped[str] = mapped_column(String(16))
     audience_arg: Mapped[str | None] = mapped_column(String(16))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[bytes | None]
+    """Sealed: an announcement can name people and places."""
     photo_file_id: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.DRAFT)
     total: Mapped[int] = mapped_column(Integer, default=0)

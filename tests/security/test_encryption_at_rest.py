@@ -81,6 +81,7 @@ async def test_every_personal_column_is_sealed() -> None:
         ("outbox", "payload"),
         ("persistence", "data"),
         ("monitor_requests", "organisation"),
+        ("broadcasts", "text"),
     ]:
         assert (table, column) in sealed
 

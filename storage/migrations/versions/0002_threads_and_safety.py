@@ -103,9 +103,25 @@ def upgrade() -> None:
 
     # -- safety (issue 12): sections are added below this line, each with its downgrade --------
 
+    # -- safety: broadcast texts sealed (issue 12, point 11). The plain texts are erased, not
+    # converted: each one is already in its broadcast's sealed outbox rows, and nothing reads a
+    # broadcast's text back after queuing it.
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.drop_column("text")
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("text", sa.LargeBinary(), nullable=True))
+
 
 def downgrade() -> None:
     # -- safety (issue 12): reverse of the sections above, newest first ------------------------
+
+    # -- safety: broadcast texts sealed (the sealed texts cannot go back in clear: left empty)
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.drop_column("text")
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("text", sa.Text(), nullable=False, server_default=""))
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.alter_column("text", server_default=None)
 
     # -- threads ------------------------------------------------------------------------------
     with op.batch_alter_table("outbox", schema=None) as batch_op:
