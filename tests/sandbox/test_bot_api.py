@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -15,7 +14,6 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.request import HTTPXRequest
 
 from bot.sandbox.server import SandboxServer
 
@@ -28,18 +26,6 @@ def _seconds(err: RetryAfter) -> float:
         warnings.simplefilter("ignore")
         value = err.retry_after
     return value if isinstance(value, int | float) else value.total_seconds()
-
-
-@pytest.fixture
-async def bot(server: SandboxServer) -> AsyncIterator[Bot]:
-    client = Bot(
-        "123:ABC",
-        base_url=server.base_url,
-        base_file_url=server.base_file_url,
-        request=HTTPXRequest(read_timeout=2, connect_timeout=2),
-    )
-    async with client:
-        yield client
 
 
 async def test_get_me_uses_the_token_id(bot: Bot) -> None:

@@ -3,12 +3,9 @@ files, locations and contacts (also as replies, in private chats and groups)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest
-from telegram.request import HTTPXRequest
 
 from bot.sandbox.server import SandboxServer
 
@@ -16,18 +13,6 @@ FAMILY = 1001
 STAFF = 3001
 GROUP = -500
 MARKUP = InlineKeyboardMarkup([[InlineKeyboardButton("Open", callback_data="open")]])
-
-
-@pytest.fixture
-async def bot(server: SandboxServer) -> AsyncIterator[Bot]:
-    client = Bot(
-        "123:ABC",
-        base_url=server.base_url,
-        base_file_url=server.base_file_url,
-        request=HTTPXRequest(read_timeout=2, connect_timeout=2),
-    )
-    async with client:
-        yield client
 
 
 async def test_every_file_kind_keeps_caption_protection_markup_and_reply(
