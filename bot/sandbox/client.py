@@ -52,8 +52,10 @@ class SandboxClient:
     async def set_language(self, user_id: int, language_code: str | None) -> None:
         await self._call("POST", f"/users/{user_id}", json={"language_code": language_code})
 
-    async def send_text(self, user_id: int, text: str, chat_id: int | None = None) -> int:
-        body = {"user_id": user_id, "text": text, "chat_id": chat_id}
+    async def send_text(
+        self, user_id: int, text: str, chat_id: int | None = None, *, reply_to: int | None = None
+    ) -> int:
+        body = {"user_id": user_id, "text": text, "chat_id": chat_id, "reply_to": reply_to}
         return int((await self._call("POST", "/send", json=body))["message_id"])
 
     async def press(

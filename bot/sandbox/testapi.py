@@ -181,7 +181,16 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
         text = str(body.get("text") or "")
         if not text:
             raise web.HTTPBadRequest(text="text is empty")
-        message_id = await server.send_text(user_id, text, chat_of(body, user_id))
+        reply_to = body.get("reply_to")
+        try:
+            message_id = await server.send_text(
+                user_id,
+                text,
+                chat_of(body, user_id),
+                reply_to=None if reply_to is None else _int(reply_to, "reply_to"),
+            )
+        except KeyError as error:
+            raise web.HTTPBadRequest(text=str(error.args[0])) from None
         return web.json_response({"message_id": message_id})
 
     async def upload(request: web.Request) -> web.Response:

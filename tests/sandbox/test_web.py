@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import SandboxServer
@@ -50,6 +51,12 @@ async def test_round_trip_through_the_test_api(server: SandboxServer) -> None:
         assert reply["buttons"] == [[{"text": "Go", "data": "go"}]]
         query_id = await client.press(user_id, reply["message_id"], "go")
         assert server.pending_updates[-1]["callback_query"]["id"] == query_id
+        answer = await client.send_text(user_id, "yes", reply_to=reply["message_id"])
+        replied = server.pending_updates[-1]["message"]["reply_to_message"]
+        assert replied["message_id"] == reply["message_id"] and replied["from"]["is_bot"]
+        assert answer == server.pending_updates[-1]["message"]["message_id"]
+        with pytest.raises(aiohttp.ClientResponseError):
+            await client.send_text(user_id, "to nothing", reply_to=999)
 
 
 async def test_upload_from_the_page_injects_the_right_kind(server: SandboxServer) -> None:
