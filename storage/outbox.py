@@ -33,6 +33,12 @@ PRIORITY_STAFF = 10
 PRIORITY_DIGEST = 50
 PRIORITY_BROADCAST = 100
 
+FOR_MONITORS_ONLY = frozenset({"monitors.alert", "monitors.digest_part"})
+"""Templates only an approved monitor (or an admin) may receive. `claim` checks the recipient
+again as it takes such a row, so a monitor whose access was revoked after an alert was queued
+never receives it: the row is cancelled with the reason `NOT_A_MONITOR`."""
+NOT_A_MONITOR = "recipient is no longer a monitor"
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -212,6 +218,8 @@ async def claim(
     if excluded:
         query = query.where(OutboxMessage.chat_id.not_in(excluded))
     rows = (await session.execute(query)).all()
+    withheld = await _withhold_from_former_monitors(session, [found[0] for found in rows])
+    rows = [found for found in rows if found[0].id not in withheld]
     if not rows:
         return []
     ids = [row.id for row, _ in rows]
@@ -235,6 +243,30 @@ async def claim(
         )
         for row, language in rows
     ]
+
+
+async def _withhold_from_former_monitors(
+    session: AsyncSession, rows: Iterable[OutboxMessage]
+) -> set[int]:
+    """Cancel the monitor-only rows among `rows` whose recipient is no longer an approved monitor
+    (revoked, blocked or forgotten since the row was queued); returns their ids."""
+    from storage.subscriptions import reachable_monitor  # it imports this module
+
+    candidates = {row.id: row.chat_id for row in rows if row.template in FOR_MONITORS_ONLY}
+    if not candidates:
+        return set()
+    chats = set(candidates.values())
+    still = set(
+        await session.scalars(select(User.id).where(User.id.in_(chats), reachable_monitor()))
+    )
+    withheld = {row_id for row_id, chat in candidates.items() if chat not in still}
+    if withheld:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(withheld))
+            .values(status=OutboxStatus.CANCELLED, lease_until=None, last_error=NOT_A_MONITOR)
+        )
+    return withheld
 
 
 async def mark_sent(
