@@ -20,7 +20,7 @@ from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.update_processor import PerUserUpdateProcessor
 from handlers import broadcast, common, monitor, privacy, report, roles, staff, status
-from handlers.middleware import flush_persistence, load_profile
+from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
 from jobs import register_jobs
 from storage.crypto import DataKeyError, FieldCipher
 from storage.db import make_engine, make_session_factory
@@ -95,6 +95,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
 def register_handlers(application: HotlineApplication) -> None:
     """Order matters within a group: conversations and deep links before the generic /start."""
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
+    application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
     privacy.register(application)
     staff.register(application)
     roles.register(application)

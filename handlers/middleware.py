@@ -1,22 +1,36 @@
-"""Runs before every handler: holds back floods and knows who the user is.
+"""Runs before every handler: holds back floods, knows who the user is, keeps groups out.
 
 The per-user message limit is checked first, in memory, so a flooding user costs the others almost
 nothing; then the user's profile is loaded (or created) so every handler can answer in the user's
 language and check their role.
+
+In a group (the staff group included) the bot's answers are read by every member, stay on every
+member's phone and can be forwarded: there, every command but /help, and the buttons that open a
+case, a family's cases or the inbox, get one line saying it works only in a private chat, and
+nothing else (`only_in_private`).
 """
 
 from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import Message, MessageEntity, Update
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import HotlineContext
-from bot.i18n import language_from_telegram
+from bot.i18n import N_, language_from_telegram
 from storage.users import touch_user
 
 log = logging.getLogger(__name__)
+
+PRIVATE_ONLY_GROUP = -95  # after the profile is loaded (its language), before anything answers
+ALLOWED_IN_GROUPS = frozenset({"help"})
+VIEW_BUTTONS_REFUSED_IN_GROUPS = ("case:show:", "status:show:", "menu:", "inbox:")
+ONLY_IN_PRIVATE = N_(
+    "This works only in a private chat with the bot. Please open a private chat with it and "
+    "send the command there."
+)
 
 
 async def load_profile(update: object, context: HotlineContext) -> None:
@@ -59,3 +73,41 @@ async def flush_persistence(update: object, context: HotlineContext) -> None:
             user_ids=update.effective_user.id if update.effective_user else None,
         )
     await context.application.update_persistence()
+
+
+def command_of(message: Message | None, bot_username: str | None) -> str | None:
+    """The command a message starts with (`/case@HotlineBot K7M4` -> "case"); None when it does
+    not start with one, or names another bot."""
+    if message is None or not message.entities:
+        return None
+    first = message.entities[0]
+    if first.type != MessageEntity.BOT_COMMAND or first.offset != 0:
+        return None
+    name, _, addressee = message.parse_entity(first).removeprefix("/").partition("@")
+    if addressee and addressee.casefold() != (bot_username or "").casefold():
+        return None
+    return name.casefold()
+
+
+async def only_in_private(update: object, context: HotlineContext) -> None:
+    """In a group or channel, refuse commands (but /help) and case-opening buttons: one line in
+    the user's language, and no handler runs, so nothing personal is shown there."""
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    text = context.tr.gettext(ONLY_IN_PRIVATE)
+    query = update.callback_query
+    if query is not None:
+        if query.data and query.data.startswith(VIEW_BUTTONS_REFUSED_IN_GROUPS):
+            await query.answer(text, show_alert=True)
+            raise ApplicationHandlerStop
+        return
+    message = update.effective_message
+    command = command_of(message, context.bot.username)
+    if message is None or command is None or command in ALLOWED_IN_GROUPS:
+        return
+    log.info("a command refused in a %s chat (private chats only)", chat.type)
+    await message.reply_text(text)
+    raise ApplicationHandlerStop

@@ -110,13 +110,16 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
         ),
     ]
     for case in held.cases:
-        lines.append(
-            html.escape(
-                tr.gettext("Case {code}: {status}").format(
-                    code=case.code, status=status_word(tr, case.status)
+        if case.waiting:
+            lines.append(html.escape(tr.gettext("A report you sent, waiting for staff review")))
+        else:
+            lines.append(
+                html.escape(
+                    tr.gettext("Case {code}: {status}").format(
+                        code=case.code, status=status_word(tr, case.status)
+                    )
                 )
             )
-        )
         if case.detainee_name:
             lines.append(
                 html.escape(tr.gettext("  Name you gave: {name}").format(name=case.detainee_name))
@@ -124,6 +127,14 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
         if case.contact_phone:
             lines.append(
                 html.escape(tr.gettext("  Your phone: {phone}").format(phone=case.contact_phone))
+            )
+        if case.telegram_name:
+            lines.append(
+                html.escape(
+                    tr.gettext("  Your Telegram name when you reported: {name}").format(
+                        name=case.telegram_name
+                    )
+                )
             )
     for target in held.subscriptions:
         lines.append(

@@ -447,6 +447,7 @@ async def confirm(update: Update, context: HotlineContext) -> int:
         draft[EDITING] = True
         return await ask(update, context, missing)
     services, settings = context.services, context.services.settings
+    user = update.effective_user
     try:
         async with services.sessions() as session, session.begin():
             filed = await file_report(
@@ -457,32 +458,23 @@ async def confirm(update: Update, context: HotlineContext) -> int:
                 now=services.clock(),
                 staff=StaffChats(settings.staff_chat_id, settings.admin_ids),
                 reports_per_day=settings.reports_per_day,
+                telegram_name=user.full_name if user is not None else None,
+                telegram_username=user.username if user is not None else None,
             )
     except ReportLimitReached:
         _forget_draft(context)
         await _say(update, context, N_LIMIT)
         return ConversationHandler.END
     _forget_draft(context)
-    log.info("report filed: %s (%s)", filed.code or "joined", filed.outcome)
+    log.info("report filed: %s (%s)", filed.code, filed.outcome)
     await _tell_filed(update, context, filed.outcome, filed.code)
     return ConversationHandler.END
 
 
-async def _tell_filed(
-    update: Update, context: HotlineContext, outcome: Filed, code: str | None
-) -> None:
+async def _tell_filed(update: Update, context: HotlineContext, outcome: Filed, code: str) -> None:
+    """Whether or not the person is already on file, a new report gets the same words (only the
+    code differs): the answer must not tell a prober that someone was detained."""
     tr = context.tr
-    if outcome == Filed.JOINED:
-        await _say(
-            update,
-            context,
-            N_(
-                "Thank you. The hotline already has a report about this person, so your "
-                "report was added to it. Staff will check and link you to the case; then you "
-                "will get its code and its news here."
-            ),
-        )
-        return
     if outcome == Filed.ALREADY_REPORTED:
         text = tr.gettext(
             "You have already reported this person: the case code is {code}. Nothing new was "
@@ -495,8 +487,8 @@ async def _tell_filed(
             "hotline's staff will review the report, may ask you questions here, and you will "
             "be told here whenever the status changes."
         )
-    sent = await _send(update, text.format(code=f"<code>{html.escape(code or '')}</code>"))
-    if sent is not None and code is not None:
+    sent = await _send(update, text.format(code=f"<code>{html.escape(code)}</code>"))
+    if sent is not None:
         await offer_hide_chat(sent, context, code)
 
 

@@ -31,6 +31,7 @@ from telegram.ext import (
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
 from handlers import report_keyboards as kb
+from handlers import staff_contacts
 from handlers.guard import require
 from handlers.status_words import status_word
 from storage import audit, cases
@@ -41,7 +42,7 @@ from storage.lifecycle import RefusalReason, TransitionRefused
 
 log = logging.getLogger(__name__)
 
-INPUT_KEY = "staff_input"
+INPUT_KEY = staff_contacts.INPUT_KEY
 STAFF_INPUT_GROUP = -10  # before conversations, acting only when input is pending
 FAMILY_REPLY_GROUP = 30
 MAX_EVENTS_SHOWN = 10
@@ -57,6 +58,7 @@ EVENT_WORDS: dict[str, str] = {
     EventKind.CREATED: N_("reported"),
     EventKind.STATUS_CHANGED: N_("status changed"),
     EventKind.PUBLIC_NOTE: N_("note for the family"),
+    EventKind.FAMILY_NOTE: N_("note for the family only"),
     EventKind.INTERNAL_NOTE: N_("internal note"),
     EventKind.INFO_REQUESTED: N_("question to the family"),
     EventKind.INFO_RECEIVED: N_("answer from the family"),
@@ -116,12 +118,22 @@ async def _answer(update: Update) -> None:
         await update.callback_query.answer()
 
 
-async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+async def _reply(
+    update: Update,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    protect_content: bool = False,
+) -> None:
     message = update.effective_message
     if message is None:
         return
     await message.reply_text(
-        text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup,
+        disable_web_page_preview=True,
+        protect_content=protect_content,
     )
 
 
@@ -204,6 +216,13 @@ def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
     ]
     if view.merged_into:
         lines.append(tr.gettext("Merged into {code}").format(code=e(view.merged_into)))
+    if view.duplicate_of:
+        lines.append(
+            tr.gettext(
+                "Possible duplicate of case {code} (same name and date of birth); the reporter "
+                "was not told. Compare before you merge or link."
+            ).format(code=e(view.duplicate_of))
+        )
     if view.closed_reason:
         lines.append(
             tr.gettext("Closed: {reason}").format(
@@ -231,7 +250,12 @@ def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
         relation = (
             f" · {e(kb.word(tr, kb.RELATION_WORDS, contact.relation))}" if contact.relation else ""
         )
-        lines.append(f"• <code>{contact.user_id}</code> · {e(state)}{relation}{phone}")
+        own = (
+            " · " + e(tr.gettext("own report {code}").format(code=contact.via))
+            if contact.via
+            else ""
+        )
+        lines.append(f"• <code>{contact.user_id}</code> · {e(state)}{relation}{phone}{own}")
     lines.append("")
     lines.append(tr.gettext("History:"))
     for event in view.events[-MAX_EVENTS_SHOWN:]:
@@ -265,16 +289,35 @@ def case_markup(tr: Translator, view: cases.StaffCaseView) -> InlineKeyboardMark
         rows.append(
             [InlineKeyboardButton(tr.gettext("Mark returned"), callback_data=f"case:ret:{code}")]
         )
-    rows.append(
-        [
-            InlineKeyboardButton(
-                tr.gettext("Add note for family"), callback_data=f"case:note:{code}"
-            ),
-            InlineKeyboardButton(
-                tr.gettext("Add internal note"), callback_data=f"case:inote:{code}"
-            ),
-        ]
-    )
+    if cases.monitors_may_read_notes(view.visibility):  # a public case: say who reads it
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Note for family and monitors"), callback_data=f"case:note:{code}"
+                ),
+                InlineKeyboardButton(
+                    tr.gettext("Note for family only"), callback_data=f"case:fnote:{code}"
+                ),
+            ]
+        )
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Add internal note"), callback_data=f"case:inote:{code}"
+                )
+            ]
+        )
+    else:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Add note for family"), callback_data=f"case:note:{code}"
+                ),
+                InlineKeyboardButton(
+                    tr.gettext("Add internal note"), callback_data=f"case:inote:{code}"
+                ),
+            ]
+        )
     if CaseStatus.NEED_INFO in view.allowed_next:
         rows.append(
             [
@@ -326,7 +369,8 @@ async def show_case(update: Update, context: HotlineContext, code: str | None) -
             update, tr.gettext("No case has the code {code}.").format(code=html.escape(code))
         )
         return
-    await _reply(update, case_text(tr, view), case_markup(tr, view))
+    # name, phones and health: not to be forwarded or saved from a staff member's phone
+    await _reply(update, case_text(tr, view), case_markup(tr, view), protect_content=True)
 
 
 async def case_command(update: Update, context: HotlineContext) -> None:
@@ -347,12 +391,10 @@ VERB_PERMISSIONS: dict[str, Permission] = {
     "ret": Permission.CHANGE_STATUS,
     "close": Permission.CHANGE_STATUS,
     "cls": Permission.CHANGE_STATUS,
-    "note": Permission.ADD_NOTES,
     "inote": Permission.ADD_NOTES,
     "ask": Permission.CHANGE_STATUS,
     "merge": Permission.MERGE_CASES,
-    "link": Permission.REVIEW_CASES,
-}
+}  # linking relatives, merging and notes for the family: handlers.staff_contacts
 
 
 async def case_button(update: Update, context: HotlineContext) -> None:
@@ -378,14 +420,12 @@ async def case_button(update: Update, context: HotlineContext) -> None:
         await apply_status(update, context, code, arg, note=None)
     elif verb == "okn":
         await ask_for_input(update, context, "status_note", code, arg)
-    elif verb in ("note", "inote", "ask", "merge"):
+    elif verb in ("inote", "ask", "merge"):
         await ask_for_input(update, context, verb, code, "")
     elif verb == "close":
         await choose_close_reason(update, context, code)
     elif verb == "cls":
         await close_with_reason(update, context, code, arg)
-    elif verb == "link":
-        await approve_contact(update, context, code, arg)
 
 
 async def confirm_status(update: Update, context: HotlineContext, code: str, target: str) -> None:
@@ -512,38 +552,10 @@ async def close_with_reason(
     await _reply(update, _changed_text(tr, change))
 
 
-async def approve_contact(update: Update, context: HotlineContext, code: str, arg: str) -> None:
-    tr = context.tr
-    if not arg.isdigit():
-        await _reply(update, tr.gettext("This button is no longer valid."))
-        return
-    services = context.services
-    try:
-        async with services.sessions() as session, session.begin():
-            await cases.link_contact(
-                session,
-                services.cipher,
-                code,
-                int(arg),
-                actor_id=context.profile.id,
-                now=services.clock(),
-            )
-    except (cases.CaseRefused, cases.CaseNotFound):
-        await _reply(update, tr.gettext("This button is no longer valid."))
-        return
-    await _reply(
-        update,
-        tr.gettext("User {user} now receives the updates of case {code}.").format(
-            user=arg, code=code
-        ),
-    )
-
-
 # -- typed input: notes, questions, merge targets ------------------------------------------------
 
 PROMPTS = {
     "status_note": N_("Write the note for the family (it is sent with the status change):"),
-    "note": N_("Write the note for the family:"),
     "inote": N_("Write the internal note (only staff will see it):"),
     "ask": N_("Write the question for the family:"),
     "merge": N_("Send the code of the case to keep (this case will be closed as its duplicate):"),
@@ -586,37 +598,27 @@ async def staff_input(update: Update, context: HotlineContext) -> None:
 async def _save_input(
     update: Update, context: HotlineContext, kind: str, code: str, text: str
 ) -> None:
+    if kind in ("note", "fnote"):  # the prompt said who reads it; so does the answer
+        await staff_contacts.note_typed(update, context, kind, code, text)
+        return
+    if kind == "merge":  # nothing merges before both cases are shown and confirmed
+        await staff_contacts.confirm_merge(update, context, code, text)
+        return
     tr = context.tr
     services = context.services
     actor, now = context.profile.id, services.clock()
     try:
         async with services.sessions() as session, session.begin():
-            if kind == "note":
-                change = await cases.add_public_note(
-                    session, services.cipher, code, text, actor_id=actor, now=now
-                )
-                reply = tr.gettext("The note was added; the family will receive it.")
-            elif kind == "inote":
+            if kind == "inote":
                 change = await cases.add_internal_note(
                     session, services.cipher, code, text, actor_id=actor, now=now
                 )
                 reply = tr.gettext("The internal note was added.")
-            elif kind == "ask":
+            else:
                 change = await cases.request_info(
                     session, services.cipher, code, text, actor_id=actor, now=now
                 )
                 reply = tr.gettext("The question was sent; the case waits for the family's answer.")
-            else:
-                target = normalise_case_code(text)
-                if target is None:
-                    await _reply(update, tr.gettext("That is not a case code."))
-                    return
-                change = await cases.merge_cases(
-                    session, services.cipher, code, target, actor_id=actor, now=now
-                )
-                reply = tr.gettext("Case {code} was merged into {into}.").format(
-                    code=code, into=target
-                )
     except TransitionRefused as refused:
         await _refused(update, context, code, refused)
         return
@@ -722,6 +724,7 @@ def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("keep", keep_command))
     application.add_handler(CommandHandler("case", case_command))
     application.add_handler(CallbackQueryHandler(inbox, pattern=r"^inbox:\d+$"))
+    staff_contacts.register(application)  # its `case:` verbs first: the first match wins
     application.add_handler(CallbackQueryHandler(case_button, pattern=r"^case:"))
     private_text = filters.TEXT & ~filters.COMMAND
     application.add_handler(CommandHandler("cancel", cancel_input), group=STAFF_INPUT_GROUP)

@@ -78,18 +78,6 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
                 )
             ]
         )
-    if mine.waiting_for_link:
-        blocks.append(
-            html.escape(
-                tr.ngettext(
-                    "{count} of your reports was added to a case the hotline already had; "
-                    "staff will link you to it.",
-                    "{count} of your reports were added to cases the hotline already had; "
-                    "staff will link you to them.",
-                    mine.waiting_for_link,
-                ).format(count=mine.waiting_for_link)
-            )
-        )
     if not blocks:
         blocks.append(
             html.escape(

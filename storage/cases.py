@@ -27,13 +27,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
+from storage import audit, relatives
 from storage.crypto import FieldCipher
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role
 from storage.lifecycle import OPEN, allowed_next, check_transition
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal, User
 from storage.outbox import PRIORITY_CASE_ALERT, PRIORITY_STAFF, Outgoing, enqueue, event_key
-from storage.subscriptions import monitor_alerts
+from storage.subscriptions import monitor_alerts, monitor_may_hear, monitor_recipients
 from storage.users import users_with_role
 
 PERSONAL_FIELDS = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
@@ -101,6 +101,7 @@ class ContactView:
     is_reporter: bool
     approved: bool
     phone: str | None
+    via: str | None = None  # a candidate's own case (storage.relatives), shown to staff only
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class StaffCaseView:
     contacts: list[ContactView]
     events: list[EventView]
     allowed_next: list[CaseStatus] = field(default_factory=list)
+    duplicate_of: str | None = None  # staff-only hint: an earlier case about the same person
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,22 @@ async def case_for_staff(
         if case.merged_into_id is not None
         else None
     )
+    listed = {c.user_id for c in contacts}
+    waiting: list[ContactView] = []
+    for candidate in await relatives.candidates(session, case):
+        if candidate.user_id in listed:
+            continue
+        row = await session.get(CaseContact, candidate.contact_id)
+        waiting.append(
+            ContactView(
+                candidate.user_id,
+                row.relation if row is not None else None,
+                False,
+                False,
+                cipher.open(row.contact_phone) if row is not None else None,
+                via=candidate.via_code,
+            )
+        )
     return StaffCaseView(
         code=case.code,
         status=case.status,
@@ -204,7 +222,8 @@ async def case_for_staff(
                 c.user_id, c.relation, c.is_reporter, c.approved, cipher.open(c.contact_phone)
             )
             for c in contacts
-        ],
+        ]
+        + waiting,
         events=[
             EventView(
                 e.id,
@@ -219,6 +238,7 @@ async def case_for_staff(
             for e in events
         ],
         allowed_next=allowed_next(case.status),
+        duplicate_of=case.duplicate_of,
     )
 
 
@@ -494,6 +514,83 @@ async def keep_for_case(
     return case.code
 
 
+@dataclass(frozen=True)
+class NoteReaders:
+    """Who reads a note on a case: how many family members and how many monitors."""
+
+    code: str
+    family: int
+    monitors: int
+    monitors_may_read: bool  # the case is public: a note for family and monitors reaches them
+    event_id: int = 0  # once sent
+
+
+def monitors_may_read_notes(visibility: str) -> bool:
+    return monitor_may_hear(visibility, EventKind.PUBLIC_NOTE)
+
+
+async def note_readers(session: AsyncSession, code: str, *, monitors: bool) -> NoteReaders:
+    """Who would read a note sent now (with `monitors`, the case's subscribed monitors too), so
+    staff are told before they write it."""
+    case = await _case(session, code)
+    family = len(await family_of(session, case))
+    followers = 0
+    if monitors:
+        probe = CaseEvent(case_id=case.id, kind=EventKind.PUBLIC_NOTE)
+        followers = len(await monitor_recipients(session, case, probe))
+    return NoteReaders(case.code, family, followers, monitors_may_read_notes(case.visibility))
+
+
+async def send_note(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    code: str,
+    text: str,
+    *,
+    monitors: bool,
+    actor_id: int,
+    now: datetime,
+) -> NoteReaders:
+    """A note for the family; with `monitors`, also for the monitors who follow the case (only a
+    public case's notes reach them). Without it the note is a FAMILY_NOTE, which no monitor alert
+    or digest carries, even if the case is made public later. Returns who it was queued to."""
+    case = await _case(session, code)
+    event = _event(
+        session,
+        cipher,
+        case,
+        EventKind.PUBLIC_NOTE if monitors else EventKind.FAMILY_NOTE,
+        actor_id=actor_id,
+        now=now,
+        public=True,
+        body=text,
+    )
+    await session.flush()
+    name = await _name(session, cipher, case)
+    params = {"code": case.code, "note": text, "name": name}
+    family = [
+        Outgoing(chat, event_key(event.id, chat), T_NOTE, params, event_id=event.id)
+        for chat in await family_of(session, case)
+    ]
+    followers = await monitor_alerts(session, case, event, name=name, note=text) if monitors else []
+    await enqueue(session, cipher, family + followers, now=now)
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="case.public_note" if monitors else "case.family_note",
+        case_code=case.code,
+        detail=f"family {len(family)}, monitors {len(followers)}",
+        at=now,
+    )
+    return NoteReaders(
+        case.code,
+        len(family),
+        len(followers),
+        monitors_may_read_notes(case.visibility),
+        event.id,
+    )
+
+
 async def add_public_note(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -503,23 +600,10 @@ async def add_public_note(
     actor_id: int,
     now: datetime,
 ) -> Change:
-    """A note the family (and subscribed monitors of a non-private case) will read."""
+    """A note the family (and subscribed monitors of a public case) will read."""
+    sent = await send_note(session, cipher, code, text, monitors=True, actor_id=actor_id, now=now)
     case = await _case(session, code)
-    event = _event(
-        session,
-        cipher,
-        case,
-        EventKind.PUBLIC_NOTE,
-        actor_id=actor_id,
-        now=now,
-        public=True,
-        body=text,
-    )
-    queued = await _notify(
-        session, cipher, case, event, T_NOTE, {"code": case.code, "note": text}, now=now
-    )
-    audit.record(session, actor_id=actor_id, action="case.public_note", case_code=case.code, at=now)
-    return Change(case.code, case.status, case.status, event.id, queued)
+    return Change(case.code, case.status, case.status, sent.event_id, sent.family + sent.monitors)
 
 
 async def add_internal_note(
@@ -642,6 +726,39 @@ async def attach_family_reply(
     return FamilyReply(case.code, event.id)
 
 
+@dataclass(frozen=True)
+class MergeSide:
+    code: str
+    status: str
+    region: str
+    detention_date: date | None
+
+
+async def merge_preview(
+    session: AsyncSession, code: str, into_code: str
+) -> tuple[MergeSide, MergeSide]:
+    """Both cases as staff confirm a merge (codes, statuses, no names); raises as `merge_cases`
+    would, so a mistyped code is caught before anything changes."""
+    case, target = await _merge_pair(session, code, into_code)
+    check_transition(case.status, CaseStatus.CLOSED)
+    return (
+        MergeSide(case.code, case.status, case.region, case.detention_date),
+        MergeSide(target.code, target.status, target.region, target.detention_date),
+    )
+
+
+async def _merge_pair(session: AsyncSession, code: str, into_code: str) -> tuple[Case, Case]:
+    if code == into_code:
+        raise CaseRefused(code, "a case cannot be merged into itself")
+    case = await _case(session, code)
+    target = await _case(session, into_code)
+    if target.status in (CaseStatus.CLOSED, CaseStatus.RETURNED, CaseStatus.DECEASED):
+        raise CaseRefused(into_code, "the surviving case is final")
+    if case.merged_into_id is not None:
+        raise CaseRefused(code, "already merged")
+    return case, target
+
+
 async def merge_cases(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -651,27 +768,18 @@ async def merge_cases(
     actor_id: int,
     now: datetime,
 ) -> Change:
-    """Close `code` as a duplicate of `into_code`; its family now follows the surviving case."""
-    if code == into_code:
-        raise CaseRefused(code, "a case cannot be merged into itself")
-    case = await _case(session, code)
-    target = await _case(session, into_code)
-    if target.status in (CaseStatus.CLOSED, CaseStatus.RETURNED, CaseStatus.DECEASED):
-        raise CaseRefused(into_code, "the surviving case is final")
+    """Close `code` as a duplicate of `into_code`.
+
+    Its family is not linked to the surviving case: each of them waits for a staff member to
+    approve them there (`storage.relatives`, `link_contact`), and none of them is told anything
+    about the surviving case meanwhile. Only those already family of both hear of the merge.
+    """
+    case, target = await _merge_pair(session, code, into_code)
     old = case.status
     check_transition(old, CaseStatus.CLOSED)
     case.status = CaseStatus.CLOSED
     case.closed_reason = "duplicate"
     case.merged_into_id = target.id
-    existing = set(
-        await session.scalars(select(CaseContact.user_id).where(CaseContact.case_id == target.id))
-    )
-    family = await family_of(session, case)
-    for user_id in family:
-        if user_id not in existing:
-            session.add(
-                CaseContact(case_id=target.id, user_id=user_id, approved=True, created_at=now)
-            )
     event = _event(
         session,
         cipher,
@@ -684,8 +792,19 @@ async def merge_cases(
         public=True,
     )
     _event(session, cipher, target, EventKind.MERGED, actor_id=actor_id, now=now, body=None)
+    await session.flush()
+    already = set(await family_of(session, target))
     params = {"code": case.code, "into": target.code}
-    queued = await _notify(session, cipher, case, event, T_MERGED, params, now=now, monitors=False)
+    queued = await enqueue(
+        session,
+        cipher,
+        [
+            Outgoing(chat, event_key(event.id, chat), T_MERGED, params, event_id=event.id)
+            for chat in await family_of(session, case)
+            if chat in already
+        ],
+        now=now,
+    )
     audit.record(
         session,
         actor_id=actor_id,
@@ -705,18 +824,30 @@ async def link_contact(
     *,
     actor_id: int,
     now: datetime,
-    relation: str | None = None,
+    verified_by: str,
 ) -> Change:
-    """Staff approve a family member: from now on they hear about the case too."""
+    """Staff approve someone waiting to be family of the case (`storage.relatives`), having
+    compared the reports and verified them by `verified_by` (one of VERIFICATION_METHODS): from
+    now on they hear about the case too. Nobody else is told. Refused for anyone not waiting,
+    such as a user who has since used /forget."""
+    if verified_by not in relatives.VERIFICATION_METHODS:
+        raise CaseRefused(code, "unknown verification")
     case = await _case(session, code)
+    waiting = await relatives.candidate(session, case, user_id)
+    if waiting is None:
+        raise CaseRefused(code, "not waiting for approval")
+    source = await session.get(CaseContact, waiting.contact_id)
     contact = await session.scalar(
         select(CaseContact).where(CaseContact.case_id == case.id, CaseContact.user_id == user_id)
     )
     if contact is None:
-        if await session.get(User, user_id) is None:
-            raise CaseRefused(code, "no such user")
-        contact = CaseContact(case_id=case.id, user_id=user_id, relation=relation, created_at=now)
+        contact = CaseContact(case_id=case.id, user_id=user_id, created_at=now)
         session.add(contact)
+    if source is not None and source is not contact:
+        contact.relation = source.relation
+        contact.contact_phone = source.contact_phone
+        contact.telegram_name = source.telegram_name
+        contact.telegram_username = source.telegram_username
     contact.approved = True
     event = _event(session, cipher, case, EventKind.CONTACT_LINKED, actor_id=actor_id, now=now)
     await session.flush()
@@ -740,6 +871,8 @@ async def link_contact(
         action="case.link_contact",
         case_code=case.code,
         target_user_id=user_id,
+        detail=f"verified: {verified_by}"
+        + (f", own case {waiting.via_code}" if waiting.via_code else ""),
         at=now,
     )
     return Change(case.code, case.status, case.status, event.id, queued)

@@ -78,7 +78,8 @@ class Relation(StrEnum):
 class EventKind(StrEnum):
     CREATED = "created"
     STATUS_CHANGED = "status_changed"
-    PUBLIC_NOTE = "public_note"
+    PUBLIC_NOTE = "public_note"  # to the family, and to monitors when the case is public
+    FAMILY_NOTE = "family_note"  # to the family only, whatever the case's visibility
     INTERNAL_NOTE = "internal_note"
     INFO_REQUESTED = "info_requested"
     INFO_RECEIVED = "info_received"

@@ -108,6 +108,9 @@ class Case(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    duplicate_of: Mapped[str | None] = mapped_column(String(9), index=True)
+    """Staff-only hint: the code of an earlier case about the same person (same blind index).
+    The reporter is never told; staff merge or link (storage.relatives)."""
     closed_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -144,6 +147,10 @@ class CaseContact(Base):
     is_reporter: Mapped[bool] = mapped_column(Boolean, default=False)
     approved: Mapped[bool] = mapped_column(Boolean, default=False)
     contact_phone: Mapped[bytes | None]
+    telegram_name: Mapped[bytes | None]
+    """The reporter's Telegram name and username as they filed (sealed), so staff deciding
+    whether to link them to another family's case see who is asking."""
+    telegram_username: Mapped[bytes | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -51,6 +51,8 @@ class HeldCase:
     relation: str | None
     contact_phone: str | None
     detainee_name: str | None
+    telegram_name: str | None = None
+    waiting: bool = False  # an older joined report staff have not approved: no code, no name
 
 
 @dataclass(frozen=True)
@@ -113,15 +115,7 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
         .order_by(Case.id)
     )
     cases = [
-        HeldCase(
-            code=code,
-            status=status,
-            is_reporter=contact.is_reporter,
-            relation=contact.relation,
-            contact_phone=cipher.open(contact.contact_phone),
-            detainee_name=cipher.open(name),
-        )
-        for code, status, contact, name in contacts
+        _held_case(cipher, code, status, contact, name) for code, status, contact, name in contacts
     ]
     targets = await session.scalars(
         select(Subscription.target).where(Subscription.user_id == user_id).order_by(Subscription.id)
@@ -147,6 +141,27 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
         ],
         has_draft=bool(await _persistence_keys_of(session, user_id)),
         pending_messages=len(list(pending)),
+    )
+
+
+def _held_case(
+    cipher: FieldCipher, code: str, status: str, contact: CaseContact, name: bytes | None
+) -> HeldCase:
+    """One contact row as /mydata shows it. A row staff have not approved belongs to another
+    family's case: its code, status and name are theirs, not this user's to see."""
+    username = cipher.open(contact.telegram_username)
+    parts = (cipher.open(contact.telegram_name), f"@{username}" if username else None)
+    telegram = " ".join(part for part in parts if part)
+    waiting = not (contact.is_reporter or contact.approved)
+    return HeldCase(
+        code="" if waiting else code,
+        status="" if waiting else status,
+        is_reporter=contact.is_reporter,
+        relation=contact.relation,
+        contact_phone=cipher.open(contact.contact_phone),
+        detainee_name=None if waiting else cipher.open(name),
+        telegram_name=telegram or None,
+        waiting=waiting,
     )
 
 

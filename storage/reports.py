@@ -5,10 +5,12 @@ fields, the reporter as a contact, the CREATED event, the staff notices (outbox)
 so a crash leaves either a whole report or nothing.
 
 Duplicates are found by a blind index (a keyed hash of the normalised name and date of birth, or
-age), never by the name in clear. A report about a person already on file joins that case as
-another, *unapproved* contact and staff are told. The new reporter is not given the existing case's
-code until staff link them: otherwise anyone who knows a name and a birth date could learn, by
-filing a report, that the person was detained and follow the case.
+age), never by the name in clear. Anyone who knows a detainee's name and birth date can file a
+report, so a report about a person already on file must not tell that it is: it is filed as its
+own new case, with its own code, exactly like a first report (same rows, same statements, same
+answer), plus a staff-only hint `Case.duplicate_of` that staff see on the card and in the notice.
+Staff then merge or link (`storage.relatives`); until they approve the new reporter as family of the
+earlier case, the new reporter learns nothing about it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, event_key
 from storage.users import users_with_role
 
 T_STAFF_NEW_REPORT = "reports.staff_new_report"
-T_STAFF_CONTACT_JOINED = "reports.staff_contact_joined"
+T_STAFF_CONTACT_JOINED = "reports.staff_contact_joined"  # older rows only: reports no longer join
 PUBLICLY_LOOKED_UP = (Visibility.PUBLIC, Visibility.ANONYMOUS)
 
 
@@ -38,8 +40,7 @@ class ReportLimitReached(Exception):
 
 
 class Filed(StrEnum):
-    NEW_CASE = "new_case"
-    JOINED = "joined"  # linked to someone else's case, waiting for staff to approve
+    NEW_CASE = "new_case"  # also when the person is already on file: see the module's docstring
     ALREADY_REPORTED = "already_reported"  # this user already follows that person's case
 
 
@@ -66,7 +67,7 @@ class ReportDraft:
 @dataclass(frozen=True)
 class FiledReport:
     outcome: Filed
-    code: str | None  # None when JOINED: the code is given when staff link the reporter
+    code: str
     queued: int
 
 
@@ -92,8 +93,7 @@ class CaseSummary:
 
 @dataclass(frozen=True)
 class MyCases:
-    cases: list[CaseSummary]
-    waiting_for_link: int  # reports that joined another family's case, not yet approved
+    cases: list[CaseSummary]  # only cases they reported or were approved on: nothing pending
 
 
 def person_index(
@@ -160,33 +160,29 @@ async def _unused_code(session: AsyncSession) -> str:
             return code
 
 
-async def _existing_case(session: AsyncSession, index: str | None) -> Case | None:
+async def _on_file(
+    session: AsyncSession, index: str | None, user_id: int
+) -> tuple[str | None, str | None]:
+    """(the code of the earliest case about this person, the code of this user's own latest case
+    about them): one query, whatever the answer, so that its cost tells nothing."""
     if index is None:
-        return None
-    return await session.scalar(
-        select(Case)
-        .where(Case.person_index == index, Case.merged_into_id.is_(None))
-        .order_by(Case.created_at.desc(), Case.id.desc())
-        .limit(1)
+        return None, None
+    own = (
+        (CaseContact.case_id == Case.id)
+        & (CaseContact.user_id == user_id)
+        & (CaseContact.is_reporter.is_(True) | CaseContact.approved.is_(True))
     )
-
-
-def _joined_summary(draft: ReportDraft) -> str:
-    """What the second family said, kept (sealed) on the event so staff lose nothing."""
-    parts = [
-        ("relation", draft.relation),
-        ("detention date", draft.detention_date.isoformat() if draft.detention_date else None),
-        ("region", draft.region),
-        ("place", draft.place),
-        ("detained by", draft.detained_by),
-        ("charges", draft.charges),
-        ("held at", draft.held_at),
-        ("lawyer", draft.lawyer),
-        ("health", draft.health),
-    ]
-    return "Another report about this person: " + "; ".join(
-        f"{label}: {value}" for label, value in parts if value
-    )
+    rows = (
+        await session.execute(
+            select(Case.code, CaseContact.id)
+            .outerjoin(CaseContact, own)
+            .where(Case.person_index == index, Case.merged_into_id.is_(None))
+            .order_by(Case.created_at, Case.id)
+        )
+    ).all()
+    earliest = rows[0][0] if rows else None
+    mine = [code for code, contact_id in rows if contact_id is not None]
+    return earliest, mine[-1] if mine else None
 
 
 async def file_report(
@@ -198,14 +194,21 @@ async def file_report(
     now: datetime,
     staff: StaffChats,
     reports_per_day: int,
+    telegram_name: str | None = None,
+    telegram_username: str | None = None,
 ) -> FiledReport:
-    """Store the report (or join it to the case already on file) and tell staff."""
+    """Store the report as a new case and tell staff (hinting at an earlier case about the same
+    person, if any); a user who already follows that person's case is given its code again.
+
+    `telegram_name` and `telegram_username` (as Telegram shows the reporter) are sealed on their
+    contact row, so staff can see who is asking before linking them to another family's case."""
     if await reports_in_last_day(session, reporter_id, now=now) >= reports_per_day:
         raise ReportLimitReached
     index = person_index(cipher, draft.detainee_name, draft.birth_date, draft.age)
-    existing = await _existing_case(session, index)
-    if existing is not None:
-        return await _join(session, cipher, existing, reporter_id, draft, now=now, staff=staff)
+    earliest, own = await _on_file(session, index, reporter_id)
+    if own is not None:
+        audit.record(session, actor_id=reporter_id, action="report.repeat", case_code=own, at=now)
+        return FiledReport(Filed.ALREADY_REPORTED, own, 0)
     case = Case(
         code=await _unused_code(session),
         status=CaseStatus.NEW,
@@ -214,6 +217,7 @@ async def file_report(
         detained_by=draft.detained_by,
         detention_date=draft.detention_date,
         person_index=index,
+        duplicate_of=earliest,
         reporter_id=reporter_id,
         created_at=now,
         updated_at=now,
@@ -240,6 +244,8 @@ async def file_report(
             is_reporter=True,
             approved=True,
             contact_phone=cipher.seal(draft.phone),
+            telegram_name=cipher.seal(telegram_name),
+            telegram_username=cipher.seal(telegram_username),
             created_at=now,
         )
     )
@@ -255,67 +261,6 @@ async def file_report(
     queued = await _tell_staff(session, cipher, case, event, T_STAFF_NEW_REPORT, staff, now=now)
     audit.record(session, actor_id=reporter_id, action="report.file", case_code=case.code, at=now)
     return FiledReport(Filed.NEW_CASE, case.code, queued)
-
-
-async def _join(
-    session: AsyncSession,
-    cipher: FieldCipher,
-    case: Case,
-    reporter_id: int,
-    draft: ReportDraft,
-    *,
-    now: datetime,
-    staff: StaffChats,
-) -> FiledReport:
-    contact = await session.scalar(
-        select(CaseContact).where(
-            CaseContact.case_id == case.id, CaseContact.user_id == reporter_id
-        )
-    )
-    if contact is not None:
-        audit.record(
-            session,
-            actor_id=reporter_id,
-            action="report.repeat",
-            case_code=case.code,
-            at=now,
-        )
-        visible = contact.is_reporter or contact.approved
-        if visible:
-            return FiledReport(Filed.ALREADY_REPORTED, case.code, 0)
-        return FiledReport(Filed.JOINED, None, 0)
-    session.add(
-        CaseContact(
-            case_id=case.id,
-            user_id=reporter_id,
-            relation=draft.relation,
-            is_reporter=False,
-            approved=False,
-            contact_phone=cipher.seal(draft.phone),
-            created_at=now,
-        )
-    )
-    event = CaseEvent(
-        case_id=case.id,
-        kind=EventKind.CONTACT_LINKED,
-        public=False,
-        body=cipher.seal(_joined_summary(draft)),
-        actor_id=reporter_id,
-        created_at=now,
-    )
-    session.add(event)
-    case.updated_at = now
-    await session.flush()
-    queued = await _tell_staff(session, cipher, case, event, T_STAFF_CONTACT_JOINED, staff, now=now)
-    audit.record(
-        session,
-        actor_id=reporter_id,
-        action="report.join",
-        case_code=case.code,
-        target_user_id=reporter_id,
-        at=now,
-    )
-    return FiledReport(Filed.JOINED, None, queued)
 
 
 async def _tell_staff(
@@ -334,6 +279,8 @@ async def _tell_staff(
         "region": case.region,
         "detention_date": case.detention_date.isoformat() if case.detention_date else None,
     }
+    if case.duplicate_of is not None:
+        params["duplicate_of"] = case.duplicate_of
     return await enqueue(
         session,
         cipher,
@@ -378,21 +325,18 @@ async def _full_summary(session: AsyncSession, cipher: FieldCipher, case: Case) 
 
 
 async def cases_of(session: AsyncSession, cipher: FieldCipher, user_id: int) -> MyCases:
-    """The cases this user reported or was linked to by staff, most recently changed first."""
-    rows = await session.execute(
-        select(Case, CaseContact.approved, CaseContact.is_reporter)
+    """The cases this user reported or was linked to by staff, most recently changed first.
+    A link staff have not approved is not mentioned at all (not even counted)."""
+    rows = await session.scalars(
+        select(Case)
         .join(CaseContact, CaseContact.case_id == Case.id)
-        .where(CaseContact.user_id == user_id)
+        .where(
+            CaseContact.user_id == user_id,
+            CaseContact.approved.is_(True) | CaseContact.is_reporter.is_(True),
+        )
         .order_by(Case.updated_at.desc(), Case.id.desc())
     )
-    summaries: list[CaseSummary] = []
-    waiting = 0
-    for case, approved, is_reporter in rows:
-        if approved or is_reporter:
-            summaries.append(await _full_summary(session, cipher, case))
-        else:
-            waiting += 1
-    return MyCases(summaries, waiting)
+    return MyCases([await _full_summary(session, cipher, case) for case in rows])
 
 
 async def look_up(

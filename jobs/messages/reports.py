@@ -46,7 +46,22 @@ def staff_new_report(tr: Translator, params: Mapping[str, Any]) -> RenderedMessa
     ).format(
         code=f"<code>{escape(code)}</code>", region=_region(tr, params), date=_date(tr, params)
     )
-    return RenderedMessage(text, buttons=_open_button(tr, code))
+    buttons = _open_button(tr, code)
+    original = params.get("duplicate_of")
+    if original:
+        text += "\n\n" + tr.gettext(
+            "Possible duplicate of case {original} (same name and date of birth). The reporter "
+            "was not told: compare the two before you merge them or link the reporter."
+        ).format(original=f"<code>{escape(str(original))}</code>")
+        buttons += (
+            (
+                (
+                    tr.gettext("Open case {code}").format(code=original),
+                    f"case:show:{original}",
+                ),
+            ),
+        )
+    return RenderedMessage(text, buttons=buttons)
 
 
 def staff_contact_joined(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:

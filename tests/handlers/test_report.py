@@ -210,24 +210,31 @@ async def test_restart_in_the_middle_keeps_the_answers(harness: BotHarness) -> N
     assert case.region == "crimea" and str(case.detention_date) == "2024-12-05"
 
 
-async def test_second_report_of_the_same_person_joins_the_case(running_bot: BotHarness) -> None:
+async def test_second_report_of_the_same_person_is_a_new_case_hinted_to_staff(
+    running_bot: BotHarness,
+) -> None:
     sandbox = running_bot.sandbox
     first = sandbox.add_user(language_code="en").id
     second = sandbox.add_user(language_code="en").id
     await file(sandbox, first)
     # The same person, typed differently (case and spacing do not matter).
     reply = await file(sandbox, second, {**FULL, "name": "  petrenko  IVAN mykolaiovych"})
-    assert "already has a report about this person" in reply.plain
-    [case] = await _cases(running_bot)
-    assert case.code not in reply.plain  # the code comes when staff link them
+    assert "Your case code is" in reply.plain  # as for any first report (tests/security)
+    original, joined = await _cases(running_bot)
+    assert joined.code in reply.plain and original.code not in reply.plain
+    assert (joined.status, joined.duplicate_of, original.duplicate_of) == (
+        "new",
+        original.code,
+        None,
+    )
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
         contacts = list(await session.scalars(select(CaseContact).order_by(CaseContact.id)))
         templates = list(
             await session.scalars(select(OutboxMessage.template).order_by(OutboxMessage.id))
         )
-    assert [(c.user_id, c.is_reporter, c.approved) for c in contacts] == [
-        (first, True, True),
-        (second, False, False),
+    assert [(c.case_id, c.user_id, c.is_reporter) for c in contacts] == [
+        (original.id, first, True),
+        (joined.id, second, True),
     ]
-    assert templates == ["reports.staff_new_report", "reports.staff_contact_joined"]
+    assert templates == ["reports.staff_new_report", "reports.staff_new_report"]

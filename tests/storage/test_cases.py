@@ -237,7 +237,7 @@ async def test_question_to_family_and_their_answer(db: Db) -> None:
     )
 
 
-async def test_merge_moves_the_family_to_the_surviving_case(db: Db) -> None:
+async def test_merge_leaves_the_family_waiting_for_approval_and_tells_nobody(db: Db) -> None:
     survivor = await new_case(db, status=CaseStatus.VERIFIED)
     async with db.sessions() as session, session.begin():
         duplicate = await make_case(session, db.cipher, reporter_id=RELATIVE)
@@ -252,9 +252,17 @@ async def test_merge_moves_the_family_to_the_surviving_case(db: Db) -> None:
         target = await cases.case_for_staff(session, db.cipher, survivor)
     assert view is not None and target is not None
     assert (view.status, view.closed_reason, view.merged_into) == ("closed", "duplicate", survivor)
-    assert {c.user_id for c in target.contacts if c.approved} == {FAMILY, RELATIVE}
+    assert {c.user_id for c in target.contacts if c.approved} == {FAMILY}
+    assert [(c.user_id, c.approved, c.via) for c in target.contacts if not c.is_reporter] == [
+        (RELATIVE, False, duplicate)
+    ]
+    assert await outbox_rows(db) == []  # the merged family learns nothing of the kept case
+    async with db.sessions() as session, session.begin():
+        await cases.link_contact(
+            session, db.cipher, survivor, RELATIVE, actor_id=STAFF, now=NOW, verified_by="call"
+        )
     (row,) = await outbox_rows(db)
-    assert (row.chat_id, row.template) == (RELATIVE, cases.T_MERGED)
+    assert (row.chat_id, row.template) == (RELATIVE, cases.T_LINKED)
 
 
 async def test_close_reopen_and_link_contact(db: Db) -> None:
@@ -273,7 +281,9 @@ async def test_close_reopen_and_link_contact(db: Db) -> None:
         )
         await session.flush()
         await cases.add_public_note(session, db.cipher, code, "before", actor_id=STAFF, now=NOW)
-        await cases.link_contact(session, db.cipher, code, 300, actor_id=STAFF, now=NOW)
+        await cases.link_contact(
+            session, db.cipher, code, 300, actor_id=STAFF, now=NOW, verified_by="known"
+        )
         await cases.add_public_note(session, db.cipher, code, "after", actor_id=STAFF, now=NOW)
     rows = [(r.chat_id, r.template) for r in await outbox_rows(db)]
     assert rows == [

@@ -1,5 +1,5 @@
-"""Filing a report: one transaction, duplicates joined by blind index, the per-day limit, and who
-may read a case back; on SQLite and PostgreSQL."""
+"""Filing a report: one transaction, duplicates hinted to staff by blind index (never joined), the
+per-day limit, and who may read a case back; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, select
 
 from storage.crypto import FieldCipher
 from storage.db import SessionFactory, make_engine, make_session_factory
@@ -101,23 +101,66 @@ async def test_staff_group_gets_the_notice_when_configured(
     assert chats == [-100500]
 
 
-async def test_same_person_joins_the_case_unapproved(
+async def _statements_while_filing(
+    sessions: SessionFactory, cipher: FieldCipher, user: int, draft: ReportDraft
+) -> list[str]:
+    """The SQL (text, not values) that filing one report runs."""
+    async with sessions() as session, session.begin():
+        await ensure_user(session, user)
+    engine = sessions.kw["bind"]
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with sessions() as session, session.begin():
+            await file_report(session, cipher, user, draft, now=NOW, staff=STAFF, reports_per_day=5)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def test_a_report_about_a_person_on_file_is_a_new_case_done_the_same_way(
     sessions: SessionFactory, cipher: FieldCipher
 ) -> None:
+    """Issue 12, point 1 (storage side): whether the person is on file or not, filing runs the
+    very same statements and answers a fresh code; only staff get the hint."""
     code = await _file(sessions, cipher, 100)
+    fresh = ReportDraft(**{**DRAFT.__dict__, "birth_date": date(1986, 3, 21)})
     again = ReportDraft(**{**DRAFT.__dict__, "detainee_name": "IVAN  petrenko"})
-    assert await _file(sessions, cipher, 200, again) == Filed.JOINED
+    new_person = await _statements_while_filing(sessions, cipher, 300, fresh)
+    on_file = await _statements_while_filing(sessions, cipher, 200, again)
+    assert on_file == new_person  # same work on both paths: the timing cannot tell them apart
     assert await _file(sessions, cipher, 100, again) == code  # the reporter: already reported
-    other = ReportDraft(**{**DRAFT.__dict__, "birth_date": date(1986, 3, 21)})
-    assert await _file(sessions, cipher, 200, other) not in (code, Filed.JOINED)
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Case)) == 2
-        joined = await session.scalar(select(CaseContact).where(CaseContact.user_id == 200))
-        assert joined is not None and not joined.approved and not joined.is_reporter
-        templates = set(await session.scalars(select(OutboxMessage.template)))
-        assert "reports.staff_contact_joined" in templates
+        rows = list(await session.scalars(select(Case).order_by(Case.id)))
+        assert [(c.code == code, c.status, c.duplicate_of) for c in rows] == [
+            (True, "new", None),
+            (False, "new", None),
+            (False, "new", code),
+        ]
+        joined = rows[2]
+        contacts = list(await session.scalars(select(CaseContact).order_by(CaseContact.id)))
+        assert [(c.case_id, c.user_id, c.is_reporter) for c in contacts] == [
+            (rows[0].id, 100, True),
+            (rows[1].id, 300, True),
+            (joined.id, 200, True),
+        ]  # nothing was attached to the case on file
+        notices = list(
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == 9001))
+        )
+        params = [open_params(cipher, row.payload) for row in notices]
+        assert [row.template for row in notices] == ["reports.staff_new_report"] * 3
+        assert params[2] == {
+            "code": joined.code,
+            "region": "crimea",
+            "detention_date": "2025-06-01",
+            "duplicate_of": code,
+        }
         mine = await cases_of(session, cipher, 200)
-    assert mine.waiting_for_link == 1 and [c.code for c in mine.cases] != [code]
+    assert [c.code for c in mine.cases] == [joined.code]
 
 
 async def test_reports_per_day(sessions: SessionFactory, cipher: FieldCipher) -> None:

@@ -103,6 +103,15 @@ def upgrade() -> None:
 
     # -- safety (issue 12): sections are added below this line, each with its downgrade --------
 
+    # -- safety: impostors (a duplicate report gets its own case, with a staff-only hint to the
+    # earlier one; the reporter's Telegram name and username, sealed, for staff to verify them)
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("duplicate_of", sa.String(length=9), nullable=True))
+        batch_op.create_index(batch_op.f("ix_cases_duplicate_of"), ["duplicate_of"], unique=False)
+    with op.batch_alter_table("case_contacts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("telegram_name", sa.LargeBinary(), nullable=True))
+        batch_op.add_column(sa.Column("telegram_username", sa.LargeBinary(), nullable=True))
+
     # -- safety: broadcast texts sealed (issue 12, point 11). The plain texts are erased, not
     # converted: each one is already in its broadcast's sealed outbox rows, and nothing reads a
     # broadcast's text back after queuing it.
@@ -122,6 +131,16 @@ def downgrade() -> None:
         batch_op.add_column(sa.Column("text", sa.Text(), nullable=False, server_default=""))
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
         batch_op.alter_column("text", server_default=None)
+
+    # -- safety: impostors
+    with op.batch_alter_table("case_contacts", schema=None) as batch_op:
+        batch_op.drop_column("telegram_username")
+        batch_op.drop_column("telegram_name")
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cases_duplicate_of"))
+    # Not in batch mode: on SQLite that would copy `cases` into a new table and drop the old one,
+    # and with foreign keys on, dropping it deletes every case's personal row, contacts, events.
+    op.drop_column("cases", "duplicate_of")
 
     # -- threads ------------------------------------------------------------------------------
     with op.batch_alter_table("outbox", schema=None) as batch_op:

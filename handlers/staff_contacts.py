@@ -1,0 +1,462 @@
+"""Staff decisions that decide who hears about a case: linking a relative, merging, notes.
+
+The adversary can pose as a relative: it knows detainees' names and birth dates. So:
+
+- **Linking a relative** (`case:link:CODE:USER`) first shows the person's own report beside the
+  case's (what matches, what differs), their Telegram name and username as they filed, and asks how
+  they were verified; only a verification choice (`case:lok:CODE:USER.method`) links them, and
+  the audit row keeps the method. Someone no longer waiting (approved, or erased by /forget) is
+  refused, whatever the button says.
+- **Merging** asks for confirmation with both cases' codes, statuses, regions and dates, so a
+  mistyped code is seen before one family is shown another family's detainee
+  (`case:mok:CODE:INTO`). The merged case's family is not linked: they wait for approval.
+- **Notes**: the button, the prompt and the answer say exactly who reads the note (the family,
+  and on a public case the monitors who follow it); a note can go to the family only.
+
+Every press re-checks the role on the server (`handlers.guard.require`). The card's buttons are
+built in `handlers.staff`; the typed note and merge code arrive there too (`staff_input`) and come
+back here to be answered.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from datetime import date
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler
+
+from bot.context import HotlineApplication, HotlineContext
+from bot.i18n import N_, Translator
+from handlers import report_keyboards as kb
+from handlers.guard import require
+from handlers.status_words import status_word
+from storage import audit, cases, relatives
+from storage.access import Permission
+from storage.codes import normalise_case_code
+from storage.enums import AuditOutcome
+from storage.lifecycle import TransitionRefused
+
+log = logging.getLogger(__name__)
+
+INPUT_KEY = "staff_input"  # the pending typed input that handlers.staff.staff_input reads
+PATTERN = r"^case:(link|lok|mok|note|fnote):"
+VERB_PERMISSIONS = {
+    "link": Permission.REVIEW_CASES,
+    "lok": Permission.CHANGE_STATUS,
+    "mok": Permission.MERGE_CASES,
+    "note": Permission.ADD_NOTES,
+    "fnote": Permission.ADD_NOTES,
+}
+METHOD_WORDS = {
+    "call": N_("A call to the case's reporter"),
+    "documents": N_("Documents"),
+    "known": N_("Known to us"),
+    "other": N_("Other"),
+}
+FIELD_LABELS = {
+    "detainee_name": N_("Name"),
+    "birth_date": N_("Date of birth"),
+    "detention_date": N_("Detained on"),
+    "region": N_("Region"),
+    "place": N_("Place of detention"),
+    "detained_by": N_("Detained by"),
+    "charges": N_("Charges"),
+    "held_at": N_("Held at"),
+    "lawyer": N_("Lawyer"),
+    "health": N_("Health"),
+}
+NOTE_PROMPT = N_("Write the note for the family:")
+CANCEL_HINT = N_("(/cancel to stop)")
+NO_LONGER_VALID = N_("This button is no longer valid.")
+
+
+async def _reply(
+    update: Update,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    protect_content: bool = False,
+) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    await message.reply_text(
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup,
+        disable_web_page_preview=True,
+        protect_content=protect_content,
+    )
+
+
+def _parse(data: str | None) -> tuple[str, str, str] | None:
+    parts = (data or "").split(":")
+    if len(parts) not in (3, 4) or parts[0] != "case":
+        return None
+    code = normalise_case_code(parts[2])
+    if code is None:
+        return None
+    return parts[1], code, parts[3] if len(parts) == 4 else ""
+
+
+async def contact_button(update: Update, context: HotlineContext) -> None:
+    query = update.callback_query
+    assert query is not None
+    parsed = _parse(query.data)
+    verb = parsed[0] if parsed else "?"
+    permission = VERB_PERMISSIONS.get(verb, Permission.CHANGE_STATUS)
+    if not await require(update, context, permission, action=f"case.button.{verb}"):
+        return
+    if parsed is None or verb not in VERB_PERMISSIONS:
+        await query.answer(context.tr.gettext(NO_LONGER_VALID))
+        return
+    await query.answer()
+    _, code, arg = parsed
+    if verb == "link":
+        await show_comparison(update, context, code, arg)
+    elif verb == "lok":
+        await approve(update, context, code, arg)
+    elif verb == "mok":
+        await apply_merge(update, context, code, arg)
+    else:
+        await ask_note(update, context, code, family_only=verb == "fnote")
+
+
+# -- linking a relative --------------------------------------------------------------------------
+
+
+def _value(tr: Translator, name: str, value: str | None) -> str:
+    if not value:
+        return "—"
+    if name in ("birth_date", "detention_date"):
+        shown = relatives.birth_shown(value)
+        return tr.format_date(shown) if isinstance(shown, date) else value
+    words = {
+        "region": kb.REGION_WORDS,
+        "detained_by": kb.DETAINER_WORDS,
+        "lawyer": kb.LAWYER_WORDS,
+    }.get(name)
+    return kb.word(tr, words, value) if words else value
+
+
+def comparison_text(tr: Translator, seen: relatives.Comparison) -> str:
+    """HTML: who asks, their report beside the case's, what differs, and what approval gives."""
+    e = html.escape
+    telegram = " ".join(
+        part
+        for part in (
+            seen.telegram_name,
+            f"@{seen.telegram_username}" if seen.telegram_username else "",
+        )
+        if part
+    ) or tr.gettext("not recorded")
+    lines = [
+        tr.gettext("<b>Link a relative to case {code}?</b>").format(code=e(seen.code)),
+        tr.gettext("Telegram: {name} · id <code>{id}</code>").format(
+            name=e(telegram), id=seen.user_id
+        ),
+        tr.gettext("Says they are: {relation} · phone: {phone}").format(
+            relation=e(kb.word(tr, kb.RELATION_WORDS, seen.relation) if seen.relation else "—"),
+            phone=e(seen.phone or "—"),
+        ),
+        "",
+    ]
+    if seen.theirs is None:
+        lines.append(tr.gettext("Their report (sent before reports had their own case):"))
+        lines.append(e(seen.earlier_summary or "—"))
+    else:
+        lines.append(
+            tr.gettext("Case {code} · their own report {theirs} ({status}):").format(
+                code=e(seen.code),
+                theirs=e(seen.theirs.code),
+                status=e(status_word(tr, seen.theirs.status)),
+            )
+        )
+        for name, label in FIELD_LABELS.items():
+            match = relatives.field_match(seen, name)
+            mark = {True: "✓", False: "≠", None: "·"}[match]
+            left = _value(tr, name, seen.original.fields.get(name))
+            right = _value(tr, name, seen.theirs.fields.get(name))
+            lines.append(f"{mark} {e(tr.gettext(label))}: {e(left)} | {e(right)}")
+        differing = [tr.gettext(FIELD_LABELS[name]) for name in seen.differing()]
+        lines.append("")
+        lines.append(
+            e(tr.gettext("Differs: {fields}").format(fields=", ".join(differing)))
+            if differing
+            else e(tr.gettext("Nothing differs where both reports answered."))
+        )
+    lines += [
+        "",
+        e(
+            tr.gettext(
+                "Once linked, they receive every update of this case with the detainee's name, "
+                "and can answer staff questions. The same name and date of birth prove nothing: "
+                "anyone may know them. How did you verify this person?"
+            )
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def comparison_markup(tr: Translator, seen: relatives.Comparison) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            InlineKeyboardButton(
+                tr.gettext("Link · {method}").format(method=tr.gettext(word)),
+                callback_data=f"case:lok:{seen.code}:{seen.user_id}.{method}",
+            )
+        ]
+        for method, word in METHOD_WORDS.items()
+    ]
+    rows.append(
+        [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{seen.code}")]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+async def show_comparison(update: Update, context: HotlineContext, code: str, arg: str) -> None:
+    tr, services = context.tr, context.services
+    if not arg.isdigit():
+        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
+        return
+    async with services.sessions() as session, session.begin():
+        seen = await relatives.comparison(session, services.cipher, code, int(arg))
+        audit.record(
+            session,
+            actor_id=context.profile.id,
+            action="case.compare_contact",
+            outcome=AuditOutcome.OK if seen else AuditOutcome.REFUSED,
+            case_code=code,
+            target_user_id=int(arg),
+            at=services.clock(),
+        )
+    if seen is None:
+        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
+        return
+    await _reply(
+        update, comparison_text(tr, seen), comparison_markup(tr, seen), protect_content=True
+    )
+
+
+async def approve(update: Update, context: HotlineContext, code: str, arg: str) -> None:
+    tr, services = context.tr, context.services
+    user, _, method = arg.partition(".")
+    if not user.isdigit() or method not in METHOD_WORDS:
+        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
+        return
+    try:
+        async with services.sessions() as session, session.begin():
+            await cases.link_contact(
+                session,
+                services.cipher,
+                code,
+                int(user),
+                actor_id=context.profile.id,
+                now=services.clock(),
+                verified_by=method,
+            )
+    except (cases.CaseRefused, cases.CaseNotFound):
+        async with services.sessions() as session, session.begin():
+            audit.record(
+                session,
+                actor_id=context.profile.id,
+                action="case.link_contact",
+                outcome=AuditOutcome.REFUSED,
+                case_code=code,
+                target_user_id=int(user),
+                detail="not waiting for approval",
+                at=services.clock(),
+            )
+        await _reply(
+            update,
+            html.escape(
+                tr.gettext(
+                    "Nobody is waiting to be linked to case {code} under this id any more "
+                    "(already linked, or their data was erased). Nothing was changed."
+                ).format(code=code)
+            ),
+        )
+        return
+    await _reply(
+        update,
+        html.escape(
+            tr.gettext(
+                "User {user} now receives the updates of case {code} (verified by: {method})."
+            ).format(user=user, code=code, method=tr.gettext(METHOD_WORDS[method]))
+        ),
+    )
+
+
+# -- merging -------------------------------------------------------------------------------------
+
+
+def _side(tr: Translator, side: cases.MergeSide) -> str:
+    return tr.gettext("case {code}: {status}, {region}, detained on {date}").format(
+        code=f"<code>{html.escape(side.code)}</code>",
+        status=html.escape(status_word(tr, side.status)),
+        region=html.escape(kb.word(tr, kb.REGION_WORDS, side.region)),
+        date=tr.format_date(side.detention_date) if side.detention_date else "?",
+    )
+
+
+async def confirm_merge(update: Update, context: HotlineContext, code: str, typed: str) -> None:
+    """The staff member typed the code of the case to keep: show both, and ask."""
+    tr, services = context.tr, context.services
+    target = normalise_case_code(typed)
+    if target is None:
+        await _reply(update, html.escape(tr.gettext("That is not a case code.")))
+        return
+    try:
+        async with services.sessions() as session:
+            merged, kept = await cases.merge_preview(session, code, target)
+    except cases.CaseNotFound as missing:
+        await _reply(
+            update,
+            html.escape(tr.gettext("No case has the code {code}.").format(code=str(missing))),
+        )
+        return
+    except (cases.CaseRefused, TransitionRefused):
+        await _reply(update, html.escape(tr.gettext("That cannot be done with these cases.")))
+        return
+    text = "\n".join(
+        [
+            tr.gettext("<b>Merge these two cases?</b>"),
+            tr.gettext("Close as a duplicate: {case}").format(case=_side(tr, merged)),
+            tr.gettext("Keep: {case}").format(case=_side(tr, kept)),
+            "",
+            html.escape(
+                tr.gettext(
+                    "The family of the closed case is not linked to the kept case: each of them "
+                    "waits on its card until you approve them."
+                )
+            ),
+        ]
+    )
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Merge {code} into {into}").format(code=merged.code, into=kept.code),
+                    callback_data=f"case:mok:{merged.code}:{kept.code}",
+                )
+            ],
+            [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{code}")],
+        ]
+    )
+    await _reply(update, text, markup)
+
+
+async def apply_merge(update: Update, context: HotlineContext, code: str, arg: str) -> None:
+    tr, services = context.tr, context.services
+    target = normalise_case_code(arg)
+    if target is None:
+        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
+        return
+    try:
+        async with services.sessions() as session, session.begin():
+            await cases.merge_cases(
+                session,
+                services.cipher,
+                code,
+                target,
+                actor_id=context.profile.id,
+                now=services.clock(),
+            )
+    except (cases.CaseRefused, cases.CaseNotFound, TransitionRefused):
+        await _reply(update, html.escape(tr.gettext("That cannot be done with these cases.")))
+        return
+    await _reply(
+        update,
+        html.escape(
+            tr.gettext("Case {code} was merged into {into}.").format(code=code, into=target)
+        ),
+    )
+
+
+# -- notes ---------------------------------------------------------------------------------------
+
+
+def readers_text(tr: Translator, readers: cases.NoteReaders, *, sent: bool) -> str:
+    """Exactly who reads the note (plain text)."""
+    family = tr.ngettext(
+        "the family of case {code} ({count} person)",
+        "the family of case {code} ({count} people)",
+        readers.family,
+    ).format(code=readers.code, count=readers.family)
+    if readers.monitors:
+        monitors = tr.ngettext(
+            "{count} monitor who follows it (the case is public: they also see the name)",
+            "{count} monitors who follow it (the case is public: they also see the name)",
+            readers.monitors,
+        ).format(count=readers.monitors)
+        who = tr.gettext("{family} and {monitors}").format(family=family, monitors=monitors)
+    else:
+        who = family
+    if sent:
+        return tr.gettext("The note was sent to {who}.").format(who=who)
+    return tr.gettext("Who will read it: {who}.").format(who=who)
+
+
+async def ask_note(
+    update: Update, context: HotlineContext, code: str, *, family_only: bool
+) -> None:
+    """Ask for the note, saying who will read it. Monitors are included only when the staff
+    member chose it and the case is public; the pending input remembers what was announced, so
+    a case made public meanwhile does not widen the audience."""
+    tr, services = context.tr, context.services
+    try:
+        async with services.sessions() as session:
+            readers = await cases.note_readers(session, code, monitors=not family_only)
+    except cases.CaseNotFound:
+        await _reply(
+            update, html.escape(tr.gettext("No case has the code {code}.").format(code=code))
+        )
+        return
+    with_monitors = not family_only and readers.monitors_may_read
+    if context.user_data is not None:
+        kind = "note" if with_monitors else "fnote"
+        context.user_data[INPUT_KEY] = {"kind": kind, "code": code, "status": ""}
+    text = "\n".join(
+        [tr.gettext(NOTE_PROMPT), readers_text(tr, readers, sent=False)]
+        + (
+            [tr.gettext("Monitors following the case read it too, now and in their digests.")]
+            if with_monitors
+            else []
+        )
+        + [tr.gettext(CANCEL_HINT)]
+    )
+    await _reply(update, html.escape(text))
+
+
+async def note_typed(
+    update: Update, context: HotlineContext, kind: str, code: str, text: str
+) -> None:
+    """Send the typed note as announced (`kind` "note": the family and the monitors; "fnote":
+    the family only), and tell the staff member exactly who it went to."""
+    tr, services = context.tr, context.services
+    try:
+        async with services.sessions() as session, session.begin():
+            sent = await cases.send_note(
+                session,
+                services.cipher,
+                code,
+                text,
+                monitors=kind == "note",
+                actor_id=context.profile.id,
+                now=services.clock(),
+            )
+    except cases.CaseNotFound:
+        await _reply(
+            update, html.escape(tr.gettext("No case has the code {code}.").format(code=code))
+        )
+        return
+    log.info("case %s: %s (event %d)", code, kind, sent.event_id)
+    await _reply(update, html.escape(readers_text(tr, sent, sent=True)))
+
+
+def register(application: HotlineApplication) -> None:
+    """Before `handlers.staff`'s catch-all `case:` handler (the first match in a group wins)."""
+    application.add_handler(CallbackQueryHandler(contact_button, pattern=PATTERN))
