@@ -11,7 +11,8 @@ The adversary can pose as a relative: it knows detainees' names and birth dates.
   mistyped code is seen before one family is shown another family's detainee
   (`case:mok:CODE:INTO`). The merged case's family is not linked: they wait for approval.
 - **Notes**: the button, the prompt and the answer say exactly who reads the note (the family,
-  and on a public case the monitors who follow it); a note can go to the family only.
+  and on a public case the monitors who follow it); a note can go to the family only. The prompt
+  of a note sent with a status change says who reads it too (`case:okn:CODE:STATUS`).
 
 Every press re-checks the role on the server (`handlers.guard.require`). The card's buttons are
 built in `handlers.staff`; the typed note and merge code arrive there too (`staff_input`) and come
@@ -36,19 +37,20 @@ from handlers.status_words import status_word
 from storage import audit, cases, relatives
 from storage.access import Permission
 from storage.codes import normalise_case_code
-from storage.enums import AuditOutcome
+from storage.enums import AuditOutcome, CaseStatus
 from storage.lifecycle import TransitionRefused
 
 log = logging.getLogger(__name__)
 
 INPUT_KEY = "staff_input"  # the pending typed input that handlers.staff.staff_input reads
-PATTERN = r"^case:(link|lok|mok|note|fnote):"
+PATTERN = r"^case:(link|lok|mok|note|fnote|okn):"
 VERB_PERMISSIONS = {
     "link": Permission.REVIEW_CASES,
     "lok": Permission.CHANGE_STATUS,
     "mok": Permission.MERGE_CASES,
     "note": Permission.ADD_NOTES,
     "fnote": Permission.ADD_NOTES,
+    "okn": Permission.CHANGE_STATUS,
 }
 METHOD_WORDS = {
     "call": N_("A call to the case's reporter"),
@@ -69,6 +71,7 @@ FIELD_LABELS = {
     "health": N_("Health"),
 }
 NOTE_PROMPT = N_("Write the note for the family:")
+STATUS_NOTE_PROMPT = N_("Write the note for the family (it is sent with the status change):")
 CANCEL_HINT = N_("(/cancel to stop)")
 NO_LONGER_VALID = N_("This button is no longer valid.")
 
@@ -121,6 +124,8 @@ async def contact_button(update: Update, context: HotlineContext) -> None:
         await approve(update, context, code, arg)
     elif verb == "mok":
         await apply_merge(update, context, code, arg)
+    elif verb == "okn":
+        await ask_status_note(update, context, code, arg)
     else:
         await ask_note(update, context, code, family_only=verb == "fnote")
 
@@ -427,6 +432,29 @@ async def ask_note(
             else []
         )
         + [tr.gettext(CANCEL_HINT)]
+    )
+    await _reply(update, html.escape(text))
+
+
+async def ask_status_note(update: Update, context: HotlineContext, code: str, status: str) -> None:
+    """A note sent with a status change goes wherever the change goes: on a public case, to the
+    monitors who follow it too. Say so before it is written (handlers.staff applies it)."""
+    tr, services = context.tr, context.services
+    try:
+        target = CaseStatus(status)
+        async with services.sessions() as session:
+            readers = await cases.note_readers(session, code, monitors=True, new_status=target)
+    except (ValueError, cases.CaseNotFound):
+        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
+        return
+    if context.user_data is not None:
+        context.user_data[INPUT_KEY] = {"kind": "status_note", "code": code, "status": str(target)}
+    text = "\n".join(
+        [
+            tr.gettext(STATUS_NOTE_PROMPT),
+            readers_text(tr, readers, sent=False),
+            tr.gettext(CANCEL_HINT),
+        ]
     )
     await _reply(update, html.escape(text))
 

@@ -11,7 +11,8 @@ Who hears about what:
   merges, and the return home;
 - subscribed monitors (`storage.subscriptions.monitor_recipients`): status changes and public
   notes of cases that are not staff-only, with the detainee's name only if the case is public;
-- every staff member and admin: the return home; the staff group: a family's answer to a question.
+- every staff member and admin: the return home. (A family's own messages, answers to questions
+  included, are `storage.threads`.)
 
 Permission checks happen in `handlers.guard` before these functions run; these functions enforce
 the lifecycle (`storage.lifecycle`) and record who did it.
@@ -45,7 +46,6 @@ T_NOTE = "cases.public_note"
 T_INFO = "cases.info_requested"
 T_RETURNED = "cases.returned"
 T_RETURNED_STAFF = "cases.returned_staff"
-T_INFO_RECEIVED_STAFF = "cases.info_received_staff"
 T_MERGED = "cases.merged"
 T_LINKED = "cases.contact_linked"
 
@@ -141,14 +141,6 @@ class InboxPage:
     page: int
     pages: int
     total: int
-
-
-@dataclass(frozen=True)
-class FamilyReply:
-    """A family's answer attached to the case that asked for it."""
-
-    code: str
-    event_id: int
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -529,14 +521,18 @@ def monitors_may_read_notes(visibility: str) -> bool:
     return monitor_may_hear(visibility, EventKind.PUBLIC_NOTE)
 
 
-async def note_readers(session: AsyncSession, code: str, *, monitors: bool) -> NoteReaders:
+async def note_readers(
+    session: AsyncSession, code: str, *, monitors: bool, new_status: str | None = None
+) -> NoteReaders:
     """Who would read a note sent now (with `monitors`, the case's subscribed monitors too), so
-    staff are told before they write it."""
+    staff are told before they write it. With `new_status`: a note sent with that status change
+    (monitors who get the change read its note too, on a public case)."""
     case = await _case(session, code)
     family = len(await family_of(session, case))
     followers = 0
-    if monitors:
-        probe = CaseEvent(case_id=case.id, kind=EventKind.PUBLIC_NOTE)
+    if monitors and monitors_may_read_notes(case.visibility):
+        kind = EventKind.STATUS_CHANGED if new_status else EventKind.PUBLIC_NOTE
+        probe = CaseEvent(case_id=case.id, kind=kind, new_status=new_status)
         followers = len(await monitor_recipients(session, case, probe))
     return NoteReaders(case.code, family, followers, monitors_may_read_notes(case.visibility))
 
@@ -663,67 +659,6 @@ async def request_info(
         at=now,
     )
     return Change(case.code, old, CaseStatus.NEED_INFO, event.id, queued)
-
-
-async def waiting_for_reply(session: AsyncSession, user_id: int) -> str | None:
-    """The code of the case whose question this family member should answer (the most recently
-    asked), or None: lets the reply handler stay out of everyone else's way."""
-    return await session.scalar(
-        select(Case.code)
-        .join(CaseContact, CaseContact.case_id == Case.id)
-        .where(
-            Case.status == CaseStatus.NEED_INFO,
-            CaseContact.user_id == user_id,
-            (CaseContact.approved.is_(True)) | (CaseContact.is_reporter.is_(True)),
-        )
-        .order_by(Case.updated_at.desc(), Case.id.desc())
-        .limit(1)
-    )
-
-
-async def attach_family_reply(
-    session: AsyncSession,
-    cipher: FieldCipher,
-    user_id: int,
-    text: str,
-    *,
-    now: datetime,
-    staff: StaffContacts = StaffContacts(),
-) -> FamilyReply | None:
-    """Attach a family member's answer to the case waiting for it, and put that case back under
-    review; None when no case of theirs is waiting."""
-    code = await waiting_for_reply(session, user_id)
-    if code is None:
-        return None
-    case = await _case(session, code)
-    check_transition(case.status, CaseStatus.UNDER_REVIEW)
-    case.status = CaseStatus.UNDER_REVIEW
-    event = _event(
-        session,
-        cipher,
-        case,
-        EventKind.INFO_RECEIVED,
-        actor_id=user_id,
-        now=now,
-        old=CaseStatus.NEED_INFO,
-        new=CaseStatus.UNDER_REVIEW,
-        body=text,
-    )
-    await _notify(
-        session,
-        cipher,
-        case,
-        event,
-        T_INFO_RECEIVED_STAFF,
-        {"code": case.code},
-        now=now,
-        family=False,
-        monitors=False,
-        staff=staff_desk(staff),
-        staff_template=T_INFO_RECEIVED_STAFF,
-    )
-    audit.record(session, actor_id=user_id, action="case.family_reply", case_code=case.code, at=now)
-    return FamilyReply(case.code, event.id)
 
 
 @dataclass(frozen=True)

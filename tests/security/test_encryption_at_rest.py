@@ -77,6 +77,8 @@ async def test_every_personal_column_is_sealed() -> None:
         ("case_personal", "detainee_name"),
         ("case_personal", "health"),
         ("case_contacts", "contact_phone"),
+        ("case_contacts", "telegram_name"),
+        ("case_contacts", "telegram_username"),
         ("case_events", "body"),
         ("outbox", "payload"),
         ("persistence", "data"),

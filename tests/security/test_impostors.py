@@ -305,3 +305,10 @@ async def test_staff_know_who_reads_a_note_and_can_write_to_the_family_only(
     assert "lawyer's number" in (await opened(sandbox, family)).plain
     await settled(running_bot)
     assert not any("lawyer's number" in m.plain for m in sandbox.messages(monitor))
+
+    # A note sent with a status change goes where the change goes: the prompt says so.
+    await sandbox.press(STAFF, card.message_id, f"case:okn:{code}:verified")
+    prompt = await sandbox.next_message(STAFF)
+    assert "sent with the status change" in prompt.plain
+    assert f"the family of case {code} (1 person) and 1 monitor who follows it" in prompt.plain
+    assert "Cancelled" in (await ask(sandbox, STAFF, "/cancel")).plain
