@@ -12,21 +12,39 @@ from typing import Any
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
-from bot.commands import publish_commands
+from bot.clean_input import CleanInputApplication
+from bot.commands import publish_commands, publish_role_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import I18n
 from bot.limits import MessageLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.update_processor import PerUserUpdateProcessor
-from handlers import broadcast, common, monitor, privacy, report, roles, staff, status
+from handlers import (
+    broadcast,
+    common,
+    desk,
+    fallbacks,
+    family_messages,
+    monitor,
+    pin,
+    prepared,
+    privacy,
+    report,
+    roles,
+    safety,
+    staff,
+    status,
+)
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
 from jobs import register_jobs
 from storage.crypto import DataKeyError, FieldCipher
 from storage.db import make_engine, make_session_factory
+from storage.keys import upgrade_index_rule
 from storage.meta import verify_or_store_key_check
 from storage.migrate import pending_migrations, upgrade_to_head
 from storage.persistence import DatabasePersistence
+from storage.users import staff_members
 
 # Our conversations take button presses with per_message=False on purpose (one conversation per
 # user, buttons re-checked on the server); PTB warns about that choice at every start.
@@ -54,6 +72,7 @@ async def open_services(
         sessions = make_session_factory(engine)
         async with sessions() as session, session.begin():
             await verify_or_store_key_check(session, cipher)
+        await upgrade_index_rule(sessions, cipher)
     except BaseException:
         await engine.dispose()
         raise
@@ -74,6 +93,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         raise ValueError("build_application needs HOTLINE_BOT_TOKEN (the sandbox sets one)")
     builder = (
         ApplicationBuilder()
+        .application_class(CleanInputApplication)
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.api_base_url)
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
@@ -97,13 +117,19 @@ def register_handlers(application: HotlineApplication) -> None:
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
     application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
     privacy.register(application)
+    pin.register(application)
+    safety.register(application)
     staff.register(application)
+    desk.register(application)
+    prepared.register(application)
     roles.register(application)
     report.register(application)
     status.register(application)
     monitor.register(application)
     broadcast.register(application)
     common.register(application)
+    family_messages.register(application)  # what no form or command took: a family's message
+    fallbacks.register(application)  # last: unknown commands, stale buttons, edits
     application.add_handler(TypeHandler(object, flush_persistence), group=FLUSH_GROUP)
 
 
@@ -117,6 +143,10 @@ async def _post_init(application: HotlineApplication) -> None:
         default_language=services.settings.default_language,
         staff_chat_ids=staff_chats,
     )
+    async with services.sessions() as session:
+        members = await staff_members(session, services.settings.admin_ids)
+    for user_id, language, role in members:  # each staff member's own menu, in their language
+        await publish_role_commands(application.bot, services.i18n.get(language), user_id, role)
 
 
 async def start_application(application: HotlineApplication) -> None:

@@ -18,6 +18,7 @@ from telegram import (
 from telegram.error import TelegramError
 
 from bot.i18n import N_, I18n, Translator
+from storage.enums import Role
 
 TELEGRAM_LANGUAGE_CODES = ("uk", "en", "ru")
 
@@ -30,14 +31,39 @@ FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", N_("Help")),
     ("cancel", N_("Stop what you are doing")),
 )
+MONITOR_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("follow", N_("Follow a case, a region or all public cases")),
+    ("following", N_("What you follow")),
+    ("unfollow", N_("Stop following")),
+    ("digest", N_("The daily digest")),
+)
 STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("inbox", N_("Cases waiting for review")),
+    ("mine", N_("Conversations you took")),
     ("case", N_("Open a case by its code")),
     ("broadcast", N_("Send an announcement")),
     ("broadcasts", N_("Recent announcements")),
     ("visibility", N_("Record what the family allows to publish")),
     ("keep", N_("Keep a case's details if the family leaves")),
 )
+
+
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("grant", N_("Give a user a role")),
+    ("revoke", N_("Take a role back")),
+    ("answers", N_("Prepared answers for families")),
+)
+
+
+def commands_of_role(role: str) -> tuple[tuple[str, str], ...]:
+    """The commands a role can use, family ones first: /help and the menus list these."""
+    if role == Role.ADMIN:
+        return FAMILY_COMMANDS + MONITOR_COMMANDS + STAFF_COMMANDS + ADMIN_COMMANDS
+    if role == Role.STAFF:
+        return FAMILY_COMMANDS + STAFF_COMMANDS
+    if role == Role.MONITOR:
+        return FAMILY_COMMANDS + MONITOR_COMMANDS
+    return FAMILY_COMMANDS
 
 
 def commands_for(tr: Translator, *, staff: bool) -> list[BotCommand]:
@@ -61,6 +87,15 @@ async def publish_commands(
         )
     for chat_id in staff_chat_ids:
         await publish_chat_commands(bot, i18n.get(default_language), chat_id, staff=True)
+
+
+async def publish_role_commands(bot: Bot, tr: Translator, chat_id: int, role: str) -> None:
+    """A staff member's or admin's own menu: the commands of their role, in their language (a
+    revoked role gets the family menu back)."""
+    pairs = commands_of_role(role)
+    commands = [BotCommand(name, tr.gettext(description)) for name, description in pairs]
+    with contextlib.suppress(TelegramError):
+        await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
 
 
 async def publish_chat_commands(bot: Bot, tr: Translator, chat_id: int, *, staff: bool) -> None:

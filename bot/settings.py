@@ -44,6 +44,8 @@ class Settings(BaseSettings):
 
     send_rate_per_second: float = Field(default=30.0, gt=0, le=1000)
     delivery_sweep_seconds: float = Field(default=3.0, gt=0)
+    # A discreet notification's details, shown by "Show", are deleted after this many minutes.
+    discreet_details_minutes: int = Field(default=10, ge=1, le=2880)
     stale_case_days: int = Field(default=30, ge=1)
     need_info_reminder_days: int = Field(default=3, ge=1)
     draft_retention_days: int = Field(default=7, ge=1)
@@ -53,6 +55,11 @@ class Settings(BaseSettings):
     reports_per_day: int = Field(default=5, ge=1)
     timezone: str = "Europe/Kyiv"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How to reach a person at the hotline, shown in /start, /help and the acknowledgements;
+    # a setting left empty is simply not shown.
+    contact_phone: str | None = Field(default=None, max_length=40)
+    contact_website: str | None = Field(default=None, max_length=200)
+    contact_hours: str | None = Field(default=None, max_length=120)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -62,6 +69,18 @@ class Settings(BaseSettings):
             if not all(part.lstrip("-").isdigit() for part in parts):
                 raise ValueError("must be comma-separated numeric Telegram ids, e.g. 12345,67890")
             return frozenset(int(part) for part in parts)
+        return value
+
+    @field_validator("contact_phone", "contact_website", "contact_hours", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("contact_website")
+    @classmethod
+    def _check_website(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https://")
         return value
 
     @field_validator("api_base_url")

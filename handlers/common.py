@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
-from bot.commands import publish_chat_commands
+from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
 from bot.logs import describe_error
@@ -25,6 +26,20 @@ KEEP_LANGUAGE = SET_LANGUAGE_PREFIX + "keep"
 #: After the profile is loaded (group -100), before the handlers (group 0).
 FIRST_CONTACT_GROUP = -50
 OFFER_CRIMEAN_TATAR = N_("Would you like me to write to you in Crimean Tatar?")
+
+
+def reach_us_lines(context: HotlineContext, *, hours_only: bool = False) -> list[str]:
+    """How to reach a person (phone, website, hours), from the settings; plain text, unescaped.
+    Settings left empty are not shown."""
+    tr, settings = context.tr, context.services.settings
+    lines = []
+    if settings.contact_phone and not hours_only:
+        lines.append(tr.gettext("Phone: {phone}").format(phone=settings.contact_phone))
+    if settings.contact_website and not hours_only:
+        lines.append(tr.gettext("Website: {website}").format(website=settings.contact_website))
+    if settings.contact_hours:
+        lines.append(tr.gettext("Hours: {hours}").format(hours=settings.contact_hours))
+    return lines
 
 
 def main_menu(context: HotlineContext) -> InlineKeyboardMarkup:
@@ -49,24 +64,33 @@ async def start(update: Update, context: HotlineContext) -> None:
         "something changes. What you tell us is encrypted and seen only by the hotline's staff "
         "unless you allow more."
     )
+    text += "\n\n" + tr.gettext(
+        "To reach a person at the hotline, just write your message here: it goes to the staff."
+    )
+    reach = reach_us_lines(context)
+    if reach:
+        text += "\n" + "\n".join(reach)
     await update.effective_message.reply_text(text, reply_markup=main_menu(context))
 
 
 async def help_command(update: Update, context: HotlineContext) -> None:
+    """The commands of the user's role, in their language, and how to reach a person."""
     if update.effective_message is None:
         return
     tr = context.tr
-    lines = [
-        tr.gettext("What I can do:"),
-        tr.gettext("/report: report a detention"),
-        tr.gettext("/status: the status of your cases"),
-        tr.gettext("/language: change the language"),
-        tr.gettext("/privacy: what we store and who sees it"),
-        tr.gettext("/cancel: stop what you are doing"),
+    lines = [tr.gettext("What I can do:")]
+    lines += [
+        f"/{name}: {tr.gettext(description)}"
+        for name, description in commands_of_role(context.profile.role)
     ]
-    if is_staff(context.profile.role):
-        lines.append(tr.gettext("/inbox: new cases waiting for review"))
-    await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
+    lines += [
+        "",
+        tr.gettext(
+            "To reach a person at the hotline, just write your message here: it goes to the staff."
+        ),
+        *reach_us_lines(context),
+    ]
+    await update.effective_message.reply_text(html.escape("\n".join(lines)))
 
 
 def language_keyboard() -> InlineKeyboardMarkup:

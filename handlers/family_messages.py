@@ -99,6 +99,12 @@ async def family_message(update: Update, context: HotlineContext) -> None:
         )
     log.info("thread %d: family message (%s)", recorded.thread_id, incoming.kind)
     lines = [tr.gettext("Received. A person from the hotline will answer you here.")]
+    if recorded.answered_question:
+        lines = [
+            tr.gettext(
+                "Thank you. Your answer was added to case {code}, and the staff will read it."
+            ).format(code=recorded.code)
+        ]
     lines += reach_us_lines(context, hours_only=True)
     markup = None
     if code is None and len(codes) > 1:

@@ -2,7 +2,9 @@
 
 A relative's phone may be taken and read at a checkpoint. So the bot says plainly what it keeps,
 shows the user everything it holds (protected from forwarding), erases it on request, and can
-delete its own sensitive messages from the chat, leaving only the case code.
+delete its own sensitive messages from the chat, leaving only the case code. /privacy also holds
+the switches against a seized phone: discreet notifications (on by default) and a PIN
+(handlers/pin.py); "Hide this chat" is there at any time, and still works after /forget.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from handlers.monitor import label_for_target
+from handlers.pin import add_action, ask_new_pin, pin_asked
 from handlers.status_words import status_word
+from jobs.messages.threads import kind_word
+from storage import chat_cleanup, safety
 from storage.enums import MonitorStatus
 from storage.privacy import HeldData, forget_user, held_data
 
@@ -34,7 +39,14 @@ HIDE_CODE = "hide_case_code"
 FORGET_YES = "forget:yes"
 FORGET_NO = "forget:no"
 HIDE_CHAT = "hide:chat"
+PRIVACY_PREFIX = "priv:"
+DISCREET_ON = "priv:discreet:on"
+DISCREET_OFF = "priv:discreet:off"
+PIN_SET = "priv:pin:set"
+PIN_REMOVE = "priv:pin:remove"
+DELETE_BATCH = 100  # deleteMessages takes up to 100 ids
 MAX_REMEMBERED = 200
+MESSAGES_SHOWN = 30  # /mydata must fit one message
 
 
 def remember_sensitive_message(context: HotlineContext, message_id: int) -> None:
@@ -91,9 +103,110 @@ async def privacy(update: Update, context: HotlineContext) -> None:
             tr.gettext(
                 "/mydata: see what we hold about you\n/forget: erase your data and contacts"
             ),
+            *_safety_lines(context),
         ]
     )
-    await update.effective_message.reply_text(text)
+    await update.effective_message.reply_text(text, reply_markup=privacy_keyboard(context))
+
+
+def _safety_lines(context: HotlineContext) -> list[str]:
+    """What protects this chat if someone else holds the phone, as it is set now."""
+    tr, profile = context.tr, context.profile
+    if profile.frozen:
+        return []
+    minutes = context.services.settings.discreet_details_minutes
+    if profile.discreet:
+        discreet = tr.ngettext(
+            "Discreet notifications are on: a notification only says there is news. Tap Show "
+            "to see it; the details cannot be forwarded and are deleted after {minutes} minute.",
+            "Discreet notifications are on: a notification only says there is news. Tap Show "
+            "to see it; the details cannot be forwarded and are deleted after {minutes} minutes.",
+            minutes,
+        ).format(minutes=minutes)
+    else:
+        discreet = tr.gettext("Discreet notifications are off: notifications show the details.")
+    if profile.has_pin:
+        pin = tr.gettext("Your PIN protects /status, /mydata and Show.")
+    else:
+        pin = tr.gettext("With a PIN, /status, /mydata and Show ask for it first.")
+    hide = tr.gettext(
+        '"Hide this chat" deletes the messages with details from this chat (Telegram allows '
+        "it for 48 hours; for older ones, discreet notifications are what protects you)."
+    )
+    return [discreet, pin, hide]
+
+
+def privacy_keyboard(context: HotlineContext) -> InlineKeyboardMarkup:
+    tr, profile = context.tr, context.profile
+    rows: list[list[InlineKeyboardButton]] = []
+    if not profile.frozen:
+        if profile.discreet:
+            rows.append([_button(tr.gettext("Turn discreet notifications off"), DISCREET_OFF)])
+        else:
+            rows.append([_button(tr.gettext("Turn discreet notifications on"), DISCREET_ON)])
+        if profile.has_pin:
+            rows.append(
+                [
+                    _button(tr.gettext("Change the PIN"), PIN_SET),
+                    _button(tr.gettext("Remove the PIN"), PIN_REMOVE),
+                ]
+            )
+        else:
+            rows.append([_button(tr.gettext("Set a PIN"), PIN_SET)])
+    rows.append([_button(tr.gettext("Hide this chat"), HIDE_CHAT)])
+    return InlineKeyboardMarkup(rows)
+
+
+def _button(label: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=data)
+
+
+async def privacy_choice(update: Update, context: HotlineContext) -> None:
+    """A switch of /privacy. Making things less protected (discreet off, a new or no PIN) asks
+    for the PIN first when there is one; a frozen account changes nothing."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    await query.answer()
+    if context.profile.frozen:
+        return
+    choice = query.data
+    if choice == DISCREET_ON:
+        await _set_discreet(update, context, "on")
+    elif choice == DISCREET_OFF:
+        if not await pin_asked(update, context, "discreet", "off"):
+            await _set_discreet(update, context, "off")
+    elif choice == PIN_SET:
+        if not await pin_asked(update, context, "pin_new"):
+            await ask_new_pin(update, context)
+    elif choice == PIN_REMOVE and context.profile.has_pin:
+        await pin_asked(update, context, "pin_remove")
+
+
+async def _set_discreet(update: Update, context: HotlineContext, arg: str) -> None:
+    services, tr = context.services, context.tr
+    async with services.sessions() as session, session.begin():
+        await safety.set_discreet(session, context.profile.id, arg == "on")
+    if arg == "on":
+        text = tr.gettext("Discreet notifications are on.")
+    else:
+        text = tr.gettext(
+            "Discreet notifications are off: from now on, notifications show the details."
+        )
+    if update.effective_chat is not None:
+        await update.effective_chat.send_message(text)
+
+
+async def _new_pin(update: Update, context: HotlineContext, arg: str) -> None:
+    await ask_new_pin(update, context)
+
+
+async def _remove_pin(update: Update, context: HotlineContext, arg: str) -> None:
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        await safety.set_pin(session, services.cipher, context.profile.id, None)
+    if update.effective_chat is not None:
+        await update.effective_chat.send_message(context.tr.gettext("Your PIN was removed."))
 
 
 def render_held_data(tr: Translator, held: HeldData | None) -> str:
@@ -151,6 +264,18 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
                 )
             )
         )
+    if held.thread_messages:
+        lines.append(html.escape(tr.gettext("Your conversation with the hotline:")))
+    for message in held.thread_messages[-MESSAGES_SHOWN:]:
+        who = tr.gettext("the hotline") if message.from_staff else tr.gettext("you")
+        words = message.text if message.kind == "text" else kind_word(tr, message.kind)
+        lines.append(
+            html.escape(
+                tr.gettext("  {when}, {who}: {words}").format(
+                    when=tr.format_datetime(message.created_at), who=who, words=(words or "")[:200]
+                )
+            )
+        )
     if held.has_draft:
         lines.append(
             html.escape(
@@ -161,13 +286,20 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
 
 
 async def my_data(update: Update, context: HotlineContext) -> None:
-    message = update.effective_message
-    if message is None:
+    if not await pin_asked(update, context, "mydata"):
+        await _show_my_data(update, context, "")
+
+
+async def _show_my_data(update: Update, context: HotlineContext, arg: str) -> None:
+    chat = update.effective_chat
+    if chat is None:
         return
     services = context.services
-    async with services.sessions() as session:
-        held = await held_data(session, services.cipher, context.profile.id)
-    sent = await message.reply_text(
+    held: HeldData | None = None
+    if not context.profile.frozen:  # a seized phone is shown nothing
+        async with services.sessions() as session:
+            held = await held_data(session, services.cipher, context.profile.id)
+    sent = await chat.send_message(
         render_held_data(context.tr, held), parse_mode=ParseMode.HTML, protect_content=True
     )
     remember_sensitive_message(context, sent.message_id)
@@ -198,7 +330,12 @@ async def confirm_forget(update: Update, context: HotlineContext) -> None:
         return
     await query.answer()
     services = context.services
+    remembered = (context.user_data or {}).get(SENSITIVE_IDS, [])
     async with services.sessions() as session, session.begin():
+        # What "Hide this chat" needs, kept before the outbox and threads are erased.
+        await chat_cleanup.keep_through_forget(
+            session, context.profile.id, remembered, now=services.clock()
+        )
         result = await forget_user(session, context.profile.id, now=services.clock())
     if context.user_data is not None:
         context.user_data.clear()
@@ -224,22 +361,26 @@ async def cancel_forget(update: Update, context: HotlineContext) -> None:
 
 
 async def hide_chat(update: Update, context: HotlineContext) -> None:
-    """Delete the remembered sensitive messages and the offer; leave one message with the code."""
+    """Delete every sensitive message Telegram still lets us delete (48 hours): what the delivery
+    job sent, details shown, the family's own answers and messages, /status and /mydata; and the
+    button's message. Leave one message with the case code."""
     query = update.callback_query
     chat = update.effective_chat
     if query is None or chat is None:
         return
     await query.answer()
     data = context.user_data if context.user_data is not None else {}
-    ids = [int(i) for i in data.pop(SENSITIVE_IDS, [])]
+    ids = {int(i) for i in data.pop(SENSITIVE_IDS, [])}
     if query.message is not None:
-        ids.append(query.message.message_id)
-    failed = 0
-    for message_id in ids:
-        try:
-            await context.bot.delete_message(chat.id, message_id)
-        except TelegramError:
-            failed += 1  # older than 48 hours, or already deleted by the user
+        ids.add(query.message.message_id)
+    services = context.services
+    async with services.sessions() as session:
+        plan = await chat_cleanup.plan_hiding(session, chat.id, now=services.clock())
+    ids.update(plan.message_ids)
+    failed = await _delete_messages(context, chat.id, sorted(ids))
+    async with services.sessions() as session, session.begin():
+        await chat_cleanup.forget_chat(session, chat.id)
+    failed += plan.too_old
     tr = context.tr
     code = data.get(HIDE_CODE)
     if code:
@@ -253,6 +394,17 @@ async def hide_chat(update: Update, context: HotlineContext) -> None:
     await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
 
 
+async def _delete_messages(context: HotlineContext, chat_id: int, ids: list[int]) -> int:
+    """deleteMessages in batches; returns how many batches Telegram refused."""
+    failed = 0
+    for start in range(0, len(ids), DELETE_BATCH):
+        try:
+            await context.bot.delete_messages(chat_id, ids[start : start + DELETE_BATCH])
+        except TelegramError:
+            failed += 1
+    return failed
+
+
 def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("privacy", privacy))
     application.add_handler(CommandHandler("mydata", my_data))
@@ -260,3 +412,8 @@ def register(application: HotlineApplication) -> None:
     application.add_handler(CallbackQueryHandler(confirm_forget, pattern=f"^{FORGET_YES}$"))
     application.add_handler(CallbackQueryHandler(cancel_forget, pattern=f"^{FORGET_NO}$"))
     application.add_handler(CallbackQueryHandler(hide_chat, pattern=f"^{HIDE_CHAT}$"))
+    application.add_handler(CallbackQueryHandler(privacy_choice, pattern=f"^{PRIVACY_PREFIX}"))
+    add_action(application, "mydata", _show_my_data)
+    add_action(application, "discreet", _set_discreet)
+    add_action(application, "pin_new", _new_pin)
+    add_action(application, "pin_remove", _remove_pin)

@@ -46,6 +46,7 @@ from storage.reports import (
     file_report,
     reports_in_last_day,
 )
+from storage.threads import Incoming, attach_report_documents
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ AT = "_at"
     ASK_PUBLICITY,
     CONFIRM_SUMMARY,
 ) = range(15)
+ASK_DOCUMENTS = 15  # added later: numbered after the others, so forms open at a restart keep theirs
+DOCUMENTS_LIMIT = 10
 
 Parser = Callable[[str, date], dict[str, Any]]
 
@@ -125,6 +128,9 @@ STEPS: tuple[Step, ...] = (
     Step(ASK_HEALTH, "health", N_("Health"),
          N_("Are there any health concerns (illness, medicines they need)?"), True,
          parse=_text(fields.TEXT_LIMIT)),
+    Step(ASK_DOCUMENTS, "documents", N_("Documents"),
+         N_("Do you have photos or files of papers: the detention protocol, a search warrant, "
+            "court papers? Send them here, one or several, then tap Done. Or tap Skip."), True),
     Step(ASK_CONTACT, "phone", N_("Contact"),
          N_("How can the hotline reach you? Write a phone number, or tap the button to be "
             "contacted only here in Telegram."), True,
@@ -158,12 +164,14 @@ def _today(context: HotlineContext) -> date:
 
 
 async def _send(
-    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None, *, protect: bool = False
 ) -> Message | None:
     chat = update.effective_chat
     if chat is None:
         return None
-    return await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    return await chat.send_message(
+        text, parse_mode=ParseMode.HTML, reply_markup=markup, protect_content=protect
+    )
 
 
 async def _say(update: Update, context: HotlineContext, msgid: str, **params: object) -> None:
@@ -238,7 +246,10 @@ async def consent_refused(update: Update, context: HotlineContext) -> int:
 async def ask(update: Update, context: HotlineContext, step: Step) -> int:
     tr = context.tr
     _draft(context)[AT] = step.key
-    extra = [(tr.gettext("Contact me here only"), kb.CONTACT_HERE)] if step.key == "phone" else None
+    extra = {
+        "phone": [(tr.gettext("Contact me here only"), kb.CONTACT_HERE)],
+        "documents": [(tr.gettext("Done"), kb.DOCUMENTS_DONE)],
+    }.get(step.key)
     markup = kb.step_keyboard(
         tr, step.key, step.words, optional=step.optional, per_row=step.per_row, extra=extra
     )
@@ -316,6 +327,8 @@ async def pressed(update: Update, context: HotlineContext) -> int | None:
     await query.answer()
     if verb == "back":
         return await go_back(update, context, step)
+    if step.key == "documents" and verb in ("skip", "a"):
+        return await _after_answer(update, context, step)  # Done or Skip: keep what was sent
     if verb == "skip":
         if not step.optional:
             return await ask(update, context, step)
@@ -342,6 +355,37 @@ def _button_value(step: Step, value: str, context: HotlineContext) -> str | None
     raise Invalid(N_("Please use the buttons."))
 
 
+async def document_sent(update: Update, context: HotlineContext) -> int:
+    """A photo or file at the documents question: kept by its Telegram file id (sealed with the
+    draft), never downloaded; several may follow, until Done."""
+    message = update.effective_message
+    assert message is not None
+    step = BY_KEY["documents"]
+    if _current(context) is not step:
+        await _say(update, context, N_("Please answer in text (or with the buttons)."))
+        return await ask(update, context, _current(context) or step)
+    documents: list[dict[str, str]] = _draft(context).setdefault("documents", [])
+    if len(documents) >= DOCUMENTS_LIMIT:
+        await _say(update, context, N_("That is as many files as the form takes. Tap Done."))
+        return ASK_DOCUMENTS
+    if message.photo:
+        documents.append({"kind": "photo", "file_id": message.photo[-1].file_id})
+    elif message.document is not None:
+        documents.append({"kind": "document", "file_id": message.document.file_id})
+    remember_sensitive_message(context, message.message_id)
+    tr = context.tr
+    text = tr.ngettext(
+        "Received {count} file. Send more, or tap Done.",
+        "Received {count} files. Send more, or tap Done.",
+        len(documents),
+    ).format(count=len(documents))
+    markup = kb.step_keyboard(
+        tr, step.key, None, optional=True, extra=[(tr.gettext("Done"), kb.DOCUMENTS_DONE)]
+    )
+    await _send(update, html.escape(text), markup)
+    return ASK_DOCUMENTS
+
+
 async def go_back(update: Update, context: HotlineContext, step: Step) -> int:
     draft = _draft(context)
     if draft.pop(EDITING, False):
@@ -366,6 +410,13 @@ def _shown(tr: Translator, step: Step, draft: dict[str, Any]) -> str:
         return tr.gettext("about {age} years old").format(age=draft["age"])
     if step.key == "phone" and value is None and "phone" in draft:
         return tr.gettext("Contact me here only")
+    if step.key == "documents":
+        count = len(value or [])
+        return (
+            tr.ngettext("{count} file", "{count} files", count).format(count=count)
+            if count
+            else "—"
+        )
     if value is None:
         return "—"
     if step.key in ("birth", "detention_date"):
@@ -387,7 +438,7 @@ async def show_summary(update: Update, context: HotlineContext) -> int:
         lines.append(f"<b>{label}:</b> {html.escape(_shown(tr, step, draft))}")
     lines += ["", html.escape(tr.gettext("Tap a field to change it, or confirm."))]
     markup = kb.summary_keyboard(tr, [(step.key, tr.gettext(step.label)) for step in STEPS])
-    sent = await _send(update, "\n".join(lines), markup)
+    sent = await _send(update, "\n".join(lines), markup, protect=True)  # every answer given
     if sent is not None:
         remember_sensitive_message(context, sent.message_id)
     return CONFIRM_SUMMARY
@@ -460,6 +511,14 @@ async def confirm(update: Update, context: HotlineContext) -> int:
                 reports_per_day=settings.reports_per_day,
                 telegram_name=user.full_name if user is not None else None,
                 telegram_username=user.username if user is not None else None,
+            )
+            await attach_report_documents(
+                session,
+                services.cipher,
+                context.profile.id,
+                filed.code,
+                [Incoming(d["kind"], None, d["file_id"]) for d in draft.get("documents") or []],
+                now=services.clock(),
             )
     except ReportLimitReached:
         _forget_draft(context)
@@ -545,6 +604,10 @@ def _conversation(
                 MessageHandler(text, remind_consent),
             ],
             **{step.state: question_handlers for step in STEPS},
+            ASK_DOCUMENTS: [
+                MessageHandler(filters.PHOTO | filters.Document.ALL, document_sent),
+                *question_handlers,
+            ],
             CONFIRM_SUMMARY: [
                 CallbackQueryHandler(edit_field, pattern=r"^rep:edit:"),
                 CallbackQueryHandler(confirm, pattern=f"^{kb.CONFIRM}$"),

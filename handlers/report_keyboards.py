@@ -18,6 +18,7 @@ CONSENT_NO = "rep:consent:no"
 CONFIRM = "rep:confirm"
 LAWYER_ANSWERS = ("yes", "no", "unknown")
 CONTACT_HERE = "here"
+DOCUMENTS_DONE = "done"
 
 RELATION_WORDS: dict[str, str] = {
     Relation.PARENT: N_("Parent"),

@@ -8,11 +8,13 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CommandHandler
 
+from bot.commands import publish_role_commands
 from bot.context import HotlineApplication, HotlineContext
 from handlers.guard import requires
 from storage.access import Permission
 from storage.enums import Role
 from storage.roles import GRANTABLE, grant_role, revoke_role
+from storage.users import language_of
 
 ROLE_WORDS = {role.value: role for role in GRANTABLE}
 
@@ -52,6 +54,7 @@ async def grant(update: Update, context: HotlineContext) -> None:
     await message.reply_text(
         tr.gettext("User {user} now has the role {role}.").format(user=user_id, role=role.value)
     )
+    await _publish_menu(context, user_id, role)
 
 
 @requires(Permission.GRANT_ROLES, "role.revoke")
@@ -74,6 +77,16 @@ async def revoke(update: Update, context: HotlineContext) -> None:
     else:
         text = tr.gettext("User {user} had no role to revoke.")
     await message.reply_text(text.format(user=user_id))
+    if revoked:
+        await _publish_menu(context, user_id, Role.FAMILY)
+
+
+async def _publish_menu(context: HotlineContext, user_id: int, role: Role) -> None:
+    """The user's own command menu follows their role at once, in their language."""
+    services = context.services
+    async with services.sessions() as session:
+        language = await language_of(session, user_id)
+    await publish_role_commands(context.bot, services.i18n.get(language), user_id, role)
 
 
 def register(application: HotlineApplication) -> None:

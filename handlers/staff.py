@@ -23,19 +23,19 @@ from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
-    ConversationHandler,
     MessageHandler,
     filters,
 )
 
+from bot.callbacks import DESK
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from handlers import desk, staff_contacts
 from handlers import report_keyboards as kb
-from handlers import staff_contacts
 from handlers.guard import require
 from handlers.status_words import status_word
-from storage import audit, cases
-from storage.access import Permission, is_staff
+from storage import audit, cases, threads
+from storage.access import Permission
 from storage.codes import normalise_case_code
 from storage.enums import AuditOutcome, CaseStatus, EventKind
 from storage.lifecycle import RefusalReason, TransitionRefused
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 INPUT_KEY = staff_contacts.INPUT_KEY
 STAFF_INPUT_GROUP = -10  # before conversations, acting only when input is pending
-FAMILY_REPLY_GROUP = 30
 MAX_EVENTS_SHOWN = 10
 MAX_BODY_SHOWN = 300
 NOTE_LIMIT = 2000
@@ -183,18 +182,29 @@ async def inbox(update: Update, context: HotlineContext) -> None:
     async with context.services.sessions() as session:
         page = await cases.inbox(session, page_number)
     tr = context.tr
+    # The family conversations come first: a family waiting for a person matters most.
+    counts = await desk.thread_counts(context)
+    conversations = tr.ngettext(
+        "Family conversations: {count} with unread messages.",
+        "Family conversations: {count} with unread messages.",
+        counts["unread"],
+    ).format(count=counts["unread"])
+    desk_row = desk.filter_buttons(tr, counts)
     if page.total == 0:
-        await _reply(update, tr.gettext("No cases are waiting for review."))
+        text = tr.gettext("No cases are waiting for review.")
+        await _reply(update, f"{text}\n\n{conversations}", InlineKeyboardMarkup([desk_row]))
         return
     text = tr.ngettext(
         "{count} case is waiting (page {page} of {pages}):",
         "{count} cases are waiting (page {page} of {pages}):",
         page.total,
     ).format(count=page.total, page=page.page + 1, pages=page.pages)
+    markup = InlineKeyboardMarkup([desk_row, *inbox_markup(tr, page).inline_keyboard])
+    text = f"{conversations}\n\n{text}"
     if query is not None and query.message is not None and query.data:
-        await query.edit_message_text(text, reply_markup=inbox_markup(tr, page))
+        await query.edit_message_text(text, reply_markup=markup)
     else:
-        await _reply(update, text, inbox_markup(tr, page))
+        await _reply(update, text, markup)
 
 
 # -- /case CODE -------------------------------------------------------------------------------
@@ -369,8 +379,19 @@ async def show_case(update: Update, context: HotlineContext, code: str | None) -
             update, tr.gettext("No case has the code {code}.").format(code=html.escape(code))
         )
         return
+    async with services.sessions() as session:
+        conversations = await threads.threads_of_case(session, code)
+    text, markup = case_text(tr, view), case_markup(tr, view)
+    if conversations:
+        unread = sum(item.unread for item in conversations)
+        text += "\n\n" + tr.ngettext(
+            "Family messages: {count} unread.", "Family messages: {count} unread.", unread
+        ).format(count=unread)
+        label = tr.gettext("Messages ({count} unread)").format(count=unread)
+        button = InlineKeyboardButton(label, callback_data=DESK.build("case", code))
+        markup = InlineKeyboardMarkup([[button], *markup.inline_keyboard])
     # name, phones and health: not to be forwarded or saved from a staff member's phone
-    await _reply(update, case_text(tr, view), case_markup(tr, view), protect_content=True)
+    await _reply(update, text, markup, protect_content=True)
 
 
 async def case_command(update: Update, context: HotlineContext) -> None:
@@ -485,6 +506,7 @@ async def apply_status(
     actor = context.services.cipher.pseudonym(context.profile.id)
     log.info("case %s: %s -> %s by %s", code, change.old_status, change.new_status, actor)
     await _reply(update, _changed_text(tr, change))
+    await show_case(update, context, change.code)  # the next move is one tap away
 
 
 def _changed_text(tr: Translator, change: cases.Change) -> str:
@@ -649,47 +671,6 @@ async def _stop_here(context: HotlineContext) -> None:
     raise ApplicationHandlerStop
 
 
-# -- the family's answer to a question ---------------------------------------------------------
-
-
-def _in_a_conversation(update: Update, context: HotlineContext) -> bool:
-    """True when some conversation (the report form...) is waiting for this message."""
-    for group in context.application.handlers.values():
-        for handler in group:
-            if isinstance(handler, ConversationHandler) and handler.check_update(update):
-                return True
-    return False
-
-
-async def family_reply(update: Update, context: HotlineContext) -> None:
-    """A family member's free text, when one of their cases waits for an answer: attach it."""
-    message = update.effective_message
-    if message is None or not message.text or is_staff(context.profile.role):
-        return
-    if context.user_data and INPUT_KEY in context.user_data:
-        return
-    if _in_a_conversation(update, context):
-        return
-    services = context.services
-    async with services.sessions() as session, session.begin():
-        attached = await cases.attach_family_reply(
-            session,
-            services.cipher,
-            context.profile.id,
-            message.text.strip()[:NOTE_LIMIT],
-            now=services.clock(),
-            staff=_staff_contacts(context),
-        )
-    if attached is None:
-        return
-    log.info("case %s: family answer attached (event %d)", attached.code, attached.event_id)
-    await message.reply_text(
-        context.tr.gettext(
-            "Thank you. Your answer was added to case {code}, and the staff will read it."
-        ).format(code=attached.code)
-    )
-
-
 async def keep_command(update: Update, context: HotlineContext) -> None:
     """/keep CODE on|off: keep the detainee's details even if the reporter asks to be forgotten."""
     if not await require(update, context, Permission.CHANGE_STATUS, action="case.keep"):
@@ -729,7 +710,3 @@ def register(application: HotlineApplication) -> None:
     private_text = filters.TEXT & ~filters.COMMAND
     application.add_handler(CommandHandler("cancel", cancel_input), group=STAFF_INPUT_GROUP)
     application.add_handler(MessageHandler(private_text, staff_input), group=STAFF_INPUT_GROUP)
-    application.add_handler(
-        MessageHandler(private_text & filters.ChatType.PRIVATE, family_reply),
-        group=FAMILY_REPLY_GROUP,
-    )

@@ -24,6 +24,8 @@ class Permission(StrEnum):
     DECIDE_MONITOR_REQUESTS = "decide_monitor_requests"
     GRANT_ROLES = "grant_roles"
     EXPORT = "export"
+    ANSWER_FAMILIES = "answer_families"
+    MANAGE_PREPARED_ANSWERS = "manage_prepared_answers"
 
 
 _FAMILY = frozenset(
@@ -36,6 +38,7 @@ _STAFF = _FAMILY | {
     Permission.ADD_NOTES,
     Permission.MERGE_CASES,
     Permission.BROADCAST,
+    Permission.ANSWER_FAMILIES,
 }
 _ADMIN = (
     _STAFF
@@ -44,6 +47,7 @@ _ADMIN = (
         Permission.DECIDE_MONITOR_REQUESTS,
         Permission.GRANT_ROLES,
         Permission.EXPORT,
+        Permission.MANAGE_PREPARED_ANSWERS,
     }
 )
 

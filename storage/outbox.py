@@ -53,6 +53,7 @@ class Outgoing:
     event_id: int | None = None
     broadcast_id: int | None = None
     not_before: datetime | None = None
+    thread_message_id: int | None = None
 
 
 def event_key(event_id: int, chat_id: int) -> str:
@@ -97,6 +98,7 @@ async def enqueue(
                 "payload": sealed[text],
                 "event_id": message.event_id,
                 "broadcast_id": message.broadcast_id,
+                "thread_message_id": message.thread_message_id,
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "not_before": message.not_before or when,
@@ -169,6 +171,10 @@ class ClaimedMessage:
     language: str | None
     event_id: int | None
     broadcast_id: int | None
+    discreet: bool = True
+    """The recipient's choice (users.discreet); True when unknown, the safe side."""
+    frozen: bool = False
+    """The recipient is frozen (a seized phone): the row must not be sent."""
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -209,7 +215,7 @@ async def claim(
     died while sending) are due again. `exclude_chats` are chats the caller is still pacing."""
     excluded = list(exclude_chats)
     query = (
-        select(OutboxMessage, User.language)
+        select(OutboxMessage, User.language, User.discreet, User.frozen_at)
         .outerjoin(User, User.id == OutboxMessage.chat_id)
         .where(_due(now), _head_of_its_chat())
         .order_by(OutboxMessage.priority, OutboxMessage.id)
@@ -222,7 +228,7 @@ async def claim(
     rows = [found for found in rows if found[0].id not in withheld]
     if not rows:
         return []
-    ids = [row.id for row, _ in rows]
+    ids = [row.id for row, *_ in rows]
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids))
@@ -240,8 +246,10 @@ async def claim(
             language=language,
             event_id=row.event_id,
             broadcast_id=row.broadcast_id,
+            discreet=discreet is not False,
+            frozen=frozen_at is not None,
         )
-        for row, language in rows
+        for row, language, discreet, frozen_at in rows
     ]
 
 
@@ -319,6 +327,15 @@ async def mark_dead(session: AsyncSession, message_id: int, *, reason: str) -> N
             last_error=reason[:200],
             attempts=OutboxMessage.attempts + 1,
         )
+    )
+
+
+async def mark_withheld(session: AsyncSession, message_id: int, *, reason: str) -> None:
+    """Not sent on purpose (the recipient is frozen): cancelled, not a delivery failure."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(status=OutboxStatus.CANCELLED, lease_until=None, last_error=reason[:200])
     )
 
 

@@ -31,8 +31,10 @@ from storage.models import (
     OutboxMessage,
     PersistenceEntry,
     Subscription,
+    Thread,
     User,
 )
+from storage.threads import MessageView, family_messages_of
 
 USER_KIND = "user"
 CHAT_KIND = "chat"
@@ -69,6 +71,7 @@ class HeldData:
     monitor_requests: list[tuple[str | None, str | None, str]] = field(default_factory=list)
     has_draft: bool = False
     pending_messages: int = 0
+    thread_messages: list[MessageView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
         ],
         has_draft=bool(await _persistence_keys_of(session, user_id)),
         pending_messages=len(list(pending)),
+        thread_messages=await family_messages_of(session, cipher, user_id),
     )
 
 
@@ -199,6 +203,8 @@ async def forget_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
         .values(body=None, actor_id=None)
     )
     await session.execute(update(CaseEvent).where(*own_words).values(actor_id=None))
+    # Their conversations with the hotline, staff answers included (desk notices go with them).
+    await session.execute(delete(Thread).where(Thread.user_id == user_id))
     contacts = await session.execute(delete(CaseContact).where(CaseContact.user_id == user_id))
     subscriptions = await session.execute(
         delete(Subscription).where(Subscription.user_id == user_id)

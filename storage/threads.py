@@ -75,6 +75,7 @@ class Recorded:
     thread_id: int
     code: str | None
     notices: int
+    answered_question: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,9 @@ async def record_family_message(
     thread.unread += 1
     thread.last_message_at = now
     await session.flush()
-    if case is not None and case.status == CaseStatus.NEED_INFO:
+    answered = case is not None and case.status == CaseStatus.NEED_INFO
+    if answered:
+        assert case is not None
         _answered_question(session, case, user_id, now)
     notices = await _notify_desk(session, cipher, thread, message, case, now=now, staff=staff)
     audit.record(
@@ -245,7 +248,38 @@ async def record_family_message(
         detail=incoming.kind,
         at=now,
     )
-    return Recorded(message.id, thread.id, case.code if case else None, notices)
+    return Recorded(message.id, thread.id, case.code if case else None, notices, answered)
+
+
+async def attach_report_documents(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    user_id: int,
+    code: str | None,
+    documents: Sequence[Incoming],
+    *,
+    now: datetime,
+) -> int:
+    """Papers sent with a report (file ids, sealed) join the reporter's thread about the case, in
+    the report's own transaction; the new-report notice already tells staff, so none is queued."""
+    if not documents:
+        return 0
+    case = await _family_case(session, user_id, code) if code is not None else None
+    thread = await _thread_for(session, user_id, case.id if case else None, now)
+    for document in documents:
+        session.add(
+            ThreadMessage(
+                thread_id=thread.id,
+                from_staff=False,
+                author_id=user_id,
+                kind=document.kind,
+                file_id=_seal(cipher, document.file_id),
+                created_at=now,
+            )
+        )
+    thread.unread += len(documents)
+    thread.last_message_at = now
+    return len(documents)
 
 
 def _answered_question(session: AsyncSession, case: Case, user_id: int, now: datetime) -> None:

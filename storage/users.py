@@ -23,6 +23,10 @@ class UserProfile:
     monitor_status: MonitorStatus
     blocked: bool
     is_new: bool = False
+    frozen: bool = False
+    """Staff froze the account (a seized phone): no details, no updates (storage/safety.py)."""
+    has_pin: bool = False
+    discreet: bool = True
 
     @property
     def is_approved_monitor(self) -> bool:
@@ -68,6 +72,9 @@ async def touch_user(
         monitor_status=MonitorStatus(user.monitor_status),
         blocked=user.blocked,
         is_new=is_new,
+        frozen=user.frozen_at is not None,
+        has_pin=user.pin_hash is not None,
+        discreet=user.discreet is not False,
     )
 
 
@@ -91,6 +98,28 @@ async def set_role(session: AsyncSession, user_id: int, role: Role) -> None:
 async def users_with_role(session: AsyncSession, role: Role) -> list[int]:
     result = await session.scalars(select(User.id).where(User.role == role).order_by(User.id))
     return list(result)
+
+
+async def language_of(session: AsyncSession, user_id: int) -> str | None:
+    return await session.scalar(select(User.language).where(User.id == user_id))
+
+
+async def staff_members(
+    session: AsyncSession, admin_ids: Iterable[int]
+) -> list[tuple[int, str | None, Role]]:
+    """(id, language, role) of every staff member and admin, for their own command menus."""
+    admins = set(admin_ids)
+    rows = await session.execute(
+        select(User.id, User.language).where((User.role == Role.STAFF) | User.id.in_(admins))
+    )
+    known = {user_id: language for user_id, language in rows}
+    members = [(user_id, known.get(user_id), Role.ADMIN) for user_id in sorted(admins)]
+    members += [
+        (user_id, language, Role.STAFF)
+        for user_id, language in known.items()
+        if user_id not in admins
+    ]
+    return members
 
 
 async def mark_blocked(session: AsyncSession, user_id: int) -> None:

@@ -286,10 +286,13 @@ class SandboxServer(UserSide):
                 "use deleteWebhook to delete the webhook first",
             )
         offset = params.get_int("offset", 0) or 0
+        before = len(world.updates)
         if offset > 0:
             world.updates = [u for u in world.updates if u["update_id"] >= offset]
         elif offset < 0:
             world.updates = world.updates[offset:]
+        if len(world.updates) < before:
+            world.notifier.notify()  # confirmed updates wake whoever waits for them
         limit = min(max(params.get_int("limit", 100) or 100, 1), 100)
         timeout = min(max(params.get_float("timeout", 0.0), 0.0), 50.0)
         allowed = params.get_json("allowed_updates")

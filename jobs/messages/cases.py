@@ -82,13 +82,6 @@ def returned_staff(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage
     return RenderedMessage(text)
 
 
-def info_received_staff(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
-    text = tr.gettext(
-        "The family answered the question on case {code}. Open it with /case {plain}."
-    ).format(code=f"<code>{_p(params, 'code')}</code>", plain=_p(params, "code"))
-    return RenderedMessage(text)
-
-
 def merged(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
     text = tr.gettext(
         "Case {code} describes the same person as case {into}, so the two were joined. "
@@ -150,7 +143,6 @@ TEMPLATES: dict[str, Renderer] = {
     "cases.info_requested": info_requested,
     "cases.returned": returned,
     "cases.returned_staff": returned_staff,
-    "cases.info_received_staff": info_received_staff,
     "cases.merged": merged,
     "cases.contact_linked": contact_linked,
     "cases.need_info_reminder": need_info_reminder,

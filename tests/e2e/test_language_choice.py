@@ -23,6 +23,15 @@ WELCOME = (
 )
 
 
+REACH = "To reach a person at the hotline, just write your message here: it goes to the staff."
+
+
+def welcome_in(i18n: Any, language: str) -> str:
+    """The /start text: who we are, then how to reach a person (no contact settings here)."""
+    tr = i18n.get(language)
+    return tr.gettext(WELCOME) + "\n\n" + tr.gettext(REACH)
+
+
 async def stored_language(bot: BotHarness, user_id: int) -> str | None:
     assert bot.services is not None
     async with bot.services.sessions() as session:
@@ -50,8 +59,8 @@ async def test_first_contact_takes_telegrams_language_when_it_is_one_of_ours(
     german = sandbox.add_user(language_code="de").id
     for user in (russian, german):
         await sandbox.send_text(user, "/start")
-    assert (await sandbox.next_message(russian)).text == i18n.get("ru").gettext(WELCOME)
-    assert (await sandbox.next_message(german)).text == i18n.get("uk").gettext(WELCOME)
+    assert (await sandbox.next_message(russian)).text == welcome_in(i18n, "ru")
+    assert (await sandbox.next_message(german)).text == welcome_in(i18n, "uk")
     assert await stored_language(running_bot, russian) == "ru"
     assert await stored_language(running_bot, german) is None  # the default, not a guess
 
@@ -67,7 +76,7 @@ async def test_turkish_telegram_is_offered_crimean_tatar_once_and_it_is_stored_w
     assert i18n.get("uk").gettext(OFFER_CRIMEAN_TATAR) in offer.plain
     assert [label for row in offer.buttons for label, _ in row] == ["Qırımtatarca", "Українська"]
     welcome = await sandbox.next_message(user)
-    assert welcome.text == i18n.get("uk").gettext(WELCOME)
+    assert welcome.text == welcome_in(i18n, "uk")
     assert await stored_language(running_bot, user) is None  # only a guess so far
 
     await sandbox.press(user, offer.message_id, offer.button_data("Qırımtatarca"))
@@ -82,7 +91,7 @@ async def test_turkish_telegram_is_offered_crimean_tatar_once_and_it_is_stored_w
 
     await sandbox.send_text(user, "/start")
     again = await sandbox.next_message(user)
-    assert again.text == crh.gettext(WELCOME)  # no second offer: the next message is the menu
+    assert again.text == welcome_in(i18n, "crh")  # no second offer: the next message is the menu
 
 
 async def test_declining_the_offer_stores_nothing_and_asks_no_more(
@@ -108,7 +117,7 @@ async def test_other_languages_get_no_offer(running_bot: BotHarness) -> None:
     sandbox, i18n = running_bot.sandbox, running_bot.i18n
     user = sandbox.add_user(language_code="uk").id
     await sandbox.send_text(user, "/start")
-    assert (await sandbox.next_message(user)).text == i18n.get("uk").gettext(WELCOME)
+    assert (await sandbox.next_message(user)).text == welcome_in(i18n, "uk")
     await sandbox.send_text(user, "/help")
     await sandbox.next_message(user)
     assert len(sandbox.messages(user)) == 2

@@ -31,6 +31,7 @@ FULL: dict[str, str | Tap] = {
     "held_at": "SIZO-1 Simferopol",
     "lawyer": Tap("yes"),
     "health": "asthma, needs an inhaler",
+    "documents": Tap("done"),
     "phone": "+380 67 123 45 67",
     "visibility": Tap("anonymous"),
 }

@@ -8,6 +8,8 @@ the notice in the staff group) and the answer reaches that family only, through 
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 
 from bot.callbacks import DESK, FAMILY
@@ -17,6 +19,7 @@ from storage import threads
 from storage.enums import AuditOutcome, CaseStatus, Role
 from storage.models import AuditEntry, OutboxMessage, Thread, ThreadMessage, User
 from storage.users import set_language, set_role
+from tests.handlers.report_flow import Tap
 from tests.support.case_factory import make_case
 from tests.support.harness import BotHarness, harness_settings
 from tests.support.waiting import settled, wait_until_idle
@@ -405,3 +408,96 @@ async def test_non_staff_cannot_answer_as_staff_by_any_path(running_bot: BotHarn
         )
     assert to_victim == 0 and staff_rows == 0
     assert denied == 5  # every desk button, refused on the server and audited
+
+
+async def test_report_form_takes_several_documents_and_staff_see_them_in_the_thread(
+    running_bot: BotHarness,
+) -> None:
+    from tests.handlers.report_flow import FULL, ORDER, answer, answer_from, begin
+
+    sandbox = running_bot.sandbox
+    await seed_staff(running_bot)
+    family = sandbox.add_user(language_code="en").id
+    question = await begin(sandbox, family)
+    for key in ORDER[: ORDER.index("documents")]:
+        question = await answer(sandbox, family, question, key, FULL[key])
+    assert "detention protocol" in question.plain
+    await sandbox.send_photo(family, caption="protocol")
+    assert "Received 1 file" in (await sandbox.next_message(family)).plain
+    await sandbox.send_document(family, file_name="warrant.pdf")
+    received = await sandbox.next_message(family)
+    assert "Received 2 files" in received.plain
+    summary = await answer_from(
+        sandbox, family, received, {**FULL, "documents": Tap("done")}, start="documents"
+    )
+    assert "2 files" in summary.plain
+    await sandbox.press(family, summary.message_id, "rep:confirm")
+    filed = await sandbox.next_message(family)
+    found_code = re.search(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}\b", filed.plain)
+    assert found_code is not None, filed.plain
+    code = found_code.group(0)
+    assert running_bot.services is not None
+    async with running_bot.services.sessions() as session:
+        found = await threads.threads_of_case(session, code)
+    assert [item.unread for item in found] == [2]
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+    while not card.plain.startswith(f"Case {code}"):  # the new-report notice came first
+        card = await sandbox.next_message(STAFF)
+    assert "Messages (2 unread)" in " ".join(label for row in card.buttons for label, _ in row)
+    await sandbox.press(STAFF, card.message_id, DESK.build("case", code))
+    shown = [await sandbox.next_message(STAFF) for _ in range(3)]
+    assert [m.kind for m in shown[:2]] == ["photo", "document"]
+    assert all(m.protect_content for m in shown[:2])
+
+
+async def test_mydata_lists_the_conversation_and_forget_erases_it(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    await seed_staff(running_bot)
+    family = sandbox.add_user(language_code="en").id
+    await seed_case(running_bot, family, language="en")
+    await sandbox.send_text(family, "A very particular sentence about the lawyer")
+    await sandbox.next_message(family)
+    notice = await next_notice(sandbox, STAFF)
+    await staff_answers(sandbox, notice, "Our particular answer")
+    await read_family(sandbox, family)
+    await sandbox.send_text(family, "/mydata")
+    mine = await sandbox.next_message(family)
+    assert "A very particular sentence about the lawyer" in mine.plain
+    assert "Our particular answer" in mine.plain
+    await sandbox.send_text(family, "/forget")
+    ask = await sandbox.next_message(family)
+    await sandbox.press(family, ask.message_id, "forget:yes")
+    await wait_until_idle(running_bot)
+    assert running_bot.services is not None
+    async with running_bot.services.sessions() as session:
+        left = await session.scalar(select(func.count()).select_from(ThreadMessage))
+        rows = await session.scalar(select(func.count()).select_from(Thread))
+    assert left == 0 and rows == 0
+
+
+async def test_staff_commands_are_in_each_staff_members_own_menu(harness: BotHarness) -> None:
+    """At start (staff and admins, in their language) and at once on /grant and /revoke."""
+    sandbox = harness.sandbox
+    assert harness.services is None
+    await harness.start()
+    await seed_staff(harness)
+    await harness.stop()
+    await harness.start()  # the menus are published at start, from the stored roles
+
+    def menu(chat: int) -> list[str]:
+        return [c["command"] for c in sandbox.commands_for({"type": "chat", "chat_id": chat})]
+
+    assert "inbox" in menu(STAFF) and "mine" in menu(STAFF) and "answers" not in menu(STAFF)
+    assert "answers" in menu(ADMIN) and "grant" in menu(ADMIN)
+    newcomer = sandbox.add_user(language_code="en").id
+    await sandbox.send_text(newcomer, "/start")
+    await sandbox.next_message(newcomer)
+    await sandbox.send_text(ADMIN, f"/grant {newcomer} staff")
+    await sandbox.next_message(ADMIN)
+    await wait_until_idle(harness)
+    assert "inbox" in menu(newcomer)
+    await sandbox.send_text(ADMIN, f"/revoke {newcomer}")
+    await sandbox.next_message(ADMIN)
+    await wait_until_idle(harness)
+    assert "inbox" not in menu(newcomer) and "report" in menu(newcomer)

@@ -13,6 +13,7 @@ from storage.enums import AuditOutcome, CaseStatus, Role
 from storage.models import AuditEntry, Case, CaseEvent, CasePersonal, User
 from storage.users import set_language, set_role
 from tests.support.case_factory import make_case
+from tests.support.discreet import shown
 from tests.support.harness import BotHarness
 
 ADMIN = 9001
@@ -83,6 +84,11 @@ async def test_verify_note_returned_reach_the_family_in_order(
     with capsys.disabled():
         print("\n[staff->family latency, s]", ", ".join(f"{value:.3f}" for value in latencies))
 
+    # Discreet by default: each push says only that there is news; Show gives the details.
+    first = await shown(sandbox, family, first)
+    second = await shown(sandbox, family, second)
+    third = await shown(sandbox, family, third)
+
     tr = running_bot.i18n.get("en")
     params = {"code": code, "name": "Ivan Petrenko", "old": "under_review", "note": None}
     assert first.text == render("cases.status_changed", tr, {**params, "new": "verified"}).text
@@ -98,7 +104,7 @@ async def test_verify_note_returned_reach_the_family_in_order(
     assert "&amp;" not in second.plain and "& he is well" in second.plain
     assert third.text == render("cases.returned", tr, {**params, "new": "returned"}).text
     assert first.protect_content and second.protect_content and third.protect_content
-    assert len(sandbox.messages(family)) == 3
+    assert len(sandbox.messages(family)) == 6
     # the return home also reaches every staff member and admin
     for chat in (ADMIN, STAFF):
         await sandbox.wait_for(
@@ -171,7 +177,7 @@ async def test_question_and_family_answer(running_bot: BotHarness) -> None:
     await sandbox.next_message(STAFF)
     await sandbox.send_text(STAFF, "Which court <b>?")
     await sandbox.next_message(STAFF)
-    question = await sandbox.next_message(family)
+    question = await shown(sandbox, family, await sandbox.next_message(family))
     assert "Which court <b>?" in question.plain
     assert await case_status(running_bot, code) == CaseStatus.NEED_INFO
 
@@ -179,9 +185,14 @@ async def test_question_and_family_answer(running_bot: BotHarness) -> None:
     thanks = await sandbox.next_message(family)
     assert code in thanks.plain
     assert await case_status(running_bot, code) == CaseStatus.UNDER_REVIEW
+    notice = await sandbox.next_message(STAFF)  # the desk heard of the answer (no text in it)
+    assert code in notice.plain and "district" not in notice.plain
     await sandbox.send_text(STAFF, f"/case {code}")
     card = await sandbox.next_message(STAFF)
-    assert "The district court" in card.plain
+    assert "answer from the family" in card.plain and "Family messages: 1 unread" in card.plain
+    await sandbox.press(STAFF, card.message_id, card.button_data("Messages"))
+    thread = await sandbox.next_message(STAFF)
+    assert "The district court" in thread.plain  # read in the conversation, in private
 
 
 async def test_inbox_pages_and_grant(running_bot: BotHarness) -> None:
@@ -191,11 +202,12 @@ async def test_inbox_pages_and_grant(running_bot: BotHarness) -> None:
     await sandbox.send_text(STAFF, "/inbox")
     page = await sandbox.next_message(STAFF)
     assert "10 cases" in page.plain
-    assert page.callback_data[:8] == [f"case:show:{code}" for code in codes[:8]]
+    shown = [data for data in page.callback_data if data.startswith("case:show:")]
+    assert shown == [f"case:show:{code}" for code in codes[:8]]
     assert page.callback_data[-1] == "inbox:1"
     await sandbox.press(STAFF, page.message_id, "inbox:1")
     edited = await sandbox.wait_for_edit(STAFF, page.message_id)
-    assert [d for row in edited.buttons for _, d in row][:2] == [
+    assert [d for row in edited.buttons for _, d in row if d.startswith("case:show:")] == [
         f"case:show:{code}" for code in codes[8:]
     ]
 

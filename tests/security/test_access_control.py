@@ -30,7 +30,8 @@ from tests.support.harness import BotHarness
 P = Permission
 FAMILY = {P.REPORT_CASE, P.VIEW_OWN_CASES, P.REQUEST_MONITOR_ACCESS}
 STAFF_ACTIONS = {P.REVIEW_CASES, P.CHANGE_STATUS, P.ADD_NOTES, P.MERGE_CASES, P.BROADCAST}
-ADMIN_ONLY = {P.DECIDE_MONITOR_REQUESTS, P.GRANT_ROLES, P.EXPORT}
+STAFF_ACTIONS |= {P.ANSWER_FAMILIES}  # the staff desk: answering families' messages
+ADMIN_ONLY = {P.DECIDE_MONITOR_REQUESTS, P.GRANT_ROLES, P.EXPORT, P.MANAGE_PREPARED_ANSWERS}
 # DESIGN.md "Who sees what", as roles (a pending monitor is still a family user).
 EXPECTED: dict[str, tuple[Role, set[Permission]]] = {
     "family": (Role.FAMILY, FAMILY),
@@ -44,6 +45,7 @@ EXPECTED: dict[str, tuple[Role, set[Permission]]] = {
 FAMILY_COMMANDS = {"start", "help", "language", "cancel", "privacy", "mydata", "forget"}
 FAMILY_COMMANDS |= {"report", "status", "monitor", "request_monitor"}
 FAMILY_CALLBACK_PREFIXES = ("menu:", "lang:", "forget:", "hide:", "report:", "rep:", "status:")
+FAMILY_CALLBACK_PREFIXES += ("show:", "priv:")  # discreet notifications, /privacy switches
 
 
 @pytest.mark.parametrize("who", list(EXPECTED))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.logs import configure_logging
+from bot.sandbox.state import BotMessage
 from tests.handlers import report_flow
 from tests.security.helpers import NAME, PHONE, seed_case
 from tests.support.harness import BotHarness
@@ -59,16 +60,17 @@ async def test_no_answer_or_name_in_any_log_record(
     await sandbox.send_text(user.id, f"/start {NAME}")
     await sandbox.next_message(user.id)
     await sandbox.send_text(user.id, f"My son {NAME} was taken, call {PHONE}")
+    await sandbox.wait_for_messages(user.id, 3)  # acknowledged: it went to the staff desk
     await sandbox.send_text(user.id, "/privacy")
     await sandbox.wait_for(lambda: any("encrypted" in m.plain for m in sandbox.messages(user.id)))
     await sandbox.send_text(user.id, "/mydata")
-    held = await sandbox.wait_for_messages(user.id, 4)
+    held = await sandbox.wait_for_messages(user.id, 5)
     mydata = held[-1]
     assert NAME in mydata.plain  # the flow really handled the name
     await sandbox.press(user.id, mydata.message_id, "hide:chat")
     await sandbox.wait_for(lambda: sandbox.message(user.id, mydata.message_id).deleted)
     await sandbox.send_text(user.id, "/forget")
-    question = await sandbox.wait_for_messages(user.id, 6)
+    question = await sandbox.wait_for_messages(user.id, 7)
     await sandbox.press(user.id, question[-1].message_id, "forget:yes")
     await sandbox.wait_for_edit(user.id, question[-1].message_id)
     await harness.stop()
@@ -122,6 +124,18 @@ async def test_report_and_staff_flows_log_no_answer(
     await sandbox.press(staff, card.message_id, f"case:ret:{code}")
     confirm = (await sandbox.wait_for_messages(staff, seen + 5))[-1]
     await sandbox.press(staff, confirm.message_id, f"case:ok:{code}:returned")
+
+    # Discreet notifications (the default): Show each, so the details go through the bot too.
+    def notices() -> list[BotMessage]:
+        return [
+            m
+            for m in sandbox.messages(family)
+            if any(d.startswith("show:") for d in m.callback_data)
+        ]
+
+    await sandbox.wait_for(lambda: len(notices()) >= 3)
+    for notice in notices():
+        await sandbox.press(family, notice.message_id, notice.callback_data[0])
     await sandbox.wait_for(lambda: sum(1 for m in sandbox.messages(family) if code in m.plain) >= 4)
     await harness.stop()
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from storage import cases
+from storage import cases, threads
 from storage.enums import (
     AlertFilter,
     AuditOutcome,
@@ -216,24 +216,31 @@ async def test_question_to_family_and_their_answer(db: Db) -> None:
     assert (row.chat_id, row.template) == (FAMILY, cases.T_INFO)
     assert open_params(db.cipher, row.payload)["question"] == "Which court?"
     async with db.sessions() as session, session.begin():
-        assert await cases.attach_family_reply(session, db.cipher, 999, "x", now=NOW) is None
-        reply = await cases.attach_family_reply(
+        stranger = await threads.record_family_message(
+            session, db.cipher, 999, threads.Incoming("text", "x"), code=None, now=NOW,
+            staff=cases.StaffContacts(frozenset(), -100123),
+        )  # fmt: skip
+        reply = await threads.record_family_message(
             session,
             db.cipher,
             FAMILY,
-            "The district court",
+            threads.Incoming("text", "The district court"),
+            code=code,
             now=NOW,
             staff=cases.StaffContacts(frozenset(), -100123),
         )
-    assert reply is not None and reply.code == code
+    assert not stranger.answered_question and stranger.code is None
+    assert reply.answered_question and reply.code == code
     async with db.sessions() as session:
         view = await cases.case_for_staff(session, db.cipher, code)
+        messages = await threads.family_messages_of(session, db.cipher, FAMILY)
     assert view is not None and view.status == CaseStatus.UNDER_REVIEW
     assert view.events[-1].kind == EventKind.INFO_RECEIVED
-    assert view.events[-1].body == "The district court"
+    assert view.events[-1].body is None  # the words live, sealed, in the family's thread only
+    assert [m.text for m in messages] == ["The district court"]
     assert [(r.chat_id, r.template) for r in await outbox_rows(db)][-1] == (
         -100123,
-        cases.T_INFO_RECEIVED_STAFF,
+        threads.T_FAMILY_MESSAGE_STAFF,
     )
 
 
