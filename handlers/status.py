@@ -18,14 +18,16 @@ from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
 from handlers.common import MENU_STATUS
 from handlers.monitor import follow_button
+from handlers.pin import add_action, pin_asked
 from handlers.privacy import remember_sensitive_message
 from handlers.status_words import status_explanation, status_word
 from storage import audit
 from storage.access import is_staff
 from storage.codes import normalise_case_code
-from storage.reports import CaseSummary, cases_of, look_up
+from storage.reports import CaseSummary, MyCases, cases_of, look_up
 
 SHOW_PREFIX = "status:show:"
+PIN_ACTION = "status"
 NOTE_SHOWN = 300
 
 
@@ -50,10 +52,24 @@ def _case_lines(tr: Translator, case: CaseSummary) -> list[str]:
 
 
 async def status_command(update: Update, context: HotlineContext) -> None:
-    """/status lists the user's cases; /status CODE looks one up."""
-    if context.args:
-        await show_one(update, context, " ".join(context.args))
+    """/status lists the user's cases; /status CODE looks one up (after the PIN, if one is set)."""
+    typed = " ".join(context.args or [])
+    if not await pin_asked(update, context, PIN_ACTION, typed):
+        await _status(update, context, typed)
+
+
+async def _status(update: Update, context: HotlineContext, typed: str) -> None:
+    if typed:
+        await show_one(update, context, typed)
     else:
+        await list_cases(update, context)
+
+
+async def status_button(update: Update, context: HotlineContext) -> None:
+    """The menu's "Status of my cases" (after the PIN, if one is set)."""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    if not await pin_asked(update, context, PIN_ACTION):
         await list_cases(update, context)
 
 
@@ -64,8 +80,11 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
     if chat is None:
         return
     tr, services = context.tr, context.services
-    async with services.sessions() as session:
-        mine = await cases_of(session, services.cipher, context.profile.id)
+    if context.profile.frozen:  # a seized phone: shown as an account without cases
+        mine = MyCases(cases=[])
+    else:
+        async with services.sessions() as session:
+            mine = await cases_of(session, services.cipher, context.profile.id)
     blocks: list[str] = []
     buttons = []
     for case in mine.cases:
@@ -101,7 +120,9 @@ async def show_button(update: Update, context: HotlineContext) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    await show_one(update, context, query.data.removeprefix(SHOW_PREFIX))
+    typed = query.data.removeprefix(SHOW_PREFIX)
+    if not await pin_asked(update, context, PIN_ACTION, typed):
+        await show_one(update, context, typed)
 
 
 async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
@@ -116,11 +137,13 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
         await chat.send_message(text)  # plain text: no parse mode, nothing to escape
         return
     staff = is_staff(context.profile.role)
+    # A frozen account (a seized phone) gets the answer for a code it cannot see.
+    code = None if context.profile.frozen else normalise_case_code(typed)
     async with services.sessions() as session, session.begin():
         case = await look_up(
             session,
             services.cipher,
-            normalise_case_code(typed),
+            code,
             context.profile.id,
             sees_every_case=staff,
         )
@@ -154,5 +177,6 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
 
 def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("status", status_command))
-    application.add_handler(CallbackQueryHandler(list_cases, pattern=f"^{MENU_STATUS}$"))
+    application.add_handler(CallbackQueryHandler(status_button, pattern=f"^{MENU_STATUS}$"))
+    add_action(application, PIN_ACTION, _status)
     application.add_handler(CallbackQueryHandler(show_button, pattern=f"^{SHOW_PREFIX}"))

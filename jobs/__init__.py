@@ -12,6 +12,7 @@ def register_jobs(application: HotlineApplication) -> None:
     """Each jobs module adds its own jobs here."""
     from jobs import (
         broadcast_progress,
+        deletions,
         delivery,
         digests,
         reminders,
@@ -21,6 +22,7 @@ def register_jobs(application: HotlineApplication) -> None:
 
     retention.schedule(application)
     delivery.setup(application)
+    deletions.setup(application)
     reminders.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)

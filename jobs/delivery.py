@@ -35,7 +35,8 @@ from sqlalchemy.exc import DBAPIError
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from jobs.messages import UnknownTemplateError, render
+from bot.i18n import Translator
+from jobs.messages import UnknownTemplateError, discreet, render
 from jobs.messages.base import RenderedMessage
 from jobs.messages.send import send_rendered
 from storage import outbox
@@ -291,12 +292,15 @@ class Delivery:
     def _render(self, row: ClaimedMessage) -> RenderedMessage:
         services = self.services
         tr = services.i18n.get(row.language or services.settings.default_language)
-        return render(row.template, tr, row.params)
+        return discreet_version(row, tr, render(row.template, tr, row.params))
 
     async def _send(self, row: ClaimedMessage, message: RenderedMessage) -> Message:
         return await send_rendered(self.bot, row.chat_id, message)
 
     async def _deliver(self, row: ClaimedMessage) -> None:
+        if row.frozen:
+            await self._withhold(row)
+            return
         try:
             message = self._render(row)
         except (UnknownTemplateError, KeyError, ValueError) as error:
@@ -345,6 +349,12 @@ class Delivery:
                 self.stats.sent += 1
                 return
         log.error("delivery: row %d sent but could not be marked; it may be sent again", row.id)
+
+    async def _withhold(self, row: ClaimedMessage) -> None:
+        """The recipient is frozen (a seized phone): checked when sent, not when queued, so
+        rows queued before the freeze are cancelled too, never sent."""
+        async with self.services.sessions() as session, session.begin():
+            await outbox.mark_withheld(session, row.id, reason="frozen")
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
         self.pacer.pause(seconds)
@@ -417,6 +427,16 @@ class Delivery:
 
     def _count(self, reason: str) -> None:
         self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
+
+
+def discreet_version(
+    row: ClaimedMessage, tr: Translator, message: RenderedMessage
+) -> RenderedMessage:
+    """A family-facing row to a discreet recipient goes out as the notice with its Show button
+    (jobs/messages/discreet.py); it is rendered in full first, so bad parameters still fail."""
+    if discreet.is_discreet(row.template, row.discreet):
+        return discreet.notice(tr, row.id)
+    return message
 
 
 def _error_code(error: TelegramError) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -89,6 +90,13 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     forgotten_at: Mapped[datetime | None]
+    discreet: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """Pushes say only that there is news, with a Show button (jobs/messages/discreet.py)."""
+    frozen_at: Mapped[datetime | None]
+    """Set by staff (/freeze) or by five wrong PINs: no details, no updates (a seized phone)."""
+    pin_hash: Mapped[bytes | None]
+    """The family's PIN as a salted scrypt hash, sealed (storage/safety.py); never in clear."""
+    pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Case(Base):
@@ -328,6 +336,21 @@ class OutboxMessage(Base):
     )
     """The thread message a desk notice announces: a staff member's Telegram reply to the notice
     (chat_id + telegram_message_id) finds its thread through it."""
+
+
+class SensitiveMessage(Base):
+    """A message in a private chat that "Hide this chat" deletes (while Telegram still allows,
+    48 hours), or that is deleted by itself at `delete_at` (a discreet notification's details).
+    Ids only, no content; kept through /forget, so hiding still works after it."""
+
+    __tablename__ = "sensitive_messages"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    delete_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class AuditEntry(Base):

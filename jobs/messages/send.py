@@ -33,12 +33,15 @@ def markup_of(message: RenderedMessage) -> InlineKeyboardMarkup | None:
     )
 
 
-async def send_rendered(bot: Bot, chat_id: int, message: RenderedMessage) -> Message:
-    """Send it; returns the message that carries the text (and the buttons)."""
+async def send_rendered(
+    bot: Bot, chat_id: int, message: RenderedMessage, *, every: list[Message] | None = None
+) -> Message:
+    """Send it; returns the message that carries the text (and the buttons). `every`, if given,
+    receives each message sent (an attachment and its text may be two), e.g. to delete them."""
     markup = markup_of(message)
     attachment = message.attachment
     if attachment is None:
-        return await bot.send_message(
+        only = await bot.send_message(
             chat_id,
             message.text,
             parse_mode=ParseMode.HTML,
@@ -46,15 +49,20 @@ async def send_rendered(bot: Bot, chat_id: int, message: RenderedMessage) -> Mes
             protect_content=message.protect_content,
             disable_web_page_preview=True,
         )
+        if every is not None:
+            every.append(only)
+        return only
     fits = attachment.kind not in _NO_CAPTION and len(message.text) <= MessageLimit.CAPTION_LENGTH
     common: dict[str, Any] = {"protect_content": message.protect_content}
     if fits:
         common.update(caption=message.text, parse_mode=ParseMode.HTML, reply_markup=markup)
     sender = getattr(bot, f"send_{attachment.kind}")
     sent: Message = await sender(chat_id, attachment.file_id, **common)
+    if every is not None:
+        every.append(sent)
     if fits or not message.text:
         return sent
-    return await bot.send_message(
+    text = await bot.send_message(
         chat_id,
         message.text,
         parse_mode=ParseMode.HTML,
@@ -62,3 +70,6 @@ async def send_rendered(bot: Bot, chat_id: int, message: RenderedMessage) -> Mes
         protect_content=message.protect_content,
         disable_web_page_preview=True,
     )
+    if every is not None:
+        every.append(text)
+    return text

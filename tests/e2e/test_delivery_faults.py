@@ -27,7 +27,8 @@ async def queue_notes(bot: BotHarness, chats: list[int], per_chat: int = 1) -> N
     async with bot.services.sessions() as session, session.begin():
         for chat in chats:
             if await session.get(User, chat) is None:
-                session.add(User(id=chat, language="en"))
+                # discreet notifications off: these tests read the notes' own text
+                session.add(User(id=chat, language="en", discreet=False))
         await session.flush()
         await outbox.enqueue(
             session,

@@ -9,6 +9,7 @@ from jobs.reminders import run_reminders
 from storage import cases
 from storage.enums import CaseStatus
 from tests.support.case_factory import make_case
+from tests.support.discreet import shown
 from tests.support.harness import BotHarness
 
 ADMIN = 9001
@@ -42,7 +43,7 @@ async def test_reminders_follow_the_clock(running_bot: BotHarness) -> None:
     now[0] = START + timedelta(days=3, hours=1)
     assert await run_reminders(services) == (1, 0)
     assert await run_reminders(services) == (0, 0)  # once
-    reminder = await sandbox.next_message(family)
+    reminder = await shown(sandbox, family, await sandbox.next_message(family))
     assert "reminder" in reminder.plain and "Which court?" in reminder.plain
 
     async with services.sessions() as session, session.begin():

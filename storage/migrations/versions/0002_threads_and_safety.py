@@ -120,9 +120,49 @@ def upgrade() -> None:
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("text", sa.LargeBinary(), nullable=True))
 
+    # -- safety: a seized phone (issue 12, points 5-7): discreet pushes on by default, a PIN
+    # (sealed scrypt hash), freeze; the ids of messages to delete (hide chat, expiring details)
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("discreet", sa.Boolean(), server_default=sa.true(), nullable=False)
+        )
+        batch_op.add_column(sa.Column("frozen_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("pin_hash", sa.LargeBinary(), nullable=True))
+        batch_op.add_column(
+            sa.Column("pin_failures", sa.Integer(), server_default="0", nullable=False)
+        )
+    op.create_table(
+        "sensitive_messages",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("message_id", sa.BigInteger(), nullable=False),
+        sa.Column("sent_at", sa.DateTime(), nullable=False),
+        sa.Column("delete_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sensitive_messages")),
+        sa.UniqueConstraint("chat_id", "message_id", name=op.f("uq_sensitive_messages_chat_id")),
+    )
+    with op.batch_alter_table("sensitive_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sensitive_messages_delete_at"), ["delete_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sensitive_messages_sent_at"), ["sent_at"], unique=False
+        )
+
 
 def downgrade() -> None:
     # -- safety (issue 12): reverse of the sections above, newest first ------------------------
+
+    # -- safety: a seized phone
+    with op.batch_alter_table("sensitive_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sensitive_messages_sent_at"))
+        batch_op.drop_index(batch_op.f("ix_sensitive_messages_delete_at"))
+    op.drop_table("sensitive_messages")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("pin_failures")
+        batch_op.drop_column("pin_hash")
+        batch_op.drop_column("frozen_at")
+        batch_op.drop_column("discreet")
 
     # -- safety: broadcast texts sealed (the sealed texts cannot go back in clear: left empty)
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
