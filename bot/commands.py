@@ -45,6 +45,8 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("broadcasts", N_("Recent announcements")),
     ("visibility", N_("Record what the family allows to publish")),
     ("keep", N_("Keep a case's details if the family leaves")),
+    ("freeze", N_("Freeze an account whose phone was taken")),
+    ("unfreeze", N_("Unfreeze an account")),
 )
 
 

@@ -242,6 +242,9 @@ async def forget_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
         user.forgotten_at = now
         user.created_at = now
         user.last_seen_at = now
+        # Their PIN goes with their data; a freeze stays (whoever holds the phone stays shut out).
+        user.pin_hash = None
+        user.pin_failures = 0
     result = ForgetResult(
         contacts_removed=_count(contacts),
         cases_unlinked=len(reported),

@@ -318,3 +318,11 @@ async def test_point7_pin_is_asked_and_five_wrong_pins_freeze_and_alert_staff(
     await sandbox.send_text(family, "/mydata")  # frozen: no PIN asked, nothing shown
     after = await sandbox.next_message(family)
     assert "PIN" not in after.plain and NAME not in after.plain and code not in after.plain
+
+    await sandbox.send_text(family, "/forget")  # the PIN goes with the data, the freeze stays
+    confirm = await sandbox.next_message(family)
+    await sandbox.press(family, confirm.message_id, "forget:yes")
+    await sandbox.wait_for_edit(family, confirm.message_id)
+    async with services.sessions() as session:
+        user = await session.get(User, family)
+        assert user is not None and user.pin_hash is None and user.frozen_at is not None
