@@ -3,7 +3,9 @@
 Every check returns the cleaned value or raises `Invalid`, which carries an English msgid (marked
 with `N_`) and its named placeholders, so the handler can say the reason in the user's language and
 ask again. Control characters and text-direction overrides are removed: they can hide or reorder
-what staff read.
+what staff read. Invisible format characters (category Cf: zero-width spaces and joiners, the
+byte-order mark, the Arabic letter mark, ...) are removed too; `bot.clean_input` already removed
+them from every update, this keeps the checks safe on their own.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def clean_text(text: str, *, multiline: bool = False) -> str:
             kept.append("\n")
         elif ch.isspace():
             kept.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
             continue
         else:
             kept.append(ch)

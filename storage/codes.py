@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import secrets
 
+from storage.confusables import fold_lookalikes
+
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 8
 _CODE_RE = re.compile(rf"^[{CODE_ALPHABET}]{{4}}-[{CODE_ALPHABET}]{{4}}$")
@@ -21,8 +23,10 @@ def new_case_code() -> str:
 
 
 def normalise_case_code(text: str) -> str | None:
-    """Accept what a person types (lower case, spaces, no dash): None if it cannot be a code."""
-    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    """Accept what a person types (lower case, spaces, no dash, Cyrillic letters that look like
+    the code's Latin ones, as in `ZС9Х-АКRА`, invisible characters): None if it cannot be a code."""
+    folded = fold_lookalikes(text.upper()).upper()
+    cleaned = "".join(ch for ch in folded if ch.isalnum())
     if len(cleaned) != CODE_LENGTH:
         return None
     code = f"{cleaned[:4]}-{cleaned[4:]}"

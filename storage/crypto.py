@@ -11,6 +11,7 @@ fields, with a subkey derived from the data key by HKDF.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import unicodedata
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from storage.confusables import fold_lookalikes
 
 KEY_CHECK_PLAINTEXT = b"hotline-key-check-v1"
 
@@ -42,11 +45,27 @@ def _blind_index_key(key: str) -> bytes:
     return _subkey(key, b"hotline-blind-index")
 
 
-def normalise_for_index(text: str) -> str:
-    """Case, accents, apostrophes and spacing must not defeat duplicate detection."""
+INDEX_RULE = "uts39-1"
+"""The name of `normalise_for_index`'s rule, stored in `meta`: indexes made by an older rule are
+recomputed at start (`storage.keys.upgrade_index_rule`)."""
+LEGACY_INDEX_RULE = "casefold-1"
+
+
+def legacy_normalise_for_index(text: str) -> str:
+    """The first rule (until 2026-12): case, accents, apostrophes and spacing."""
     folded = unicodedata.normalize("NFKD", text).casefold()
     kept = [ch for ch in folded if ch.isalnum() or ch.isspace()]
     return " ".join("".join(kept).split())
+
+
+def normalise_for_index(text: str) -> str:
+    """Case, accents, apostrophes, spacing, invisible characters and look-alike letters of
+    another script (Unicode's confusables, `storage.confusables`) must not defeat duplicate
+    detection."""
+    return legacy_normalise_for_index(fold_lookalikes(legacy_normalise_for_index(text)))
+
+
+_NORMALISERS = {INDEX_RULE: normalise_for_index, LEGACY_INDEX_RULE: legacy_normalise_for_index}
 
 
 class FieldCipher:
@@ -64,6 +83,7 @@ class FieldCipher:
         self._multi = MultiFernet(self._fernets)
         self._index_key = _blind_index_key(keys[0].strip())
         self._pseudonym_key = _subkey(keys[0].strip(), b"hotline-log-pseudonym")
+        self._normalise = normalise_for_index
 
     @classmethod
     def from_setting(cls, value: str) -> FieldCipher:
@@ -96,7 +116,7 @@ class FieldCipher:
 
     def blind_index(self, *parts: str | None) -> str:
         """A keyed hash of the normalised parts: equal inputs match, nothing can be read back."""
-        message = "\x1f".join(normalise_for_index(part or "") for part in parts)
+        message = "\x1f".join(self._normalise(part or "") for part in parts)
         return hmac.new(self._index_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def pseudonym(self, value: int | str | None) -> str:
@@ -106,6 +126,12 @@ class FieldCipher:
             return "-"
         digest = hmac.new(self._pseudonym_key, str(value).encode("utf-8"), hashlib.sha256)
         return "p" + digest.hexdigest()[:12]
+
+    def with_index_rule(self, rule: str) -> FieldCipher:
+        """The same keys, computing blind indexes by an earlier `rule` (to recognise old ones)."""
+        other = copy.copy(self)
+        other._normalise = _NORMALISERS[rule]
+        return other
 
     def key_check(self) -> bytes:
         """A sealed known value stored once, so a wrong key is caught at start."""

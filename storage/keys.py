@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import Column, LargeBinary, Table, and_, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.crypto import DataKeyError, FieldCipher
+from storage.crypto import INDEX_RULE, LEGACY_INDEX_RULE, DataKeyError, FieldCipher
 from storage.db import SessionFactory
 from storage.meta import replace_key_check, verify_or_store_key_check
 from storage.models import Base, Case, CasePersonal, Meta
 from storage.reports import person_index_from_stored
 
 DEFAULT_BATCH_SIZE = 200
+INDEX_RULE_KEY = "index_rule"
+"""`meta` row naming the rule the stored blind indexes were computed by (`crypto.INDEX_RULE`)."""
 Progress = Callable[[str, int], None]
 
 
@@ -210,7 +212,11 @@ async def rotate_data_key(
     async with sessions() as session, session.begin():
         await verify_or_store_key_check(session, cipher)
     report = RotationReport()
-    await _recompute_indexes(sessions, cipher, old_ciphers, batch_size, report, progress)
+    recognised = [
+        *old_ciphers,
+        *(each.with_index_rule(LEGACY_INDEX_RULE) for each in (cipher, *old_ciphers)),
+    ]
+    await _recompute_indexes(sessions, cipher, recognised, batch_size, report, progress)
     tables = sealed_tables()
     for sealed in tables:
         report.resealed[sealed.table.name] = await _reseal_table(
@@ -221,3 +227,25 @@ async def rotate_data_key(
         async with sessions() as session, session.begin():
             await replace_key_check(session, cipher)
     return report
+
+
+async def upgrade_index_rule(
+    sessions: SessionFactory, cipher: FieldCipher, *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> int:
+    """At start: recompute the blind indexes an earlier rule made (before look-alike letters
+    were folded), so a new report still finds a case filed before the upgrade. Runs once per
+    database (the rule's name is kept in `meta`); returns how many indexes changed."""
+    async with sessions() as session:
+        row = await session.get(Meta, INDEX_RULE_KEY)
+    if row is not None and bytes(row.value) == INDEX_RULE.encode():
+        return 0
+    report = RotationReport()
+    legacy = [cipher.with_index_rule(LEGACY_INDEX_RULE)]
+    await _recompute_indexes(sessions, cipher, legacy, batch_size, report, None)
+    async with sessions() as session, session.begin():
+        row = await session.get(Meta, INDEX_RULE_KEY)
+        if row is None:
+            session.add(Meta(key=INDEX_RULE_KEY, value=INDEX_RULE.encode()))
+        else:
+            row.value = INDEX_RULE.encode()
+    return report.indexes_recomputed

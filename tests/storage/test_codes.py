@@ -40,5 +40,14 @@ def test_normalise_accepts_what_people_type() -> None:
 
 
 def test_normalise_refuses_what_cannot_be_a_code() -> None:
-    for text in ("", "K7M4", "K7M4-9XQ2-AAAA", "K7M0-9XQ2", "<b>&", "К7М4-9ХQ2"):
+    for text in ("", "K7M4", "K7M4-9XQ2-AAAA", "K7M0-9XQ2", "<b>&", "К7М4-9ХQ2-Б"):
         assert normalise_case_code(text) is None
+
+
+def test_normalise_reads_cyrillic_lookalikes_and_drops_invisible_characters() -> None:
+    """Issue 12, point 4: a code typed on a Cyrillic keyboard, or pasted with invisible marks."""
+    assert normalise_case_code("ZС9Х-АКRА") == "ZC9X-AKRA"  # С, Х, А, К are Cyrillic
+    assert normalise_case_code("К7М4-9ХQ2") == "K7M4-9XQ2"
+    assert normalise_case_code("zс9х акrа") == "ZC9X-AKRA"
+    assert normalise_case_code("ZC9X\u200b-\u2060AK\u200dRA\ufeff\u061c") == "ZC9X-AKRA"
+    assert normalise_case_code("ZС9Х-АКRБ") is None  # Б looks like no letter of the alphabet
