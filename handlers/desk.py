@@ -435,7 +435,8 @@ async def answer_family(
         text = tr.gettext("This family has left the hotline (they asked to be forgotten).")
         await _reply(update, html.escape(text))
         return
-    log.info("thread %d: staff answer by %d", replied.thread_id, context.profile.id)
+    staff_member = context.services.cipher.pseudonym(context.profile.id)
+    log.info("thread %d: staff answer by %s", replied.thread_id, staff_member)
     await _say(update, context, "Sent to the family.")
 
 
