@@ -42,6 +42,7 @@ async def delete_due(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     now = services.clock()
     async with services.sessions() as session:
         due = await chat_cleanup.due_deletions(session, now=now)
+        stale = await chat_cleanup.has_undeletable(session, now=now)
     done: list[int] = []
     for item in due:
         try:
@@ -54,6 +55,8 @@ async def delete_due(application: Application[Any, Any, Any, Any, Any, Any]) -> 
             log.warning("deletions: %s, will try again", type(error).__name__)
             continue
         done += item.row_ids
+    if not done and not stale:
+        return 0  # nothing to write: no write lock, no WAL traffic every sweep
     async with services.sessions() as session, session.begin():
         await chat_cleanup.drop(session, done)
         await chat_cleanup.purge_undeletable(session, now=now)

@@ -86,6 +86,13 @@ async def drop(session: AsyncSession, row_ids: Iterable[int]) -> None:
         await session.execute(delete(SensitiveMessage).where(SensitiveMessage.id.in_(ids)))
 
 
+async def has_undeletable(session: AsyncSession, *, now: datetime) -> bool:
+    found = await session.scalar(
+        select(SensitiveMessage.id).where(SensitiveMessage.sent_at < now - DELETABLE_FOR).limit(1)
+    )
+    return found is not None
+
+
 async def purge_undeletable(session: AsyncSession, *, now: datetime) -> int:
     """Forget ids Telegram no longer lets us delete (older than 48 hours)."""
     result = await session.execute(
