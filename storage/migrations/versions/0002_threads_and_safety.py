@@ -115,22 +115,22 @@ def upgrade() -> None:
     # -- safety: broadcast texts sealed (issue 12, point 11). The plain texts are erased, not
     # converted: each one is already in its broadcast's sealed outbox rows, and nothing reads a
     # broadcast's text back after queuing it.
-    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
-        batch_op.drop_column("text")
-    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("text", sa.LargeBinary(), nullable=True))
+    # Plain ALTER TABLE, not batch mode: on SQLite a batch copies `broadcasts` into a new table
+    # and drops the old one, and with foreign keys on that deletes the broadcasts' outbox rows.
+    op.drop_column("broadcasts", "text")
+    op.add_column("broadcasts", sa.Column("text", sa.LargeBinary(), nullable=True))
 
     # -- safety: a seized phone (issue 12, points 5-7): discreet pushes on by default, a PIN
     # (sealed scrypt hash), freeze; the ids of messages to delete (hide chat, expiring details)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("discreet", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
-        batch_op.add_column(sa.Column("frozen_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("pin_hash", sa.LargeBinary(), nullable=True))
-        batch_op.add_column(
-            sa.Column("pin_failures", sa.Integer(), server_default="0", nullable=False)
-        )
+    # Plain ALTER TABLE: a batch would rebuild `users`, deleting every row that refers to a user.
+    op.add_column(
+        "users", sa.Column("discreet", sa.Boolean(), server_default=sa.true(), nullable=False)
+    )
+    op.add_column("users", sa.Column("frozen_at", sa.DateTime(), nullable=True))
+    op.add_column("users", sa.Column("pin_hash", sa.LargeBinary(), nullable=True))
+    op.add_column(
+        "users", sa.Column("pin_failures", sa.Integer(), server_default="0", nullable=False)
+    )
     op.create_table(
         "sensitive_messages",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -158,24 +158,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sensitive_messages_sent_at"))
         batch_op.drop_index(batch_op.f("ix_sensitive_messages_delete_at"))
     op.drop_table("sensitive_messages")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("pin_failures")
-        batch_op.drop_column("pin_hash")
-        batch_op.drop_column("frozen_at")
-        batch_op.drop_column("discreet")
+    # Not in batch mode: rebuilding `users` would delete every row that refers to a user.
+    for column in ("pin_failures", "pin_hash", "frozen_at", "discreet"):
+        op.drop_column("users", column)
 
     # -- safety: broadcast texts sealed (the sealed texts cannot go back in clear: left empty)
-    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
-        batch_op.drop_column("text")
-    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("text", sa.Text(), nullable=False, server_default=""))
-    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
-        batch_op.alter_column("text", server_default=None)
+    op.drop_column("broadcasts", "text")
+    op.add_column("broadcasts", sa.Column("text", sa.Text(), nullable=False, server_default=""))
 
     # -- safety: impostors
-    with op.batch_alter_table("case_contacts", schema=None) as batch_op:
-        batch_op.drop_column("telegram_username")
-        batch_op.drop_column("telegram_name")
+    op.drop_column("case_contacts", "telegram_username")  # plain, as below
+    op.drop_column("case_contacts", "telegram_name")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_duplicate_of"))
     # Not in batch mode: on SQLite that would copy `cases` into a new table and drop the old one,
