@@ -13,6 +13,7 @@ turn from the delivery job's pacer: the two together never exceed `send_rate_per
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from datetime import timedelta
@@ -141,11 +142,13 @@ class ProgressReporter:
 
         delivery = self.application.bot_data.get(DELIVERY_KEY)
         bot: Bot = self.application.bot
+        turn: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
         if isinstance(delivery, Delivery):
-            await delivery.pacer.wait_turn(chat_id)
+            turn = delivery.pacer.turn(chat_id)
             bot = delivery.bot
         try:
-            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+            async with turn:
+                await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
         except BadRequest as error:
             if "not modified" in error.message.lower():
                 return True

@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -57,8 +58,11 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 300.0
 PER_CHAT_INTERVAL = 1.0
+GROUP_INTERVAL = 3.0
+"""Telegram lets a bot send about 20 messages a minute to one group."""
 WINDOW_MARGIN = 0.03
-"""Seconds added to each one-second window: room for network jitter (see Pacer)."""
+"""Seconds added to each window: headroom for the replies people are waiting for, which go out
+beside the outbox (the Pacer itself does not rely on timing)."""
 DEAD_LETTER_TEMPLATE = "cases.dead_letter_staff"
 SETTLE_ATTEMPTS = 6
 
@@ -77,16 +81,40 @@ def retry_after_seconds(error: RetryAfter) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-class Pacer:
-    """At most `rate` sends in any window of one second (plus WINDOW_MARGIN), one send per chat
-    per second, and a global pause after a RetryAfter. Single-threaded asyncio: no lock needed.
+class SendTicket:
+    """One send's place in the pacer: `finish` it when the request returned (or failed)."""
 
-    Each caller reserves a slot, evenly spaced 1/rate apart, and sleeps once. Telegram (and the
-    sandbox) count sends as they ARRIVE, so slots spaced exactly 1/rate still earn 429s whenever
-    one request travels a few ms faster than the one `rate` places before it: the margin absorbs
-    that jitter. A sleeper that wakes late (the event loop stalled) takes a fresh slot rather than
-    sending together with every other late sleeper. The delivery pipeline keeps reservations
-    coming, so no catch-up bursts are needed to hold the rate.
+    __slots__ = ("_done", "chat_id", "done_at")
+
+    def __init__(self, chat_id: int) -> None:
+        self.chat_id = chat_id
+        self.done_at: float | None = None
+        self._done: asyncio.Future[None] | None = None
+
+    async def finished(self) -> None:
+        if self.done_at is None:
+            if self._done is None:
+                self._done = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._done)  # a cancelled waiter must not cancel the others
+
+    def _mark(self, now: float) -> None:
+        self.done_at = now
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+
+class Pacer:
+    """At most `rate` sends in any window of one second, one send per chat per second (one per
+    GROUP_INTERVAL to a group), and pauses after a RetryAfter. Single-threaded asyncio: no lock.
+
+    Telegram (and the sandbox) count a send when it ARRIVES, which no sender can see, and a
+    busy machine can delay a request by any amount between the decision and the wire. So the
+    pacer reasons about what it can see: a request arrived no later than its answer came back.
+    The k-th send may start only once the (k - rate)-th has been answered and a second (plus
+    WINDOW_MARGIN) has passed since: then it arrives at least a second after the other did,
+    however late either was scheduled; likewise a chat's next send starts a second after its
+    previous one was answered. A late sleeper re-checks everything when it wakes. Sends are also
+    spaced 1/rate apart, so a window fills smoothly rather than in a burst.
     """
 
     def __init__(
@@ -100,48 +128,69 @@ class Pacer:
         self.interval = 1.0 / rate
         self.capacity = max(1, int(rate))
         self.span = self.capacity / rate + WINDOW_MARGIN
-        self._starts: deque[float] = deque(maxlen=self.capacity)
+        self._recent: deque[SendTicket] = deque(maxlen=self.capacity)
+        self._last_start = -math.inf
         self._chat_next: dict[int, float] = {}
+        self._chat_sending: dict[int, SendTicket] = {}
         self.paused_until = 0.0
 
     def _now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
 
     def pause(self, seconds: float) -> None:
+        """Everything waits (a RetryAfter for the bot as a whole)."""
         self.paused_until = max(self.paused_until, self._now() + seconds)
 
-    def _reserve(self, now: float) -> float:
-        slot = now
-        if self._starts:
-            slot = max(slot, self._starts[-1] + self.interval)
-        if len(self._starts) == self.capacity:
-            slot = max(slot, self._starts[0] + self.span)
-        self._starts.append(slot)
-        return slot
+    def pause_chat(self, chat_id: int, seconds: float) -> None:
+        """Only this chat waits (a group's own limit), the others go on."""
+        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), self._now() + seconds)
 
-    async def wait_turn(self, chat_id: int) -> None:
-        """Sleep until this chat may receive again, sending is not paused, and a slot is free."""
+    async def wait_turn(self, chat_id: int) -> SendTicket:
+        """Sleep until this send may start; the caller sends, then calls `finish(ticket)`."""
         while True:
-            now = self._now()
-            chat_ready = self._chat_next.get(chat_id, 0.0)
-            wait = max(chat_ready, self.paused_until) - now
-            if wait > 0:
-                await self._sleep(wait)
+            sending = self._chat_sending.get(chat_id)
+            if sending is not None:
+                await sending.finished()
                 continue
-            slot = self._reserve(now)
-            self._chat_next[chat_id] = slot + PER_CHAT_INTERVAL + WINDOW_MARGIN
-            if slot > now:
-                await self._sleep(slot - now)
-                if self._now() - slot > WINDOW_MARGIN:
-                    # The loop stalled (GC, a busy moment) and every sleeper woke together:
-                    # sending now would bunch them into one window. Take a fresh turn instead
-                    # (the missed slot is given back, so the window holds only real sends).
-                    self._chat_next[chat_id] = chat_ready
-                    with contextlib.suppress(ValueError):
-                        self._starts.remove(slot)
-                    continue
-            if self._now() >= self.paused_until:
-                return
+            oldest = self._recent[0] if len(self._recent) == self.capacity else None
+            if oldest is not None and oldest.done_at is None:
+                await oldest.finished()
+                continue
+            now = self._now()
+            ready = max(
+                self._chat_next.get(chat_id, 0.0),
+                self.paused_until,
+                self._last_start + self.interval,
+                oldest.done_at + self.span if oldest and oldest.done_at is not None else 0.0,
+            )
+            if ready > now:
+                await self._sleep(ready - now)
+                continue
+            ticket = SendTicket(chat_id)
+            self._recent.append(ticket)
+            self._chat_sending[chat_id] = ticket
+            self._last_start = now
+            return ticket
+
+    @contextlib.asynccontextmanager
+    async def turn(self, chat_id: int) -> AsyncIterator[SendTicket]:
+        """`async with pacer.turn(chat):` send inside; the ticket is finished however it ends."""
+        ticket = await self.wait_turn(chat_id)
+        try:
+            yield ticket
+        finally:
+            self.finish(ticket)
+
+    def finish(self, ticket: SendTicket) -> None:
+        """The request came back (sent, refused or failed): its window and its chat move on."""
+        now = self._now()
+        interval = GROUP_INTERVAL if ticket.chat_id < 0 else PER_CHAT_INTERVAL
+        self._chat_next[ticket.chat_id] = max(
+            self._chat_next.get(ticket.chat_id, 0.0), now + interval + WINDOW_MARGIN
+        )
+        if self._chat_sending.get(ticket.chat_id) is ticket:
+            del self._chat_sending[ticket.chat_id]
+        ticket._mark(now)
 
     def forget_idle_chats(self) -> None:
         now = self._now()
@@ -306,12 +355,16 @@ class Delivery:
         except (UnknownTemplateError, KeyError, ValueError) as error:
             await self._give_up(row, f"render:{type(error).__name__}", notify=False)
             return
-        await self.pacer.wait_turn(row.chat_id)
+        ticket = await self.pacer.wait_turn(row.chat_id)
         if not self.alive:
+            self.pacer.finish(ticket)
             return
         self.stats.in_flight += 1
         try:
-            sent = await self._send(row, message)
+            try:
+                sent = await self._send(row, message)
+            finally:
+                self.pacer.finish(ticket)
         except RetryAfter as error:
             await self._rate_limited(row, retry_after_seconds(error))
         except Forbidden:
@@ -357,7 +410,10 @@ class Delivery:
             await outbox.mark_withheld(session, row.id, reason="frozen")
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
-        self.pacer.pause(seconds)
+        if row.chat_id < 0:
+            self.pacer.pause_chat(row.chat_id, seconds)  # a group's own limit: only it waits
+        else:
+            self.pacer.pause(seconds)
         self._count("RetryAfter")
         services = self.services
         async with services.sessions() as session, session.begin():
