@@ -39,6 +39,7 @@ from handlers import (
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
 from jobs import register_jobs
 from storage.crypto import DataKeyError, FieldCipher
+from storage.data_keys import give_existing_data_keys
 from storage.db import make_engine, make_session_factory
 from storage.keys import upgrade_index_rule
 from storage.meta import verify_or_store_key_check
@@ -73,6 +74,7 @@ async def open_services(
         async with sessions() as session, session.begin():
             await verify_or_store_key_check(session, cipher)
         await upgrade_index_rule(sessions, cipher)
+        await give_existing_data_keys(sessions, cipher)
     except BaseException:
         await engine.dispose()
         raise

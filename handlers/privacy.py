@@ -24,6 +24,7 @@ from handlers.pin import add_action, ask_new_pin, pin_asked
 from handlers.status_words import status_word
 from jobs.messages.threads import kind_word
 from storage import chat_cleanup, safety
+from storage.data_keys import shred_copies
 from storage.enums import MonitorStatus
 from storage.privacy import HeldData, forget_user, held_data
 
@@ -336,7 +337,11 @@ async def confirm_forget(update: Update, context: HotlineContext) -> None:
         await chat_cleanup.keep_through_forget(
             session, context.profile.id, remembered, now=services.clock()
         )
-        result = await forget_user(session, context.profile.id, now=services.clock())
+        result = await forget_user(
+            session, services.cipher, context.profile.id, now=services.clock()
+        )
+    # The destroyed keys' own bytes: out of the WAL (SQLite), out of the heap (PostgreSQL).
+    await shred_copies(services.engine)
     if context.user_data is not None:
         context.user_data.clear()
     if context.chat_data is not None:

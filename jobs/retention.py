@@ -1,6 +1,7 @@
 """Daily retention: what we no longer need is a risk we no longer carry.
 
-Abandoned report drafts (sealed persistence entries) go after `draft_retention_days`, delivered or
+Abandoned report drafts (sealed persistence entries, each with its own data key, destroyed with
+it: crypto-shredding, `storage.data_keys`) go after `draft_retention_days`, delivered or
 failed outbox rows after `outbox_retention_days`, audit rows after `audit_retention_days`. The
 running bot also forgets its in-memory copy of a purged draft, or it would write it back.
 """
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application
 
+from storage.data_keys import shred_copies
 from storage.privacy import CHAT_KIND, USER_KIND, PurgeResult, purge_expired
 
 if TYPE_CHECKING:
@@ -35,6 +37,9 @@ async def run_retention(services: Services) -> PurgeResult:
             outbox_days=settings.outbox_retention_days,
             audit_days=settings.audit_retention_days,
         )
+    # Each purged draft's data key was destroyed with it; now the key rows' own bytes go too
+    # (and those of keys destroyed since the last pass, e.g. by finished conversations).
+    await shred_copies(services.engine)
     log.info(
         "retention: %d drafts, %d outbox rows, %d audit rows removed",
         len(result.drafts),

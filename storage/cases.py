@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit, relatives
 from storage.crypto import FieldCipher
+from storage.data_keys import case_cipher
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role
 from storage.lifecycle import OPEN, allowed_next, check_transition
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal, User
@@ -160,6 +161,7 @@ async def case_for_staff(
     case = await session.scalar(select(Case).where(Case.code == code))
     if case is None:
         return None
+    master, cipher = cipher, await case_cipher(session, cipher, case.id)
     personal_row = await session.get(CasePersonal, case.id)
     personal = {
         name: cipher.open(getattr(personal_row, name)) if personal_row is not None else None
@@ -186,13 +188,14 @@ async def case_for_staff(
         if candidate.user_id in listed:
             continue
         row = await session.get(CaseContact, candidate.contact_id)
+        theirs = await case_cipher(session, master, row.case_id) if row is not None else master
         waiting.append(
             ContactView(
                 candidate.user_id,
                 row.relation if row is not None else None,
                 False,
                 False,
-                cipher.open(row.contact_phone) if row is not None else None,
+                theirs.open(row.contact_phone) if row is not None else None,
                 via=candidate.via_code,
             )
         )
@@ -293,7 +296,9 @@ def staff_desk(staff: StaffContacts) -> list[int]:
 
 async def _name(session: AsyncSession, cipher: FieldCipher, case: Case) -> str | None:
     personal = await session.get(CasePersonal, case.id)
-    return cipher.open(personal.detainee_name) if personal is not None else None
+    if personal is None or personal.detainee_name is None:
+        return None
+    return (await case_cipher(session, cipher, case.id)).open(personal.detainee_name)
 
 
 def _event(
@@ -309,6 +314,8 @@ def _event(
     public: bool = False,
     body: str | None = None,
 ) -> CaseEvent:
+    """`cipher` is the case's (`case_cipher`): it seals the body."""
+    assert body is None or cipher.key_id is not None, "an event body is sealed with the case key"
     event = CaseEvent(
         case_id=case.id,
         kind=kind,
@@ -382,6 +389,7 @@ async def change_status(
     """Move a case along the lifecycle (raises `TransitionRefused` outside it) and tell everyone
     who should know; a return home also goes to all staff."""
     case = await _case(session, code)
+    cipher = await case_cipher(session, cipher, case.id)
     old = case.status
     check_transition(old, new_status)
     case.status = new_status
@@ -551,6 +559,7 @@ async def send_note(
     public case's notes reach them). Without it the note is a FAMILY_NOTE, which no monitor alert
     or digest carries, even if the case is made public later. Returns who it was queued to."""
     case = await _case(session, code)
+    cipher = await case_cipher(session, cipher, case.id)
     event = _event(
         session,
         cipher,
@@ -599,6 +608,7 @@ async def add_public_note(
     """A note the family (and subscribed monitors of a public case) will read."""
     sent = await send_note(session, cipher, code, text, monitors=True, actor_id=actor_id, now=now)
     case = await _case(session, code)
+    cipher = await case_cipher(session, cipher, case.id)
     return Change(case.code, case.status, case.status, sent.event_id, sent.family + sent.monitors)
 
 
@@ -613,6 +623,7 @@ async def add_internal_note(
 ) -> Change:
     """A note for staff only: nobody is notified."""
     case = await _case(session, code)
+    cipher = await case_cipher(session, cipher, case.id)
     event = _event(
         session, cipher, case, EventKind.INTERNAL_NOTE, actor_id=actor_id, now=now, body=text
     )
@@ -634,6 +645,7 @@ async def request_info(
 ) -> Change:
     """Ask the family a question: the case moves to need_info and waits for their answer."""
     case = await _case(session, code)
+    cipher = await case_cipher(session, cipher, case.id)
     old = case.status
     check_transition(old, CaseStatus.NEED_INFO)
     case.status = CaseStatus.NEED_INFO
@@ -710,6 +722,7 @@ async def merge_cases(
     about the surviving case meanwhile. Only those already family of both hear of the merge.
     """
     case, target = await _merge_pair(session, code, into_code)
+    cipher = await case_cipher(session, cipher, case.id)
     old = case.status
     check_transition(old, CaseStatus.CLOSED)
     case.status = CaseStatus.CLOSED
@@ -768,6 +781,7 @@ async def link_contact(
     if verified_by not in relatives.VERIFICATION_METHODS:
         raise CaseRefused(code, "unknown verification")
     case = await _case(session, code)
+    cipher = await case_cipher(session, cipher, case.id)
     waiting = await relatives.candidate(session, case, user_id)
     if waiting is None:
         raise CaseRefused(code, "not waiting for approval")
@@ -779,10 +793,12 @@ async def link_contact(
         contact = CaseContact(case_id=case.id, user_id=user_id, created_at=now)
         session.add(contact)
     if source is not None and source is not contact:
+        # Their details move from their own case's key to this case's.
+        theirs = await case_cipher(session, cipher, source.case_id)
         contact.relation = source.relation
-        contact.contact_phone = source.contact_phone
-        contact.telegram_name = source.telegram_name
-        contact.telegram_username = source.telegram_username
+        contact.contact_phone = cipher.seal(theirs.open(source.contact_phone))
+        contact.telegram_name = cipher.seal(theirs.open(source.telegram_name))
+        contact.telegram_username = cipher.seal(theirs.open(source.telegram_username))
     contact.approved = True
     event = _event(session, cipher, case, EventKind.CONTACT_LINKED, actor_id=actor_id, now=now)
     await session.flush()
@@ -847,14 +863,15 @@ async def queue_need_info_reminders(
         )
         .order_by(Case.id)
     )
-    messages: list[Outgoing] = []
+    queued = 0
     for case, event in rows:
+        keyed = await case_cipher(session, cipher, case.id)
         params = {
             "code": case.code,
-            "question": cipher.open(event.body),
-            "name": await _name(session, cipher, case),
+            "question": keyed.open(event.body),
+            "name": await _name(session, keyed, case),
         }
-        messages += [
+        messages = [
             Outgoing(
                 chat,
                 f"remind:{event.id}:{chat}",
@@ -865,7 +882,8 @@ async def queue_need_info_reminders(
             )
             for chat in await family_of(session, case)
         ]
-    return await enqueue(session, cipher, messages, now=now)
+        queued += await enqueue(session, keyed, messages, now=now)
+    return queued
 
 
 async def queue_stale_case_list(

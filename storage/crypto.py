@@ -6,6 +6,13 @@ package before they reach the database; `MultiFernet` lets a new key encrypt whi
 decrypt, which is what key rotation needs. Duplicate detection must not need the name in clear, so a
 keyed HMAC over the normalised name and birth date (the blind index) is stored beside the sealed
 fields, with a subkey derived from the data key by HKDF.
+
+Envelope encryption (crypto-shredding): the key of `HOTLINE_DATA_KEY` (the *master* key) seals
+little itself. Each case, each user's private conversations and each persistence entry has its
+own random *data key*, kept sealed by the master key in the small `data_keys` table; a
+`FieldCipher.for_data_key` seals with it. Erasing destroys the data key, so every copy of what it
+sealed (SQLite WAL and free pages, PostgreSQL heap, a backup of the other tables) is noise, even
+to someone who holds the master key. Rotating the master key re-seals only the data-key rows.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import copy
 import hashlib
 import hmac
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -66,6 +74,8 @@ def normalise_for_index(text: str) -> str:
 
 
 _NORMALISERS = {INDEX_RULE: normalise_for_index, LEGACY_INDEX_RULE: legacy_normalise_for_index}
+OPENED_DATA_KEYS = 4096
+"""How many opened data keys a master cipher keeps in memory (least recently used go first)."""
 
 
 class FieldCipher:
@@ -84,6 +94,10 @@ class FieldCipher:
         self._index_key = _blind_index_key(keys[0].strip())
         self._pseudonym_key = _subkey(keys[0].strip(), b"hotline-log-pseudonym")
         self._normalise = normalise_for_index
+        self.key_id: int | None = None
+        """The `data_keys` row this cipher seals with; None for the master key itself."""
+        self._master = self
+        self._opened: OrderedDict[bytes, FieldCipher] = OrderedDict()
 
     @classmethod
     def from_setting(cls, value: str) -> FieldCipher:
@@ -114,6 +128,52 @@ class FieldCipher:
             return False
         return True
 
+    def can_open(self, token: bytes) -> bool:
+        try:
+            self._multi.decrypt(bytes(token))
+        except InvalidToken:
+            return False
+        return True
+
+    # -- envelope encryption: data keys sealed by this (master) key --------------------------
+
+    @property
+    def master(self) -> FieldCipher:
+        return self._master
+
+    def new_data_key(self) -> bytes:
+        """A fresh random data key, returned sealed by the master key (for `data_keys.sealed`)."""
+        return self._master._multi.encrypt(Fernet.generate_key())
+
+    def for_data_key(self, key_id: int, sealed: bytes) -> FieldCipher:
+        """The cipher of one data key: it seals with the data key; it also opens values still
+        sealed by the master key (written before envelope encryption). Opened keys are kept in a
+        small cache keyed by the sealed bytes, which no other key ever has."""
+        master = self._master
+        sealed = bytes(sealed)
+        cached = master._opened.get(sealed)
+        if cached is not None and cached.key_id == key_id:
+            master._opened.move_to_end(sealed)
+            return cached
+        try:
+            raw = master._multi.decrypt(sealed)
+        except InvalidToken:
+            raise DataKeyError("HOTLINE_DATA_KEY does not open this database's data keys") from None
+        other = copy.copy(master)
+        other._fernets = [Fernet(raw), *master._fernets]
+        other._multi = MultiFernet(other._fernets)
+        other.key_id = key_id
+        other._master = master
+        other._opened = OrderedDict()
+        master._opened[sealed] = other
+        if len(master._opened) > OPENED_DATA_KEYS:
+            master._opened.popitem(last=False)
+        return other
+
+    def forget_data_key(self, sealed: bytes) -> None:
+        """Drop an opened data key from memory (it was destroyed)."""
+        self._master._opened.pop(bytes(sealed), None)
+
     def blind_index(self, *parts: str | None) -> str:
         """A keyed hash of the normalised parts: equal inputs match, nothing can be read back."""
         message = "\x1f".join(self._normalise(part or "") for part in parts)
@@ -135,7 +195,7 @@ class FieldCipher:
 
     def key_check(self) -> bytes:
         """A sealed known value stored once, so a wrong key is caught at start."""
-        return self._multi.encrypt(KEY_CHECK_PLAINTEXT)
+        return self._master._multi.encrypt(KEY_CHECK_PLAINTEXT)
 
     def verify_key_check(self, token: bytes) -> None:
         if self.open(token) != KEY_CHECK_PLAINTEXT.decode("ascii"):

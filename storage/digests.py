@@ -20,6 +20,7 @@ from sqlalchemy import false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import FieldCipher
+from storage.data_keys import case_cipher
 from storage.enums import AlertFilter, EventKind, SubscriptionScope, Visibility
 from storage.models import (
     Case,
@@ -172,9 +173,10 @@ async def digest_items(
         if not any(wants_event(f or AlertFilter.ALL_CHANGES, event) for f in filters):
             continue
         public = case.visibility == Visibility.PUBLIC
+        keyed = await case_cipher(session, cipher, case.id)
         if public and case.id not in names:
             personal = await session.get(CasePersonal, case.id)
-            names[case.id] = cipher.open(personal.detainee_name) if personal else None
+            names[case.id] = keyed.open(personal.detainee_name) if personal else None
         items.append(
             {
                 "code": case.code,
@@ -182,7 +184,7 @@ async def digest_items(
                 "region": case.region,
                 "kind": event.kind,
                 "status": event.new_status,
-                "note": cipher.open(event.body) if public and event.kind == PUBLIC_NOTE else None,
+                "note": keyed.open(event.body) if public and event.kind == PUBLIC_NOTE else None,
                 "time": event.created_at.astimezone(local).strftime("%H:%M"),
             }
         )

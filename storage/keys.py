@@ -6,8 +6,12 @@ first key seals, every key opens), then runs ``python -m bot rotate-key`` with t
 
 1. blind indexes (`Case.person_index`) are recomputed with the new key first, so the window in
    which a new report's index (new key) cannot match an old case's index (old key) is short;
-2. every sealed column is re-sealed, found from the models' `LargeBinary` columns so a sealed
-   column added later is covered without touching this module;
+2. every value sealed by the master key is re-sealed, found from the models' `LargeBinary`
+   columns so a sealed column added later is covered without touching this module. With
+   envelope encryption (`storage.data_keys`) that is the small `data_keys` table (each case's,
+   user's and draft's key) and the few values still sealed by the master key (broadcast texts,
+   monitor requests, PINs, digests, values from before envelope encryption); values sealed by
+   a data key are left as they are: the master key cannot open them, and need not;
 3. the key check in `meta` is replaced, so the old key alone no longer starts the bot.
 
 Work is done in small batches: each batch is read in one short transaction and written in another
@@ -27,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage.crypto import INDEX_RULE, LEGACY_INDEX_RULE, DataKeyError, FieldCipher
 from storage.db import SessionFactory
 from storage.meta import replace_key_check, verify_or_store_key_check
-from storage.models import Base, Case, CasePersonal, Meta
+from storage.models import Base, Case, CasePersonal, DataKey, Meta
 from storage.reports import person_index_from_stored
 
 DEFAULT_BATCH_SIZE = 200
@@ -104,7 +108,9 @@ async def _reseal_table(
         for row in rows:
             keys = tuple(row[: len(primary_key)])
             for column, token in zip(sealed.columns, row[len(primary_key) :], strict=True):
-                if isinstance(token, bytes) and not cipher.is_sealed_with_primary(token):
+                if not isinstance(token, bytes) or cipher.is_sealed_with_primary(token):
+                    continue
+                if cipher.can_open(token):  # not a data key's: those stay as they are
                     changes.append((keys, column, token, cipher.rotate(token)))
         if changes:
             async with sessions() as session, session.begin():
@@ -140,8 +146,11 @@ async def _recompute_indexes(
                         Case.person_index,
                         CasePersonal.detainee_name,
                         CasePersonal.birth_date,
+                        DataKey.id,
+                        DataKey.sealed,
                     )
                     .join(CasePersonal, CasePersonal.case_id == Case.id)
+                    .outerjoin(DataKey, DataKey.case_id == Case.id)
                     .where(Case.id > last_id, Case.person_index.isnot(None))
                     .order_by(Case.id)
                     .limit(batch_size)
@@ -150,8 +159,9 @@ async def _recompute_indexes(
         if not rows:
             return
         changes: list[tuple[int, str, str]] = []
-        for case_id, stored, sealed_name, sealed_birth in rows:
-            name, birth = cipher.open(sealed_name), cipher.open(sealed_birth)
+        for case_id, stored, sealed_name, sealed_birth, key_id, sealed_key in rows:
+            keyed = cipher if key_id is None else cipher.for_data_key(key_id, sealed_key)
+            name, birth = keyed.open(sealed_name), keyed.open(sealed_birth)
             new_index = person_index_from_stored(cipher, name, birth)
             if stored is None or new_index is None or stored == new_index:
                 continue
@@ -181,7 +191,11 @@ async def _count_on_old_key(
         for sealed in tables:
             for column in sealed.columns:
                 tokens = await session.scalars(select(column).where(column.isnot(None)))
-                left += sum(1 for token in tokens if not cipher.is_sealed_with_primary(token))
+                left += sum(
+                    1
+                    for token in tokens
+                    if not cipher.is_sealed_with_primary(token) and cipher.can_open(token)
+                )
     return left
 
 

@@ -99,6 +99,26 @@ class User(Base):
     pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class DataKey(Base):
+    """One data key (envelope encryption, `storage.data_keys`): a random Fernet key sealed by the
+    master key. It belongs to a case (its personal fields, contacts, notes and messages about
+    it), to a user (their conversations with the hotline, their PIN) or, with neither, to one
+    persistence entry (a draft). Destroying the row makes everything it sealed unreadable."""
+
+    __tablename__ = "data_keys"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - an id is never used twice
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed: Mapped[bytes]
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), unique=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Case(Base):
     """A detention report and its place in the lifecycle. Only non-identifying fields are plain."""
 
@@ -203,9 +223,7 @@ class ThreadMessage(Base):
     __tablename__ = "thread_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    thread_id: Mapped[int] = mapped_column(
-        ForeignKey("threads.id", ondelete="CASCADE"), index=True
-    )
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
     from_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     author_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
@@ -336,6 +354,11 @@ class OutboxMessage(Base):
     )
     """The thread message a desk notice announces: a staff member's Telegram reply to the notice
     (chat_id + telegram_message_id) finds its thread through it."""
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    """The data key `payload` is sealed with (the case's or the user's it is about); None: the
+    master key (broadcasts, digests). A row whose key is destroyed goes with it."""
 
 
 class SensitiveMessage(Base):
@@ -377,6 +400,10 @@ class PersistenceEntry(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     data: Mapped[bytes]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    """The entry's own data key, destroyed with the entry (retention, /forget)."""
 
 
 class Meta(Base):

@@ -3,7 +3,9 @@ them, and the delivery job (`jobs/delivery.py`) sends them later.
 
 Queuing is idempotent: each row has a `dedupe_key` such as ``event:42:123456`` (one event, one
 recipient), and queuing an existing key does nothing, so a monitor who follows both a case and its
-region gets one alert per event. Parameters are sealed: they may carry a detainee's name.
+region gets one alert per event. Parameters are sealed: they may carry a detainee's name. They are
+sealed with the cipher `enqueue` is given: a case's or a user's data key (`storage.data_keys`),
+named in `data_key_id`, so erasing the case or the user makes the payload unreadable everywhere.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.crypto import FieldCipher
 from storage.enums import OutboxKind, OutboxStatus
-from storage.models import OutboxMessage, User, utcnow
+from storage.models import DataKey, OutboxMessage, User, utcnow
 
 ON_QUEUED_HOOK = "on_outbox_queued"
 _QUEUED = "outbox_queued"
@@ -69,6 +71,14 @@ def open_params(cipher: FieldCipher, payload: bytes | None) -> dict[str, Any]:
     return {} if text is None else dict(json.loads(text))
 
 
+def row_cipher(cipher: FieldCipher, key_id: int | None, sealed_key: bytes | None) -> FieldCipher:
+    """The cipher of an outbox row's payload, from its `data_key_id` and that key's sealed bytes
+    (joined from `data_keys`); the master cipher for a row sealed by it."""
+    if key_id is None or sealed_key is None:
+        return cipher.master
+    return cipher.for_data_key(key_id, sealed_key)
+
+
 async def enqueue(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -79,7 +89,8 @@ async def enqueue(
     """Queue messages in the caller's transaction; existing dedupe keys are skipped.
 
     Returns how many rows were new. Uses INSERT ... ON CONFLICT DO NOTHING in batches, which is
-    what lets one status change queue thousands of monitor alerts quickly.
+    what lets one status change queue thousands of monitor alerts quickly. Payloads are sealed
+    with `cipher`: pass the case's (or user's) data-key cipher for messages about them.
     """
     when = now or utcnow()
     sealed: dict[str, bytes | None] = {}  # a fan-out shares one payload: seal it once
@@ -99,6 +110,7 @@ async def enqueue(
                 "event_id": message.event_id,
                 "broadcast_id": message.broadcast_id,
                 "thread_message_id": message.thread_message_id,
+                "data_key_id": cipher.key_id,
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "not_before": message.not_before or when,
@@ -215,8 +227,9 @@ async def claim(
     died while sending) are due again. `exclude_chats` are chats the caller is still pacing."""
     excluded = list(exclude_chats)
     query = (
-        select(OutboxMessage, User.language, User.discreet, User.frozen_at)
+        select(OutboxMessage, User.language, User.discreet, User.frozen_at, DataKey.sealed)
         .outerjoin(User, User.id == OutboxMessage.chat_id)
+        .outerjoin(DataKey, DataKey.id == OutboxMessage.data_key_id)
         .where(_due(now), _head_of_its_chat())
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
@@ -241,7 +254,7 @@ async def claim(
             kind=row.kind,
             priority=row.priority,
             template=row.template,
-            params=open_params(cipher, row.payload),
+            params=open_params(row_cipher(cipher, row.data_key_id, sealed_key), row.payload),
             attempts=row.attempts,
             language=language,
             event_id=row.event_id,
@@ -249,7 +262,7 @@ async def claim(
             discreet=discreet is not False,
             frozen=frozen_at is not None,
         )
-        for row, language, discreet, frozen_at in rows
+        for row, language, discreet, frozen_at, sealed_key in rows
     ]
 
 

@@ -5,6 +5,10 @@ answers are personal data, so user data, chat data and conversation states are s
 in the `persistence` table. Unchanged entries are not written again (PTB hands over every entry it
 touched), which keeps the per-update flush cheap. Bot data and callback data are not stored: the
 bot keeps its services in `bot_data`, and callback data are plain strings checked on the server.
+
+Each entry is sealed with a data key of its own (`storage.data_keys`), destroyed with the entry
+(a dropped conversation, retention, /forget): an abandoned draft's copies left in the WAL or a
+backup cannot be opened afterwards, even with the master key.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from telegram.ext import BasePersistence, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
 from storage.crypto import FieldCipher
+from storage.data_keys import destroy_keys, new_key
 from storage.db import SessionFactory
-from storage.models import PersistenceEntry, utcnow
+from storage.models import DataKey, PersistenceEntry, utcnow
+from storage.outbox import row_cipher
 
 USER = "user"
 CHAT = "chat"
@@ -57,13 +63,14 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
     async def _load(self, kind: str) -> dict[str, Any]:
         async with self._sessions() as session:
             rows = await session.execute(
-                select(PersistenceEntry.key, PersistenceEntry.data).where(
-                    PersistenceEntry.kind == kind
-                )
+                select(PersistenceEntry.key, PersistenceEntry.data, DataKey.id, DataKey.sealed)
+                .outerjoin(DataKey, DataKey.id == PersistenceEntry.data_key_id)
+                .where(PersistenceEntry.kind == kind)
             )
             loaded: dict[str, Any] = {}
-            for key, data in rows:
-                text = self._cipher.open(data) or "null"
+            for key, data, key_id, sealed_key in rows:
+                cipher = row_cipher(self._cipher, key_id, sealed_key)
+                text = cipher.open(data) or "null"
                 self._written[(kind, key)] = _digest(text)
                 loaded[key] = json.loads(text)
             return loaded
@@ -91,27 +98,49 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
         digest = _digest(text)
         if self._written.get((kind, key)) == digest:
             return
-        sealed = self._cipher.seal(text)
-        assert sealed is not None
-        row = {"kind": kind, "key": key, "data": sealed, "updated_at": self._clock()}
         async with self._sessions() as session, session.begin():
+            found = (
+                await session.execute(
+                    select(DataKey.id, DataKey.sealed)
+                    .join(PersistenceEntry, PersistenceEntry.data_key_id == DataKey.id)
+                    .where(PersistenceEntry.kind == kind, PersistenceEntry.key == key)
+                )
+            ).first()
+            if found is None:  # a new entry (or one sealed before data keys): a key of its own
+                cipher = await new_key(session, self._cipher)
+            else:
+                cipher = self._cipher.for_data_key(found[0], found[1])
+            sealed = cipher.seal(text)
+            assert sealed is not None
+            row = {
+                "kind": kind,
+                "key": key,
+                "data": sealed,
+                "updated_at": self._clock(),
+                "data_key_id": cipher.key_id,
+            }
             dialect = session.get_bind().dialect.name
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
             statement = insert(PersistenceEntry).values(**row)
             statement = statement.on_conflict_do_update(
                 index_elements=["kind", "key"],
-                set_={"data": statement.excluded.data, "updated_at": statement.excluded.updated_at},
+                set_={
+                    "data": statement.excluded.data,
+                    "updated_at": statement.excluded.updated_at,
+                    "data_key_id": statement.excluded.data_key_id,
+                },
             )
             await session.execute(statement)
         self._written[(kind, key)] = digest
 
     async def _drop(self, kind: str, key: str) -> None:
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                delete(PersistenceEntry).where(
-                    PersistenceEntry.kind == kind, PersistenceEntry.key == key
-                )
+            found = await session.execute(
+                delete(PersistenceEntry)
+                .where(PersistenceEntry.kind == kind, PersistenceEntry.key == key)
+                .returning(PersistenceEntry.data_key_id)
             )
+            await destroy_keys(session, self._cipher, [k for (k,) in found if k is not None])
         self._written.pop((kind, key), None)
 
     async def update_conversation(

@@ -19,6 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import audit
 from storage.access import is_staff
 from storage.crypto import FieldCipher
+from storage.data_keys import (
+    case_cipher,
+    destroy_keys,
+    destroy_user_key,
+    lock_case_keys,
+    rekey_case,
+)
 from storage.enums import EventKind, MonitorStatus, OutboxStatus, Role
 from storage.models import (
     AuditEntry,
@@ -26,6 +33,7 @@ from storage.models import (
     CaseContact,
     CaseEvent,
     CasePersonal,
+    DataKey,
     DigestSetting,
     MonitorRequest,
     OutboxMessage,
@@ -118,7 +126,14 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
         .order_by(Case.id)
     )
     cases = [
-        _held_case(cipher, code, status, contact, name) for code, status, contact, name in contacts
+        _held_case(
+            await case_cipher(session, cipher, contact.case_id, create=False),
+            code,
+            status,
+            contact,
+            name,
+        )
+        for code, status, contact, name in contacts
     ]
     targets = await session.scalars(
         select(Subscription.target).where(Subscription.user_id == user_id).order_by(Subscription.id)
@@ -169,14 +184,26 @@ def _held_case(
     )
 
 
-async def forget_user(session: AsyncSession, user_id: int, *, now: datetime) -> ForgetResult:
+async def forget_user(
+    session: AsyncSession, cipher: FieldCipher, user_id: int, *, now: datetime
+) -> ForgetResult:
     """Erase the user's personal data and links, in the caller's transaction.
 
     Cases they reported stay (other relatives and staff still follow them) but lose the reporter;
     their sealed details are erased unless staff marked them `kept_for_case`. Their own words in
     case events (replies to staff) are erased. The audit row names no one.
+
+    What is erased is also shredded (`storage.data_keys`): the user's own data key (their
+    conversations) and their persistence entries' keys are destroyed, and every case they were
+    part of gets a new key, so no copy of the old values (WAL, free pages, heap, a backup of the
+    other tables) can be opened. Call `storage.data_keys.shred_copies` after the commit.
     """
     reported = list(await session.scalars(select(Case.id).where(Case.reporter_id == user_id)))
+    linked = set(
+        await session.scalars(select(CaseContact.case_id).where(CaseContact.user_id == user_id))
+    )
+    touched = sorted(linked | set(reported))
+    await lock_case_keys(session, touched)
     kept = set(
         await session.scalars(
             select(CasePersonal.case_id).where(
@@ -218,12 +245,18 @@ async def forget_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
         )
     )
     entries = await _persistence_keys_of(session, user_id)
+    entry_keys: list[int] = []
     for kind, key in entries:
-        await session.execute(
-            delete(PersistenceEntry).where(
-                PersistenceEntry.kind == kind, PersistenceEntry.key == key
-            )
+        found = await session.execute(
+            delete(PersistenceEntry)
+            .where(PersistenceEntry.kind == kind, PersistenceEntry.key == key)
+            .returning(PersistenceEntry.data_key_id)
         )
+        entry_keys += [key_id for (key_id,) in found if key_id is not None]
+    await destroy_keys(session, cipher, entry_keys)
+    await destroy_user_key(session, cipher, user_id)
+    for case_id in touched:
+        await rekey_case(session, cipher, case_id, drop_delivered=case_id in erased)
     user = await session.get(User, user_id)
     if user is None or not is_staff(user.role):
         # A family's own actions (a reply to staff) must not link their Telegram id to a case;
@@ -297,8 +330,28 @@ async def purge_expired(
             )
         )
     ]
+    purged = await session.execute(
+        delete(PersistenceEntry)
+        .where(PersistenceEntry.updated_at < draft_cutoff)
+        .returning(PersistenceEntry.data_key_id)
+    )
+    # Each draft's own key goes with it: its copies in the WAL or a backup are noise now.
+    draft_keys = [key_id for (key_id,) in purged if key_id is not None]
+    if draft_keys:
+        await session.execute(delete(DataKey).where(DataKey.id.in_(draft_keys)))
+    # A key no row uses any more (an entry written twice at once keeps one of its two keys).
     await session.execute(
-        delete(PersistenceEntry).where(PersistenceEntry.updated_at < draft_cutoff)
+        delete(DataKey).where(
+            DataKey.case_id.is_(None),
+            DataKey.user_id.is_(None),
+            DataKey.created_at < draft_cutoff,
+            DataKey.id.not_in(
+                select(PersistenceEntry.data_key_id).where(PersistenceEntry.data_key_id.isnot(None))
+            ),
+            DataKey.id.not_in(
+                select(OutboxMessage.data_key_id).where(OutboxMessage.data_key_id.isnot(None))
+            ),
+        )
     )
     outbox_cutoff = now - timedelta(days=outbox_days)
     outbox = await session.execute(

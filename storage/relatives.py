@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.crypto import FieldCipher
+from storage.data_keys import case_cipher
 from storage.enums import CaseStatus, EventKind
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal
 
@@ -157,6 +158,7 @@ async def candidate(session: AsyncSession, case: Case, user_id: int) -> Candidat
 
 
 async def _facts(session: AsyncSession, cipher: FieldCipher, case: Case) -> ReportFacts:
+    cipher = await case_cipher(session, cipher, case.id)
     personal = await session.get(CasePersonal, case.id)
     fields: dict[str, str | None] = {
         name: cipher.open(getattr(personal, name)) if personal is not None else None
@@ -209,14 +211,15 @@ async def comparison(
             .order_by(CaseEvent.id.desc())
             .limit(1)
         )
-        earlier = cipher.open(body)
+        earlier = (await case_cipher(session, cipher, case.id)).open(body)
+    keyed = await case_cipher(session, cipher, contact.case_id)
     return Comparison(
         code=case.code,
         user_id=user_id,
         relation=contact.relation,
-        phone=cipher.open(contact.contact_phone),
-        telegram_name=cipher.open(contact.telegram_name),
-        telegram_username=cipher.open(contact.telegram_username),
+        phone=keyed.open(contact.contact_phone),
+        telegram_name=keyed.open(contact.telegram_name),
+        telegram_username=keyed.open(contact.telegram_username),
         original=await _facts(session, cipher, case),
         theirs=theirs,
         earlier_summary=earlier,

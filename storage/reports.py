@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import audit
 from storage.codes import new_case_code
 from storage.crypto import FieldCipher
+from storage.data_keys import case_cipher, new_key
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, event_key
@@ -224,6 +225,9 @@ async def file_report(
     )
     session.add(case)
     await session.flush()
+    # The case's own data key seals everything about it (storage.data_keys); the blind index
+    # above stays on the master key, so it is comparable across cases.
+    cipher = await new_key(session, cipher, case_id=case.id)
     session.add(
         CasePersonal(
             case_id=case.id,
@@ -314,6 +318,7 @@ async def _last_public_note(session: AsyncSession, cipher: FieldCipher, case_id:
 
 
 async def _full_summary(session: AsyncSession, cipher: FieldCipher, case: Case) -> CaseSummary:
+    cipher = await case_cipher(session, cipher, case.id)
     personal = await session.get(CasePersonal, case.id)
     return CaseSummary(
         code=case.code,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import audit
 from storage.cases import StaffContacts, staff_desk
 from storage.crypto import FieldCipher
+from storage.data_keys import key_cipher
 from storage.enums import AuditOutcome, OutboxKind, OutboxStatus
 from storage.models import Case, CaseContact, OutboxMessage, User
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, open_params
@@ -170,11 +171,15 @@ async def details_for(
     if (
         row is None
         or row.chat_id != chat_id
-        or row.status != OutboxStatus.SENT
+        # SENDING too: the push is on the phone before its row is marked sent, and a Show
+        # button exists only in a push that was delivered (to this very chat, checked above).
+        or row.status not in (OutboxStatus.SENT, OutboxStatus.SENDING)
         or row.template not in family_facing
+        or row.payload is None  # dropped when the case's details were erased
     ):
         return None
-    return Details(row.template, open_params(cipher, row.payload))
+    keyed = await key_cipher(session, cipher, row.data_key_id)
+    return Details(row.template, open_params(keyed, row.payload))
 
 
 # -- freezing ------------------------------------------------------------------------------------

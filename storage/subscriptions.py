@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
 from storage.crypto import FieldCipher
+from storage.data_keys import case_cipher, key_cipher
 from storage.enums import (
     AlertFilter,
     CaseStatus,
@@ -314,13 +315,15 @@ async def _narrow_pending_alerts(
     )
     cancel: list[int] = []
     rewritten = 0
+    cipher = await case_cipher(session, cipher, case.id)
     for row in pending:
-        params = open_params(cipher, row.payload)
+        params = open_params(await key_cipher(session, cipher, row.data_key_id), row.payload)
         if not monitor_may_hear(case.visibility, str(params.get("kind"))):
             cancel.append(row.id)
             continue
         params.update(name=None, note=None)
         row.payload = seal_params(cipher, params)
+        row.data_key_id = cipher.key_id
         rewritten += 1
     if cancel:
         await session.execute(
@@ -333,4 +336,6 @@ async def _narrow_pending_alerts(
 
 async def detainee_name(session: AsyncSession, cipher: FieldCipher, case: Case) -> str | None:
     personal = await session.get(CasePersonal, case.id)
-    return cipher.open(personal.detainee_name) if personal is not None else None
+    if personal is None or personal.detainee_name is None:
+        return None
+    return (await case_cipher(session, cipher, case.id)).open(personal.detainee_name)

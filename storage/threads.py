@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import audit
 from storage.cases import StaffContacts, all_staff, staff_desk
 from storage.crypto import FieldCipher
+from storage.data_keys import thread_cipher, user_cipher
 from storage.enums import CaseStatus, EventKind, OutboxKind
 from storage.lifecycle import allowed_next
 from storage.models import (
@@ -221,6 +222,7 @@ async def record_family_message(
     also that answer: the case goes back under review."""
     case = await _family_case(session, user_id, code) if code is not None else None
     thread = await _thread_for(session, user_id, case.id if case else None, now)
+    cipher = await thread_cipher(session, cipher, thread)
     message = ThreadMessage(
         thread_id=thread.id,
         from_staff=False,
@@ -266,6 +268,7 @@ async def attach_report_documents(
         return 0
     case = await _family_case(session, user_id, code) if code is not None else None
     thread = await _thread_for(session, user_id, case.id if case else None, now)
+    cipher = await thread_cipher(session, cipher, thread)
     for document in documents:
         session.add(
             ThreadMessage(
@@ -401,6 +404,7 @@ async def staff_reply(
         raise ThreadRefused("family_gone")
     if thread.assigned_to is None:
         thread.assigned_to = staff_id
+    cipher = await thread_cipher(session, cipher, thread)
     message = ThreadMessage(
         thread_id=thread.id,
         from_staff=True,
@@ -551,6 +555,7 @@ async def open_thread(
         )
     )
     summary = await _summary(session, thread)
+    cipher = await thread_cipher(session, cipher, thread, create=False)
     thread.unread = 0
     audit.record(
         session,
@@ -645,6 +650,7 @@ async def family_messages_of(
     session: AsyncSession, cipher: FieldCipher, user_id: int
 ) -> list[MessageView]:
     """Everything in this person's threads, for /mydata."""
+    cipher = await user_cipher(session, cipher, user_id, create=False)
     rows = await session.scalars(
         select(ThreadMessage)
         .join(Thread, Thread.id == ThreadMessage.thread_id)

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from storage.models import Case, CaseContact, CasePersonal, OutboxMessage
 from tests.handlers.report_flow import FULL, REQUIRED, Tap, answer, answer_from, begin, file
 from tests.support.harness import BotHarness
+from tests.support.sealed import every_key
 
 ADMIN = 9001
 
@@ -23,7 +24,9 @@ async def test_full_report_is_stored_and_staff_are_told(running_bot: BotHarness)
         assert case is not None and case.code in reply.plain
         personal = await session.get(CasePersonal, case.id)
         assert personal is not None
-        assert services.cipher.open(personal.detainee_name) == FULL["name"]
+        assert (await every_key(services.sessions, services.cipher)).open(
+            personal.detainee_name
+        ) == FULL["name"]
         contact = await session.scalar(select(CaseContact))
         assert contact is not None and contact.is_reporter
         staff_rows = await session.scalar(
@@ -45,7 +48,7 @@ async def _personal(bot: BotHarness, case: Case) -> dict[str, str | None]:
         row = await session.get(CasePersonal, case.id)
         assert row is not None
         return {
-            name: services.cipher.open(getattr(row, name))
+            name: (await every_key(services.sessions, services.cipher)).open(getattr(row, name))
             for name in ("detainee_name", "birth_date", "place", "charges", "held_at", "health")
         }
 
@@ -70,7 +73,9 @@ async def test_every_field_is_stored(running_bot: BotHarness) -> None:
     async with running_bot.services.sessions() as session:
         contact = await session.scalar(select(CaseContact))
         assert contact is not None
-        assert running_bot.services.cipher.open(contact.contact_phone) == "+380671234567"
+        assert (await every_key(running_bot.services.sessions, running_bot.services.cipher)).open(
+            contact.contact_phone
+        ) == "+380671234567"
 
 
 async def test_every_optional_field_skipped(running_bot: BotHarness) -> None:

@@ -23,6 +23,7 @@ from storage.models import (
 from tests.handlers import report_flow
 from tests.security.helpers import NAME, PHONE, seed_case
 from tests.support.harness import BotHarness
+from tests.support.sealed import every_key
 
 
 async def _seed(bot: BotHarness, user_id: int) -> tuple[str, str]:
@@ -106,7 +107,9 @@ async def test_forget_erases_the_user_and_keeps_cases_without_them(
         assert erased_personal is not None and erased_personal.detainee_name is None
         assert erased_personal.health is None
         assert kept_personal is not None
-        assert services.cipher.open(kept_personal.detainee_name) == "Kept Name"
+        assert (await every_key(services.sessions, services.cipher)).open(
+            kept_personal.detainee_name
+        ) == "Kept Name"
         events = (await session.scalars(select(CaseEvent))).all()
         assert all(e.actor_id != user.id for e in events)
         assert all(e.body is None for e in events if e.case_id == cases[erased].id)

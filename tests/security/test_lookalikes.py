@@ -32,6 +32,7 @@ from storage.reports import person_index
 from tests.handlers import report_flow
 from tests.security.helpers import seed_case
 from tests.support.harness import BotHarness
+from tests.support.sealed import every_key
 
 INVISIBLE = "\u200b\u200d\u2060\ufeff\u061c\u00ad\u202e"
 BIRTH = date(1985, 3, 14)
@@ -129,12 +130,10 @@ async def test_the_bot_recognises_a_lookalike_report_and_a_lookalike_code(
     assert "code is" in reply.plain
     await report_flow.file(sandbox, second, {**answers, "name": MIXED_NAME})
 
+    opener = await every_key(services.sessions, services.cipher)
     async with services.sessions() as session:
         cases = list(await session.scalars(select(Case).order_by(Case.id)))
-        names = [
-            services.cipher.open(n)
-            for n in await session.scalars(select(CasePersonal.detainee_name))
-        ]
+        names = [opener.open(n) for n in await session.scalars(select(CasePersonal.detainee_name))]
         second_contact = await session.scalar(
             select(CaseContact).where(CaseContact.user_id == second)
         )
@@ -154,9 +153,10 @@ async def test_the_bot_recognises_a_lookalike_report_and_a_lookalike_code(
     # a free message, which no form parses, is stored without its invisible characters too
     await sandbox.send_text(first, "He has\u200b asthma,\u2060 needs\u200d an inhaler\ufeff\u061c")
     await sandbox.next_message(first)  # the acknowledgement
+    opener = await every_key(services.sessions, services.cipher)
     async with services.sessions() as session:
         bodies = [
-            services.cipher.open(body)
+            opener.open(body)
             for body in await session.scalars(
                 select(ThreadMessage.body).where(ThreadMessage.author_id == first)
             )

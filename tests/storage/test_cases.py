@@ -33,6 +33,7 @@ from storage.outbox import open_params
 from storage.subscriptions import T_MONITOR_ALERT
 from tests.support.case_factory import ensure_user, make_case
 from tests.support.databases import Db
+from tests.support.sealed import every_key
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STAFF = 500
@@ -76,7 +77,7 @@ async def test_status_change_writes_case_event_outbox_and_audit_together(db: Db)
         f"event:{change.event_id}:{FAMILY}",
         f"event:{change.event_id}:{RELATIVE}",
     }
-    params = open_params(db.cipher, rows[0].payload)
+    params = open_params(await every_key(db.sessions, db.cipher), rows[0].payload)
     assert params == {
         "code": code,
         "old": "new",
@@ -90,7 +91,9 @@ async def test_status_change_writes_case_event_outbox_and_audit_together(db: Db)
         assert case is not None and case.status == CaseStatus.UNDER_REVIEW
         event = await session.get(CaseEvent, change.event_id)
         assert event is not None and event.public and event.kind == EventKind.STATUS_CHANGED
-        assert db.cipher.open(event.body) == "We are looking into it."
+        assert (await every_key(db.sessions, db.cipher)).open(
+            event.body
+        ) == "We are looking into it."
         entries = list(await session.scalars(select(AuditEntry)))
     assert [(e.actor_id, e.action, e.case_code, e.outcome) for e in entries] == [
         (STAFF, "case.status", code, AuditOutcome.OK)
@@ -139,7 +142,7 @@ async def test_returned_reaches_family_and_every_staff_member(db: Db) -> None:
         (9001, cases.T_RETURNED_STAFF),
         (-100123, cases.T_RETURNED_STAFF),
     ]
-    assert "name" not in open_params(db.cipher, rows[1].payload)
+    assert "name" not in open_params(await every_key(db.sessions, db.cipher), rows[1].payload)
     assert change.new_status == CaseStatus.RETURNED
 
 
@@ -201,7 +204,7 @@ async def test_monitors_hear_public_things_of_cases_they_may_see(db: Db) -> None
     alert = T_MONITOR_ALERT
     assert rows == [(700, alert), (700, alert), (703, alert)]
     monitor_row = next(r for r in await outbox_rows(db) if r.chat_id == 700)
-    assert open_params(db.cipher, monitor_row.payload)["name"] is None
+    assert open_params(await every_key(db.sessions, db.cipher), monitor_row.payload)["name"] is None
 
 
 async def test_question_to_family_and_their_answer(db: Db) -> None:
@@ -214,7 +217,10 @@ async def test_question_to_family_and_their_answer(db: Db) -> None:
     assert asked.new_status == CaseStatus.NEED_INFO
     (row,) = await outbox_rows(db)
     assert (row.chat_id, row.template) == (FAMILY, cases.T_INFO)
-    assert open_params(db.cipher, row.payload)["question"] == "Which court?"
+    assert (
+        open_params(await every_key(db.sessions, db.cipher), row.payload)["question"]
+        == "Which court?"
+    )
     async with db.sessions() as session, session.begin():
         stranger = await threads.record_family_message(
             session, db.cipher, 999, threads.Incoming("text", "x"), code=None, now=NOW,
@@ -356,5 +362,7 @@ async def test_reminders_are_queued_once(db: Db) -> None:
         (9001, cases.T_STALE_STAFF),
         (FAMILY, cases.T_NEED_INFO_REMINDER),
     ]
-    params = open_params(db.cipher, (await outbox_rows(db))[1].payload)
+    params = open_params(
+        await every_key(db.sessions, db.cipher), (await outbox_rows(db))[1].payload
+    )
     assert params["total"] == 1 and len(params["codes"]) == 1

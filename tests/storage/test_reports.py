@@ -26,6 +26,7 @@ from storage.reports import (
 )
 from storage.users import set_role
 from tests.support.case_factory import ensure_user
+from tests.support.sealed import every_key
 
 NOW = datetime(2025, 6, 15, 12, tzinfo=UTC)
 STAFF = StaffChats(admin_ids=frozenset({9001}))
@@ -86,7 +87,7 @@ async def test_report_writes_case_event_contact_outbox_audit(
         assert (await session.scalar(select(CaseContact.is_reporter))) is True
         rows = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.chat_id)))
         assert [r.chat_id for r in rows] == [3001, 9001]  # every staff member and admin
-        params = open_params(cipher, rows[0].payload)
+        params = open_params(await every_key(sessions, cipher), rows[0].payload)
         assert params == {"code": code, "region": "crimea", "detention_date": "2025-06-01"}
         audit = await session.scalar(select(AuditEntry))
         assert audit is not None and audit.action == "report.file" and audit.case_code == code
@@ -151,7 +152,7 @@ async def test_a_report_about_a_person_on_file_is_a_new_case_done_the_same_way(
         notices = list(
             await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == 9001))
         )
-        params = [open_params(cipher, row.payload) for row in notices]
+        params = [open_params(await every_key(sessions, cipher), row.payload) for row in notices]
         assert [row.template for row in notices] == ["reports.staff_new_report"] * 3
         assert params[2] == {
             "code": joined.code,

@@ -23,6 +23,7 @@ from storage.models import AuditEntry, CaseEvent, OutboxMessage, User
 from storage.outbox import open_params
 from tests.support.case_factory import ensure_user, make_case
 from tests.support.databases import Db
+from tests.support.sealed import every_key
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 STAFF, FAMILY = 500, 100
@@ -78,7 +79,7 @@ async def test_case_and_region_follower_gets_one_alert_per_event(db: Db) -> None
     (row,) = await monitor_rows(db)
     assert row.dedupe_key == f"event:{event_id}:{MONITOR}"
     assert row.template == subscriptions.T_MONITOR_ALERT
-    params = open_params(db.cipher, row.payload)
+    params = open_params(await every_key(db.sessions, db.cipher), row.payload)
     assert params == {
         "code": code,
         "region": "crimea",
@@ -103,7 +104,10 @@ async def test_verdicts_filter_hears_only_sentenced_released_returned_deceased(d
     await change(db, code, CaseStatus.SENTENCED)
     await change(db, code, CaseStatus.RELEASED)
     await change(db, code, CaseStatus.RETURNED)
-    statuses = [open_params(db.cipher, r.payload)["status"] for r in await monitor_rows(db)]
+    statuses = [
+        open_params(await every_key(db.sessions, db.cipher), r.payload)["status"]
+        for r in await monitor_rows(db)
+    ]
     assert statuses == ["sentenced", "released", "returned"]
 
 
@@ -127,7 +131,7 @@ async def test_each_visibility_level(
         assert rows == []
         return
     (row,) = rows
-    params = open_params(db.cipher, row.payload)
+    params = open_params(await every_key(db.sessions, db.cipher), row.payload)
     assert {key: params[key] for key in expected} == expected
     assert (params["code"], params["region"], params["status"]) == (code, "crimea", "verified")
 
@@ -169,7 +173,10 @@ async def test_narrowed_consent_rewrites_and_cancels_pending_alerts(db: Db) -> N
         await cases.add_public_note(
             session, db.cipher, code, "Ivan's hearing", actor_id=STAFF, now=NOW
         )
-    family_before = [open_params(db.cipher, r.payload) for r in await monitor_rows(db, FAMILY)]
+    family_before = [
+        open_params(await every_key(db.sessions, db.cipher), r.payload)
+        for r in await monitor_rows(db, FAMILY)
+    ]
 
     async with db.sessions() as session, session.begin():
         done = await subscriptions.change_visibility(
@@ -177,16 +184,22 @@ async def test_narrowed_consent_rewrites_and_cancels_pending_alerts(db: Db) -> N
         )
     assert (done.rewritten, done.cancelled) == (1, 1)
     status_row, note_row = await monitor_rows(db)
-    params = open_params(db.cipher, status_row.payload)
+    params = open_params(await every_key(db.sessions, db.cipher), status_row.payload)
     assert params["name"] is None and params["note"] is None and params["code"] == code
     assert status_row.status == OutboxStatus.PENDING
     assert note_row.status == OutboxStatus.CANCELLED
     # the family's own messages are theirs to read: untouched
-    assert [open_params(db.cipher, r.payload) for r in await monitor_rows(db, FAMILY)] == (
-        family_before
-    )
+    assert [
+        open_params(await every_key(db.sessions, db.cipher), r.payload)
+        for r in await monitor_rows(db, FAMILY)
+    ] == (family_before)
     await change(db, code, CaseStatus.CHARGED)
-    assert open_params(db.cipher, (await monitor_rows(db))[-1].payload)["name"] is None
+    assert (
+        open_params(await every_key(db.sessions, db.cipher), (await monitor_rows(db))[-1].payload)[
+            "name"
+        ]
+        is None
+    )
 
     async with db.sessions() as session, session.begin():
         done = await subscriptions.change_visibility(

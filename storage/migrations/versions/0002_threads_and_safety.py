@@ -149,9 +149,56 @@ def upgrade() -> None:
             batch_op.f("ix_sensitive_messages_sent_at"), ["sent_at"], unique=False
         )
 
+    # -- safety: crypto-shredding (issue 12, point 9). Data keys sealed by the master key, one
+    # per case, per user and per persistence entry; outbox rows and persistence entries name the
+    # key their payload is sealed with. Existing values stay sealed by the master key until the
+    # start-up step (`storage.data_keys.give_existing_data_keys`) re-seals them.
+    op.create_table(
+        "data_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=True),
+        sa.Column("user_id", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_data_keys_case_id_cases"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_data_keys_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_keys")),
+        sa.UniqueConstraint("case_id", name=op.f("uq_data_keys_case_id")),
+        sa.UniqueConstraint("user_id", name=op.f("uq_data_keys_user_id")),
+        sqlite_autoincrement=True,
+    )
+    for table in ("outbox", "persistence"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("data_key_id", sa.Integer(), nullable=True))
+            batch_op.create_foreign_key(
+                batch_op.f(f"fk_{table}_data_key_id_data_keys"),
+                "data_keys",
+                ["data_key_id"],
+                ["id"],
+                ondelete="CASCADE",
+            )
+            batch_op.create_index(
+                batch_op.f(f"ix_{table}_data_key_id"), ["data_key_id"], unique=False
+            )
+
 
 def downgrade() -> None:
     # -- safety (issue 12): reverse of the sections above, newest first ------------------------
+
+    # -- safety: crypto-shredding (values sealed by data keys cannot be opened without them:
+    # downgrading after envelope encryption loses them; restore a backup instead)
+    for table in ("persistence", "outbox"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f(f"ix_{table}_data_key_id"))
+            batch_op.drop_constraint(
+                batch_op.f(f"fk_{table}_data_key_id_data_keys"), type_="foreignkey"
+            )
+            batch_op.drop_column("data_key_id")
+    op.drop_table("data_keys")
 
     # -- safety: a seized phone
     with op.batch_alter_table("sensitive_messages", schema=None) as batch_op:
