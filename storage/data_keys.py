@@ -64,9 +64,7 @@ ENVELOPE_META = "envelope"
 _UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 
-def _locked(
-    query: Select[Any], session: AsyncSession, *, exclusive: bool
-) -> Select[Any]:
+def _locked(query: Select[Any], session: AsyncSession, *, exclusive: bool) -> Select[Any]:
     """PostgreSQL: a writer shares the key row, a destroyer takes it alone."""
     if session.get_bind().dialect.name != "postgresql":
         return query
