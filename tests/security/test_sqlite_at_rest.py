@@ -33,10 +33,10 @@ OUR_LOGGERS = ("handlers", "jobs", "storage", "bot")
 
 
 @pytest.fixture
-def info_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def info_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG, logger="handlers")
     caplog.set_level(logging.DEBUG, logger="jobs")
-    yield caplog
+    return caplog
 
 
 @pytest.fixture
