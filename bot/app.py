@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
 from bot.clean_input import CleanInputApplication
@@ -17,6 +17,7 @@ from bot.commands import publish_commands, publish_role_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import I18n
 from bot.limits import MessageLimiter
+from bot.pacing import SharedPacerLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.update_processor import PerUserUpdateProcessor
@@ -38,6 +39,7 @@ from handlers import (
 )
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
 from jobs import register_jobs
+from jobs.delivery import PACER_KEY, Pacer
 from storage.crypto import DataKeyError, FieldCipher
 from storage.data_keys import give_existing_data_keys
 from storage.db import make_engine, make_session_factory
@@ -93,6 +95,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
     settings = services.settings
     if settings.bot_token is None:
         raise ValueError("build_application needs HOTLINE_BOT_TOKEN (the sandbox sets one)")
+    pacer = Pacer(settings.send_rate_per_second)  # replies and the outbox share it
     builder = (
         ApplicationBuilder()
         .application_class(CleanInputApplication)
@@ -101,7 +104,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
         .concurrent_updates(PerUserUpdateProcessor(256))
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate_per_second, max_retries=3))
+        .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher))
         .post_init(_post_init)
     )
@@ -109,6 +112,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         builder = getattr(builder, name)(value)
     application: HotlineApplication = builder.build()
     application.bot_data[SERVICES_KEY] = services
+    application.bot_data[PACER_KEY] = pacer
     register_handlers(application)
     register_jobs(application)
     return application

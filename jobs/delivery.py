@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELIVERY_KEY = "delivery"
+PACER_KEY = "pacer"
+"""bot_data key of the Pacer shared with the Application's rate limiter (bot.pacing)."""
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
@@ -132,6 +134,7 @@ class Pacer:
         self._last_start = -math.inf
         self._chat_next: dict[int, float] = {}
         self._chat_sending: dict[int, SendTicket] = {}
+        self._urgent_waiting = 0
         self.paused_until = 0.0
 
     def _now(self) -> float:
@@ -145,10 +148,25 @@ class Pacer:
         """Only this chat waits (a group's own limit), the others go on."""
         self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), self._now() + seconds)
 
-    async def wait_turn(self, chat_id: int) -> SendTicket:
-        """Sleep until this send may start; the caller sends, then calls `finish(ticket)`."""
+    async def wait_turn(self, chat_id: int, *, urgent: bool = False) -> SendTicket:
+        """Sleep until this send may start; the caller sends, then calls `finish(ticket)`.
+
+        An `urgent` send (a reply someone is waiting for) goes before the others that wait."""
+        if not urgent:
+            return await self._wait(chat_id, urgent=False)
+        self._urgent_waiting += 1
+        try:
+            return await self._wait(chat_id, urgent=True)
+        finally:
+            self._urgent_waiting -= 1
+
+    async def _wait(self, chat_id: int, *, urgent: bool) -> SendTicket:
+        """An urgent send (a reply in the conversation a person is having) keeps to the overall
+        window and the pauses but not to its chat's spacing: Telegram allows short bursts in a
+        chat, and a conversation must not feel slow. The outbox's next send to that chat waits
+        its second after it, though."""
         while True:
-            sending = self._chat_sending.get(chat_id)
+            sending = None if urgent else self._chat_sending.get(chat_id)
             if sending is not None:
                 await sending.finished()
                 continue
@@ -158,7 +176,7 @@ class Pacer:
                 continue
             now = self._now()
             ready = max(
-                self._chat_next.get(chat_id, 0.0),
+                0.0 if urgent else self._chat_next.get(chat_id, 0.0),
                 self.paused_until,
                 self._last_start + self.interval,
                 oldest.done_at + self.span if oldest and oldest.done_at is not None else 0.0,
@@ -166,16 +184,20 @@ class Pacer:
             if ready > now:
                 await self._sleep(ready - now)
                 continue
+            if self._urgent_waiting and not urgent:
+                await self._sleep(self.interval)  # a person is waiting: let that send go first
+                continue
             ticket = SendTicket(chat_id)
             self._recent.append(ticket)
-            self._chat_sending[chat_id] = ticket
+            if not urgent:
+                self._chat_sending[chat_id] = ticket
             self._last_start = now
             return ticket
 
     @contextlib.asynccontextmanager
-    async def turn(self, chat_id: int) -> AsyncIterator[SendTicket]:
+    async def turn(self, chat_id: int, *, urgent: bool = False) -> AsyncIterator[SendTicket]:
         """`async with pacer.turn(chat):` send inside; the ticket is finished however it ends."""
-        ticket = await self.wait_turn(chat_id)
+        ticket = await self.wait_turn(chat_id, urgent=urgent)
         try:
             yield ticket
         finally:
@@ -218,7 +240,8 @@ class Delivery:
         settings = services.settings
         self.concurrency = max(1, min(16, int(settings.send_rate_per_second)))
         self.batch = max(self.concurrency * 2, int(settings.send_rate_per_second))
-        self.pacer = Pacer(settings.send_rate_per_second)
+        shared = application.bot_data.get(PACER_KEY)
+        self.pacer = shared if isinstance(shared, Pacer) else Pacer(settings.send_rate_per_second)
         self.stats = DeliveryStats()
         self._lock = asyncio.Lock()
         self._again = False

@@ -108,3 +108,23 @@ async def test_a_stalled_loop_does_not_bunch_the_sleepers() -> None:
     time.stall_next = 0.5  # the loop froze: the next sleeper wakes half a second late
     later = await _send_times(pacer, list(range(100, 160)), time)
     assert _busiest_window(first + later, 1.0) <= 30
+
+
+async def test_a_reply_someone_waits_for_goes_before_the_outbox() -> None:
+    """Sixty outbox sends wait their turn; a reply asked for now starts before all of them."""
+    time = FakeTime()
+    pacer = Pacer(30, clock=time.clock, sleep=time.sleep)
+    order: list[str] = []
+
+    async def send(name: str, chat: int, urgent: bool) -> None:
+        ticket = await pacer.wait_turn(chat, urgent=urgent)
+        order.append(name)
+        await time.sleep(0.002)
+        pacer.finish(ticket)
+
+    tasks = [asyncio.create_task(send(f"outbox {n}", n, False)) for n in range(60)]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(send("reply", 1000, True)))
+    await time.run(tasks)
+    assert order.index("reply") <= 2
