@@ -408,7 +408,6 @@ VERB_PERMISSIONS: dict[str, Permission] = {
     "st": Permission.CHANGE_STATUS,
     "verify": Permission.CHANGE_STATUS,
     "ok": Permission.CHANGE_STATUS,
-    "okn": Permission.CHANGE_STATUS,
     "ret": Permission.CHANGE_STATUS,
     "close": Permission.CHANGE_STATUS,
     "cls": Permission.CHANGE_STATUS,
@@ -439,8 +438,6 @@ async def case_button(update: Update, context: HotlineContext) -> None:
         await confirm_status(update, context, code, str(target))
     elif verb == "ok":
         await apply_status(update, context, code, arg, note=None)
-    elif verb == "okn":
-        await ask_for_input(update, context, "status_note", code, arg)
     elif verb in ("inote", "ask", "merge"):
         await ask_for_input(update, context, verb, code, "")
     elif verb == "close":
@@ -577,7 +574,6 @@ async def close_with_reason(
 # -- typed input: notes, questions, merge targets ------------------------------------------------
 
 PROMPTS = {
-    "status_note": N_("Write the note for the family (it is sent with the status change):"),
     "inote": N_("Write the internal note (only staff will see it):"),
     "ask": N_("Write the question for the family:"),
     "merge": N_("Send the code of the case to keep (this case will be closed as its duplicate):"),
