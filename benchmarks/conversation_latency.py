@@ -26,7 +26,12 @@ Each conversation puts two messages in the staff group (the notice, then the bot
 family."), and Telegram allows 20 a minute per group: about 10 conversations a minute. Faster
 than that the desk falls behind whatever the bot does; `--interval 7` stays under it.
 
-    python -m benchmarks.conversation_latency --messages 200 --broadcast 3000
+`--desk takers` is the busy hotline instead: `--staff` staff members have each taken a share of
+the families' conversations (so a family's notice goes to the one who took it, in their private
+chat, as the bot does for a taken thread), and each answers by a Telegram reply to the notice in
+that chat. Telegram's one-message-a-second per chat then bounds each staff member, not the group.
+
+    python -m benchmarks.conversation_latency --desk takers --staff 4 --messages 200 --interval 0.4
     python -m benchmarks.conversation_latency --messages 10 --interval 7
 """
 
@@ -60,13 +65,14 @@ from jobs.messages.discreet import SHOW_PREFIX
 from storage import broadcasts
 from storage.codes import CODE_ALPHABET
 from storage.crypto import generate_key
-from storage.models import OutboxMessage, Thread, ThreadMessage, User
+from storage.models import Case, OutboxMessage, Thread, ThreadMessage, User
 from storage.threads import T_FAMILY_MESSAGE_STAFF, T_STAFF_REPLY
 from tests.support.case_factory import make_case
 
 TOKEN = "1000001:BENCH"
 GROUP = -100500
 STAFF = 9001
+"""The first staff member (and the only one with the group desk); the others follow it."""
 ANNOUNCEMENT = "Benchmark announcement"
 ACK = "Received"
 CODE = re.compile(rf"[{CODE_ALPHABET}]{{4}}-[{CODE_ALPHABET}]{{4}}")
@@ -77,6 +83,8 @@ class Conversation:
     family: int
     code: str
     token: str
+    desk_chat: int = GROUP
+    staff: int = STAFF
     sent: float = 0.0
     ack: float | None = None
     desk: float | None = None
@@ -112,20 +120,23 @@ class CountingFloodLimiter(FloodLimiter):
 
 
 class DeskNotices:
-    """Bot messages in the staff group by the case code they name, indexed as they arrive, so the
-    many waiters re-check cheaply on each of the sandbox's wake-ups."""
+    """Bot messages in the desk chats (the staff group, or each staff member's chat) by the case
+    code they name, indexed as they arrive, so the many waiters re-check cheaply on each of the
+    sandbox's wake-ups."""
 
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
-        self.seen = 0
+        self.seen: dict[int, int] = {}
         self.by_code: dict[str, BotMessage] = {}
 
-    def find(self, code: str) -> BotMessage | None:
-        messages = self.server.world.bot_messages.get(GROUP, [])
-        for message in messages[self.seen :]:
+    def find(self, chat: int, code: str) -> BotMessage | None:
+        messages = self.server.world.bot_messages.get(chat, [])
+        for message in messages[self.seen.get(chat, 0) :]:
+            if not any(d.startswith("desk:mopen:") for d in message.callback_data):
+                continue
             for found in CODE.findall(message.plain):
                 self.by_code.setdefault(found, message)
-        self.seen = len(messages)
+        self.seen[chat] = len(messages)
         return self.by_code.get(code)
 
 
@@ -187,15 +198,16 @@ async def converse(
             talk.ack = ack.sent_at - talk.sent
 
     async def desk_and_back() -> None:
-        notice = await _arrival(server, lambda: notices.find(talk.code), deadline)
+        notice = await _arrival(server, lambda: notices.find(talk.desk_chat, talk.code), deadline)
         if notice is None:
             talk.failure = "desk notice not arrived"
             return
         talk.desk = notice.sent_at - talk.sent
         asked = time.monotonic()
         talk.asked = True
+        group = talk.desk_chat if talk.desk_chat < 0 else None
         await server.send_text(
-            STAFF, f"Answer {talk.token}", chat_id=GROUP, reply_to=notice.message_id
+            talk.staff, f"Answer {talk.token}", chat_id=group, reply_to=notice.message_id
         )
 
         def answer(message: BotMessage) -> bool:
@@ -229,9 +241,10 @@ class Phase:
 
 
 async def seed(
-    server: SandboxServer, services: Services, users: int, families: int
+    server: SandboxServer, services: Services, users: int, families: int, takers: list[int]
 ) -> list[Conversation]:
-    """`users` plain users (broadcast recipients) and `families` families with one case each."""
+    """`users` plain users (broadcast recipients) and `families` families with one case each;
+    with `takers`, each family's conversation is taken by one of them in turn."""
     chats = [server.add_user(language_code="en").id for _ in range(users)]
     talks = []
     async with services.sessions() as session, session.begin():
@@ -239,7 +252,12 @@ async def seed(
         for index in range(families):
             family = server.add_user(first_name="Family", language_code="en").id
             code = await make_case(session, services.cipher, reporter_id=family, language="en")
-            talks.append(Conversation(family, code, f"T{index:05d}"))
+            talk = Conversation(family, code, f"T{index:05d}")
+            if takers:
+                talk.staff = talk.desk_chat = takers[index % len(takers)]
+                case_id = await session.scalar(select(Case.id).where(Case.code == code))
+                session.add(Thread(user_id=family, case_id=case_id, assigned_to=talk.staff))
+            talks.append(talk)
     return talks
 
 
@@ -277,8 +295,10 @@ async def run_phase(options: argparse.Namespace, *, with_broadcast: bool) -> Pha
     await server.start()
     limiter = CountingFloodLimiter(options.rate, 1, options.group_per_minute or None)
     server.flood = limiter  # as set_flood_limits(rate, 1, group) does, counting its 429s
+    takers = [STAFF + n for n in range(options.staff)] if options.desk == "takers" else []
     server.add_group(GROUP, "Staff")
-    server.add_user(STAFF, first_name="Staff", language_code="en")
+    for staff in takers or [STAFF]:
+        server.add_user(staff, first_name="Staff", language_code="en")
     application: HotlineApplication | None = None
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
@@ -287,13 +307,13 @@ async def run_phase(options: argparse.Namespace, *, with_broadcast: bool) -> Pha
             database_url=f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}",
             data_key=SecretStr(generate_key()),
             send_rate_per_second=options.rate,
-            staff_chat_id=GROUP,
-            admin_ids=frozenset({STAFF}),
+            staff_chat_id=None if takers else GROUP,
+            admin_ids=frozenset(takers or [STAFF]),
             messages_per_minute=10_000,
         )
         services = await open_services(settings, i18n=I18n())
         try:
-            phase.talks = await seed(server, services, options.broadcast, options.messages)
+            phase.talks = await seed(server, services, options.broadcast, options.messages, takers)
             limiter.families = frozenset(t.family for t in phase.talks)
             application = build_application(services)
             await start_application(application)
@@ -402,6 +422,12 @@ def _legs(phase: Phase) -> dict[str, Figures]:
 
 def report(options: argparse.Namespace, quiet: Phase, busy: Phase) -> None:
     group = options.group_per_minute
+    desk = (
+        f"{options.staff} staff members, each with their share of conversations taken"
+        if options.desk == "takers"
+        else "the staff group"
+    )
+    print(f"desk: {desk}")
     print(
         f"{options.messages} conversations per phase, one every {options.interval:g}s, "
         f"patience {options.patience:g}s; sandbox limits {options.rate:g}/s overall, 1/s per "
@@ -467,6 +493,13 @@ def main() -> None:
     parser.add_argument(
         "--group-per-minute", type=float, default=20, help="the sandbox's group limit (0: off)"
     )
+    parser.add_argument(
+        "--desk",
+        choices=("group", "takers"),
+        default="group",
+        help="notices to the staff group, or to the staff member who took the conversation",
+    )
+    parser.add_argument("--staff", type=int, default=4, help="staff members with --desk takers")
     asyncio.run(run(parser.parse_args()))
 
 
