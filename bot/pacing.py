@@ -10,6 +10,7 @@ Requests that send nothing (getUpdates, answering a button, the command menus) a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -84,8 +85,6 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
                     raise
                 attempt += 1
                 seconds = retry_after_seconds(error)
-                if chat_id < 0:
-                    self.pacer.pause_chat(chat_id, seconds)
-                else:
-                    self.pacer.pause(seconds)
+                self.pacer.refused(chat_id, seconds)
+                await asyncio.sleep(seconds)  # a reply goes past its chat's spacing: wait here
                 log.info("a reply met a rate limit: retrying in %.1f s", seconds)

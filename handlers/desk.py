@@ -16,6 +16,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -405,9 +406,16 @@ async def send_prepared(update: Update, context: HotlineContext, thread_id: int,
 
 
 async def answer_family(
-    update: Update, context: HotlineContext, thread_id: int, outgoing: threads.Incoming
+    update: Update,
+    context: HotlineContext,
+    thread_id: int,
+    outgoing: threads.Incoming,
+    *,
+    react: bool = False,
 ) -> None:
-    """Store the answer and queue it to the family; say so, or say why not."""
+    """Store the answer and queue it to the family; say so, or say why not. With `react`, "sent"
+    is a 👍 on the staff member's own message (a Telegram reply to a notice): a busy staff group
+    is not filled with confirmations, which count against its 20 messages a minute."""
     tr, services = context.tr, context.services
     if context.user_data is not None:
         context.user_data.pop(INPUT_KEY, None)
@@ -437,6 +445,13 @@ async def answer_family(
         return
     staff_member = context.services.cipher.pseudonym(context.profile.id)
     log.info("thread %d: staff answer by %s", replied.thread_id, staff_member)
+    if react and update.effective_message is not None:
+        try:
+            await update.effective_message.set_reaction("👍")
+        except TelegramError:
+            pass  # reactions turned off in that chat: say it in words below
+        else:
+            return
     await _say(update, context, "Sent to the family.")
 
 
@@ -549,7 +564,7 @@ async def staff_message(update: Update, context: HotlineContext) -> None:
         return
     if not await require(update, context, Permission.ANSWER_FAMILIES, action="thread.reply"):
         await _stop_here(update, context)
-    await answer_family(update, context, thread_id, incoming_of(message))
+    await answer_family(update, context, thread_id, incoming_of(message), react=True)
     await _stop_here(update, context)
 
 

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import math
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -134,7 +134,7 @@ class Pacer:
         self._last_start = -math.inf
         self._chat_next: dict[int, float] = {}
         self._chat_sending: dict[int, SendTicket] = {}
-        self._urgent_waiting = 0
+        self._ready: Counter[int] = Counter()  # sends whose chat is ready, by priority
         self.paused_until = 0.0
 
     def _now(self) -> float:
@@ -148,51 +148,72 @@ class Pacer:
         """Only this chat waits (a group's own limit), the others go on."""
         self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), self._now() + seconds)
 
-    async def wait_turn(self, chat_id: int, *, urgent: bool = False) -> SendTicket:
+    async def wait_turn(
+        self, chat_id: int, *, urgent: bool = False, priority: int = 0
+    ) -> SendTicket:
         """Sleep until this send may start; the caller sends, then calls `finish(ticket)`.
 
-        An `urgent` send (a reply someone is waiting for) goes before the others that wait."""
-        if not urgent:
-            return await self._wait(chat_id, urgent=False)
-        self._urgent_waiting += 1
-        try:
-            return await self._wait(chat_id, urgent=True)
-        finally:
-            self._urgent_waiting -= 1
-
-    async def _wait(self, chat_id: int, *, urgent: bool) -> SendTicket:
-        """An urgent send (a reply in the conversation a person is having) keeps to the overall
+        Among sends whose chat is ready, a lower `priority` goes first (the outbox's row
+        priority: case alerts before staff notices before broadcasts). An `urgent` send (a reply
+        in the conversation a person is having) goes before all of them and keeps to the overall
         window and the pauses but not to its chat's spacing: Telegram allows short bursts in a
-        chat, and a conversation must not feel slow. The outbox's next send to that chat waits
-        its second after it, though."""
-        while True:
-            sending = None if urgent else self._chat_sending.get(chat_id)
-            if sending is not None:
-                await sending.finished()
-                continue
-            oldest = self._recent[0] if len(self._recent) == self.capacity else None
-            if oldest is not None and oldest.done_at is None:
-                await oldest.finished()
-                continue
-            now = self._now()
-            ready = max(
-                0.0 if urgent else self._chat_next.get(chat_id, 0.0),
-                self.paused_until,
-                self._last_start + self.interval,
-                oldest.done_at + self.span if oldest and oldest.done_at is not None else 0.0,
-            )
-            if ready > now:
-                await self._sleep(ready - now)
-                continue
-            if self._urgent_waiting and not urgent:
-                await self._sleep(self.interval)  # a person is waiting: let that send go first
-                continue
-            ticket = SendTicket(chat_id)
-            self._recent.append(ticket)
-            if not urgent:
-                self._chat_sending[chat_id] = ticket
-            self._last_start = now
-            return ticket
+        chat, and a conversation must not feel slow. The outbox's next send to that chat still
+        waits its second after it."""
+        rank = -1 if urgent else priority
+        counted = False
+        try:
+            while True:
+                sending = None if urgent else self._chat_sending.get(chat_id)
+                now = self._now()
+                chat_ready = 0.0 if urgent else self._chat_next.get(chat_id, 0.0)
+                if sending is not None or chat_ready > now:
+                    if counted:
+                        self._ready[rank] -= 1
+                        counted = False
+                    if sending is not None:
+                        await sending.finished()
+                    else:
+                        await self._sleep(chat_ready - now)
+                    continue
+                if not counted:
+                    self._ready[rank] += 1
+                    counted = True
+                oldest = self._recent[0] if len(self._recent) == self.capacity else None
+                if oldest is not None and oldest.done_at is None:
+                    await oldest.finished()
+                    continue
+                ready = max(
+                    self.paused_until,
+                    self._last_start + self.interval,
+                    oldest.done_at + self.span if oldest and oldest.done_at is not None else 0.0,
+                )
+                if ready > now:
+                    await self._sleep(ready - now)
+                    continue
+                if any(count and other < rank for other, count in self._ready.items()):
+                    await self._sleep(self.interval)  # a more pressing send goes first
+                    continue
+                ticket = SendTicket(chat_id)
+                self._recent.append(ticket)
+                if not urgent:
+                    self._chat_sending[chat_id] = ticket
+                self._last_start = now
+                return ticket
+        finally:
+            if counted:
+                self._ready[rank] -= 1
+
+    def refused(self, chat_id: int, seconds: float) -> None:
+        """Telegram said RetryAfter for a send to `chat_id`. A group has its own limit; so does a
+        private chat when the overall window was not full (then it was that chat's limit):
+        only that chat waits. Otherwise everything waits."""
+        now = self._now()
+        started = sum(1 for ticket in self._recent if ticket.done_at is None or
+                      ticket.done_at > now - self.span)  # fmt: skip
+        if chat_id < 0 or started < self.capacity:
+            self.pause_chat(chat_id, seconds)
+        else:
+            self.pause(seconds)
 
     @contextlib.asynccontextmanager
     async def turn(self, chat_id: int, *, urgent: bool = False) -> AsyncIterator[SendTicket]:
@@ -378,7 +399,7 @@ class Delivery:
         except (UnknownTemplateError, KeyError, ValueError) as error:
             await self._give_up(row, f"render:{type(error).__name__}", notify=False)
             return
-        ticket = await self.pacer.wait_turn(row.chat_id)
+        ticket = await self.pacer.wait_turn(row.chat_id, priority=row.priority)
         if not self.alive:
             self.pacer.finish(ticket)
             return
@@ -433,10 +454,7 @@ class Delivery:
             await outbox.mark_withheld(session, row.id, reason="frozen")
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
-        if row.chat_id < 0:
-            self.pacer.pause_chat(row.chat_id, seconds)  # a group's own limit: only it waits
-        else:
-            self.pacer.pause(seconds)
+        self.pacer.refused(row.chat_id, seconds)
         self._count("RetryAfter")
         services = self.services
         async with services.sessions() as session, session.begin():

@@ -318,6 +318,21 @@ async def always_true(ctx: BotContext, params: Params) -> Any:
     return True
 
 
+async def set_message_reaction(ctx: BotContext, params: Params) -> Any:
+    """The bot reacts to a user's message (its emoji replace any earlier reaction)."""
+    chat_id = params.chat_id()
+    message = ctx.world.find_user_message(chat_id, params.get_int("message_id") or 0)
+    if message is None or message.deleted:
+        raise bad_request("message to react not found")
+    reaction = params.get_json("reaction") or []
+    if not isinstance(reaction, list):
+        raise bad_request("can't parse reaction types JSON object")
+    message.reactions = [str(item.get("emoji", "")) for item in reaction if isinstance(item, dict)]
+    message.seq = ctx.world.next_seq()
+    ctx.world.notifier.notify()
+    return True
+
+
 # Methods whose requests count as sends: flood limits, forced 429s, drops and latency.
 SEND_METHODS = frozenset(
     {
@@ -350,6 +365,7 @@ METHODS: dict[str, Handler] = {
     "sendChatAction": send_chat_action,
     "getChat": get_chat,
     "getFile": get_file,
+    "setMessageReaction": set_message_reaction,
     "close": always_true,
     "logOut": always_true,
     "setMyDescription": always_true,

@@ -248,6 +248,7 @@ class UserMessage:
     seq: int = 0
     deleted: bool = False
     edited: bool = False
+    reactions: list[str] = field(default_factory=list)  # the bot's reactions (emoji)
 
     @property
     def kind(self) -> str:

@@ -233,7 +233,7 @@ async def test_a_telegram_reply_in_the_staff_group_reaches_the_right_family_only
         by_code = {(code_one if code_one in n.plain else code_two): n for n in notices}
         assert set(by_code) == {code_one, code_two}
         # the group answers the second family first, then the first, by replying to the notices
-        await sandbox.send_text(
+        answer_two = await sandbox.send_text(
             STAFF, "Answer for two", chat_id=GROUP, reply_to=by_code[code_two].message_id
         )
         await sandbox.send_text(
@@ -241,6 +241,11 @@ async def test_a_telegram_reply_in_the_staff_group_reaches_the_right_family_only
         )
         assert "Answer for one" in (await read_family(sandbox, one)).plain
         assert "Answer for two" in (await read_family(sandbox, two)).plain
+        # "sent" is a reaction on the staff member's reply: no confirmation fills the group
+        answered = sandbox.world.find_user_message(GROUP, answer_two)
+        assert answered is not None
+        await sandbox.wait_for(lambda: answered.reactions == ["👍"])
+        assert not any("Sent to the family" in m.plain for m in sandbox.messages(GROUP))
         await settled(bot)
         await wait_until_idle(bot)
         texts_one = " ".join(m.plain for m in sandbox.messages(one))

@@ -128,3 +128,35 @@ async def test_a_reply_someone_waits_for_goes_before_the_outbox() -> None:
     tasks.append(asyncio.create_task(send("reply", 1000, True)))
     await time.run(tasks)
     assert order.index("reply") <= 2
+
+
+async def test_lower_priority_rows_wait_for_the_pressing_ones() -> None:
+    """Sixty broadcast rows wait; a staff notice queued after them starts before most of them."""
+    time = FakeTime()
+    pacer = Pacer(30, clock=time.clock, sleep=time.sleep)
+    order: list[str] = []
+
+    async def send(name: str, chat: int, priority: int) -> None:
+        ticket = await pacer.wait_turn(chat, priority=priority)
+        order.append(name)
+        await time.sleep(0.002)
+        pacer.finish(ticket)
+
+    tasks = [asyncio.create_task(send(f"broadcast {n}", n, 100)) for n in range(60)]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(send("notice", 1000, 10)))
+    await time.run(tasks)
+    assert order.index("notice") <= 2
+
+
+async def test_a_429_pauses_one_chat_unless_the_window_was_full() -> None:
+    time = FakeTime()
+    pacer = Pacer(30, clock=time.clock, sleep=time.sleep)
+    ticket = await pacer.wait_turn(5)
+    pacer.finish(ticket)
+    pacer.refused(5, 3.0)  # one send in the last second: that chat's own limit
+    assert pacer.paused_until == 0.0
+    await _send_times(pacer, list(range(100, 130)), time)
+    pacer.refused(7, 3.0)  # thirty in the last second: the bot's overall limit
+    assert pacer.paused_until > time.now

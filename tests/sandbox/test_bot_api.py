@@ -190,3 +190,12 @@ async def test_forged_callback_and_inaccessible_message(server: SandboxServer, b
     assert server.answered_callbacks[0].text == "ok"
     with pytest.raises(BadRequest, match=r"(?i)query ID is invalid"):
         await query.answer("twice")
+
+
+async def test_the_bot_reacts_to_a_users_message(server: SandboxServer, bot: Bot) -> None:
+    sent = await server.send_text(FAMILY, "thank you")
+    assert await bot.set_message_reaction(FAMILY, sent, "👍")
+    message = server.world.find_user_message(FAMILY, sent)
+    assert message is not None and message.reactions == ["👍"]
+    with pytest.raises(BadRequest):
+        await bot.set_message_reaction(FAMILY, sent + 99, "👍")
