@@ -590,7 +590,29 @@ async def _notice_thread(message: Message, context: HotlineContext) -> int | Non
     if message.chat.type == ChatType.PRIVATE and not is_staff(context.profile.role):
         return None
     async with context.services.sessions() as session:
-        return await threads.thread_of_sent_message(session, message.chat_id, replied.message_id)
+        found = await threads.thread_of_sent_message(session, message.chat_id, replied.message_id)
+        notice_of = _notice_message_id(replied)
+        if found is None and notice_of is not None:
+            # The notice reached the chat before its delivery was recorded (a fast answer on a
+            # busy bot): its own Open button names the family's message.
+            try:
+                found = await threads.thread_of_message(session, notice_of)
+            except ThreadNotFound:
+                return None
+        return found
+
+
+def _notice_message_id(notice: Message) -> int | None:
+    """The family's message a desk notice announces, read from its Open button."""
+    markup = notice.reply_markup
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            pressed = DESK.parse(
+                button.callback_data if isinstance(button.callback_data, str) else None
+            )
+            if pressed is not None and pressed.verb == "mopen":
+                return pressed.int_arg(0)
+    return None
 
 
 async def cancel_input(update: Update, context: HotlineContext) -> None:
