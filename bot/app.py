@@ -43,6 +43,8 @@ from jobs.delivery import PACER_KEY, Pacer
 from storage.crypto import DataKeyError, FieldCipher
 from storage.data_keys import give_existing_data_keys
 from storage.db import make_engine, make_session_factory
+from storage.identity import load_user_keys, telegram_ids_of
+from storage.identity_upgrade import key_telegram_ids
 from storage.keys import upgrade_index_rule
 from storage.meta import verify_or_store_key_check
 from storage.migrate import pending_migrations, upgrade_to_head
@@ -75,6 +77,9 @@ async def open_services(
         sessions = make_session_factory(engine)
         async with sessions() as session, session.begin():
             await verify_or_store_key_check(session, cipher)
+            keys = await load_user_keys(session, cipher)
+        async with sessions() as session, session.begin():
+            await key_telegram_ids(session, keys, cipher)
         await upgrade_index_rule(sessions, cipher)
         await give_existing_data_keys(sessions, cipher)
     except BaseException:
@@ -85,6 +90,7 @@ async def open_services(
         engine=engine,
         sessions=sessions,
         cipher=cipher,
+        keys=keys,
         i18n=i18n or I18n(default_language=settings.default_language),
         message_limiter=MessageLimiter(settings.messages_per_minute),
     )
@@ -105,7 +111,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .context_types(ContextTypes(context=HotlineContext))
         .concurrent_updates(PerUserUpdateProcessor(256))
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
-        .persistence(DatabasePersistence(services.sessions, services.cipher))
+        .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
         .post_init(_post_init)
     )
     for name, value in builder_options.items():
@@ -149,10 +155,16 @@ async def _post_init(application: HotlineApplication) -> None:
         default_language=services.settings.default_language,
         staff_chat_ids=staff_chats,
     )
+    admins = services.settings.admin_ids
     async with services.sessions() as session:
-        members = await staff_members(session, services.settings.admin_ids)
-    for user_id, language, role in members:  # each staff member's own menu, in their language
-        await publish_role_commands(application.bot, services.i18n.get(language), user_id, role)
+        members = await staff_members(session, services.admin_keys)
+        chats = await telegram_ids_of(session, services.cipher, [key for key, _, _ in members])
+    chats.update({services.keys.key(admin): admin for admin in admins})
+    for key, language, role in members:  # each staff member's own menu, in their language
+        if key in chats:
+            await publish_role_commands(
+                application.bot, services.i18n.get(language), chats[key], role
+            )
 
 
 async def start_application(application: HotlineApplication) -> None:

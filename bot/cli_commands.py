@@ -13,6 +13,7 @@ from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError
 from storage.db import make_engine
 from storage.enums import Role
+from storage.identity import is_user_key, telegram_ids_of
 from storage.migrate import upgrade_to_head
 from storage.roles import grant_role, revoke_role
 from storage.users import users_with_role
@@ -77,19 +78,33 @@ async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> in
         print(f"error: {args.command} {args.action} needs a Telegram id")
         return 2
     services = await open_services(settings)
+    keys = services.keys
     try:
         async with services.sessions() as session, session.begin():
             if args.action == "list":
-                for user_id in await users_with_role(session, role):
-                    print(user_id)
+                members = await users_with_role(session, role)
+                chats = await telegram_ids_of(session, services.cipher, members)
+                for user_id in members:  # the Telegram id, opened; the key if none is known
+                    print(chats.get(user_id, user_id))
                 return 0
+            if args.telegram_id <= 0:
+                print(f"error: {args.command} {args.action} needs a Telegram id")
+                return 2
             now = services.clock()
+            # Telegram ids become user keys here, at the edge: storage never sees one.
+            user_key = keys.key(args.telegram_id)
             if args.action == "add":
+                sealed = None if is_user_key(args.telegram_id) else keys.seal(args.telegram_id)
                 await grant_role(
-                    session, actor_id=CLI_ACTOR, user_id=args.telegram_id, role=role, now=now
+                    session,
+                    actor_id=CLI_ACTOR,
+                    user_id=user_key,
+                    role=role,
+                    now=now,
+                    sealed_telegram_id=sealed,
                 )
                 print(f"{args.telegram_id}: {role}")
-            elif await revoke_role(session, actor_id=CLI_ACTOR, user_id=args.telegram_id, now=now):
+            elif await revoke_role(session, actor_id=CLI_ACTOR, user_id=user_key, now=now):
                 print(f"{args.telegram_id}: {Role.FAMILY}")
             else:
                 print(f"{args.telegram_id}: had no granted role")

@@ -369,7 +369,7 @@ async def _audience_size(context: HotlineContext, draft: dict[str, Any]) -> int:
             session,
             draft["audience"],
             draft.get("arg"),
-            admin_ids=services.settings.admin_ids,
+            admin_ids=services.admin_keys,
             default_language=services.settings.default_language,
         )
 
@@ -405,9 +405,9 @@ async def send(update: Update, context: HotlineContext) -> int:
             audience_arg=draft.get("arg"),
             text=draft["text"],
             photo_file_id=draft.get("photo"),
-            progress_chat_id=chat_id,
+            progress_chat_id=services.keys.chat_key(chat_id),
             progress_message_id=progress.message_id,
-            admin_ids=services.settings.admin_ids,
+            admin_ids=services.admin_keys,
             default_language=services.settings.default_language,
             now=services.clock(),
         )

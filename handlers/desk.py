@@ -589,8 +589,11 @@ async def _notice_thread(message: Message, context: HotlineContext) -> int | Non
         return None
     if message.chat.type == ChatType.PRIVATE and not is_staff(context.profile.role):
         return None
-    async with context.services.sessions() as session:
-        found = await threads.thread_of_sent_message(session, message.chat_id, replied.message_id)
+    services = context.services
+    async with services.sessions() as session:
+        found = await threads.thread_of_sent_message(
+            session, services.keys.chat_key(message.chat_id), replied.message_id
+        )
         notice_of = _notice_message_id(replied)
         if found is None and notice_of is not None:
             # The notice reached the chat before its delivery was recorded (a fast answer on a

@@ -66,7 +66,7 @@ async def _thread_code_of_reply(message: Message, context: HotlineContext) -> st
     services = context.services
     async with services.sessions() as session:
         thread_id = await threads.thread_of_sent_message(
-            session, message.chat_id, replied.message_id
+            session, services.keys.chat_key(message.chat_id), replied.message_id
         )
         if thread_id is None:
             return None
@@ -86,7 +86,6 @@ async def family_message(update: Update, context: HotlineContext) -> None:
     code = await _thread_code_of_reply(message, context)
     if code is None and len(codes) == 1:
         code = codes[0]
-    settings = services.settings
     async with services.sessions() as session, session.begin():
         recorded = await threads.record_family_message(
             session,
@@ -95,7 +94,7 @@ async def family_message(update: Update, context: HotlineContext) -> None:
             incoming,
             code=code,
             now=services.clock(),
-            staff=staff_contacts(settings.admin_ids, settings.staff_chat_id),
+            staff=staff_contacts(services.admin_keys, services.staff_chat_key),
         )
     log.info("thread %d: family message (%s)", recorded.thread_id, incoming.kind)
     lines = [tr.gettext("Received. A person from the hotline will answer you here.")]

@@ -42,13 +42,16 @@ async def load_profile(update: object, context: HotlineContext) -> None:
     allowed = limiter.allow(user.id)
     if not allowed and not limiter.should_warn(user.id):
         raise ApplicationHandlerStop
+    keys = services.keys
     async with services.sessions() as session, session.begin():
+        # The one place a Telegram user id becomes the user key every storage call gets.
         context.profile = await touch_user(
             session,
-            user.id,
+            keys.key(user.id),
             first_language=language_from_telegram(user.language_code),
-            admin_ids=services.settings.admin_ids,
+            admin_ids=services.admin_keys,
             now=services.clock(),
+            sealed_telegram_id=lambda: keys.seal(user.id),
         )
     log.debug(
         "update %s: role %s, new=%s", update.update_id, context.profile.role, context.profile.is_new

@@ -237,7 +237,7 @@ async def send_request(update: Update, context: HotlineContext) -> int:
                 context.profile.id,
                 organisation,
                 message.text.strip()[:ANSWER_LIMIT],
-                admin_ids=services.settings.admin_ids,
+                admin_ids=services.admin_keys,
                 now=services.clock(),
             )
     except monitors.RequestRefused as refused:

@@ -111,7 +111,6 @@ async def _verify(
     update: Update, context: HotlineContext, typed: str, pending: dict[str, Any]
 ) -> None:
     services, tr = context.services, context.tr
-    settings = services.settings
     async with services.sessions() as session, session.begin():
         result = await safety.check_pin(
             session,
@@ -119,7 +118,7 @@ async def _verify(
             context.profile.id,
             typed,
             now=services.clock(),
-            staff=staff_contacts(settings.admin_ids, settings.staff_chat_id),
+            staff=staff_contacts(services.admin_keys, services.staff_chat_key),
         )
     if result.ok:
         actions: dict[str, Action] = context.bot_data.get(ACTIONS_KEY, {})

@@ -332,7 +332,14 @@ async def confirm_forget(update: Update, context: HotlineContext) -> None:
     await query.answer()
     services = context.services
     remembered = (context.user_data or {}).get(SENSITIVE_IDS, [])
+    async with services.sessions() as session:
+        expiring = await chat_cleanup.expiring_in(session, context.profile.id)
+    if expiring.message_ids and update.effective_chat is not None:
+        # Details due to be deleted in a few minutes go now: once the Telegram id is erased,
+        # the deletion job could no longer find the chat.
+        await _delete_messages(context, update.effective_chat.id, expiring.message_ids)
     async with services.sessions() as session, session.begin():
+        await chat_cleanup.drop(session, expiring.row_ids)
         # What "Hide this chat" needs, kept before the outbox and threads are erased.
         await chat_cleanup.keep_through_forget(
             session, context.profile.id, remembered, now=services.clock()
@@ -380,11 +387,13 @@ async def hide_chat(update: Update, context: HotlineContext) -> None:
         ids.add(query.message.message_id)
     services = context.services
     async with services.sessions() as session:
-        plan = await chat_cleanup.plan_hiding(session, chat.id, now=services.clock())
+        plan = await chat_cleanup.plan_hiding(
+            session, services.keys.chat_key(chat.id), now=services.clock()
+        )
     ids.update(plan.message_ids)
     failed = await _delete_messages(context, chat.id, sorted(ids))
     async with services.sessions() as session, session.begin():
-        await chat_cleanup.forget_chat(session, chat.id)
+        await chat_cleanup.forget_chat(session, services.keys.chat_key(chat.id))
     failed += plan.too_old
     tr = context.tr
     code = data.get(HIDE_CODE)

@@ -507,7 +507,7 @@ async def confirm(update: Update, context: HotlineContext) -> int:
                 context.profile.id,
                 draft_to_report(draft),
                 now=services.clock(),
-                staff=StaffChats(settings.staff_chat_id, settings.admin_ids),
+                staff=StaffChats(services.staff_chat_key, services.admin_keys),
                 reports_per_day=settings.reports_per_day,
                 telegram_name=user.full_name if user is not None else None,
                 telegram_username=user.username if user is not None else None,

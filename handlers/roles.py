@@ -13,6 +13,7 @@ from bot.context import HotlineApplication, HotlineContext
 from handlers.guard import requires
 from storage.access import Permission
 from storage.enums import Role
+from storage.identity import is_user_key, telegram_id_of
 from storage.roles import GRANTABLE, grant_role, revoke_role
 from storage.users import language_of
 
@@ -43,18 +44,28 @@ async def grant(update: Update, context: HotlineContext) -> None:
         await message.reply_text(tr.gettext("Usage: /grant <user id> staff|monitor"))
         return
     user_id, role = parsed
-    if user_id in context.services.settings.admin_ids:
+    services = context.services
+    if user_id == 0:
+        await message.reply_text(tr.gettext("Usage: /grant <user id> staff|monitor"))
+        return
+    key = services.keys.key(user_id)  # a Telegram id, or the user number the bot shows staff
+    if key in services.admin_keys:
         await message.reply_text(tr.gettext("That user is an admin already (set in the settings)."))
         return
-    services = context.services
+    sealed = None if is_user_key(user_id) else services.keys.seal(user_id)
     async with services.sessions() as session, session.begin():
         await grant_role(
-            session, actor_id=context.profile.id, user_id=user_id, role=role, now=services.clock()
+            session,
+            actor_id=context.profile.id,
+            user_id=key,
+            role=role,
+            now=services.clock(),
+            sealed_telegram_id=sealed,
         )
     await message.reply_text(
         tr.gettext("User {user} now has the role {role}.").format(user=user_id, role=role.value)
     )
-    await _publish_menu(context, user_id, role)
+    await _publish_menu(context, key, role)
 
 
 @requires(Permission.GRANT_ROLES, "role.revoke")
@@ -68,9 +79,10 @@ async def revoke(update: Update, context: HotlineContext) -> None:
         await message.reply_text(tr.gettext("Usage: /revoke <user id>"))
         return
     services = context.services
+    key = services.keys.key(user_id) if user_id else 0
     async with services.sessions() as session, session.begin():
         revoked = await revoke_role(
-            session, actor_id=context.profile.id, user_id=user_id, now=services.clock()
+            session, actor_id=context.profile.id, user_id=key, now=services.clock()
         )
     if revoked:
         text = tr.gettext("User {user} no longer has a staff or monitor role.")
@@ -78,15 +90,18 @@ async def revoke(update: Update, context: HotlineContext) -> None:
         text = tr.gettext("User {user} had no role to revoke.")
     await message.reply_text(text.format(user=user_id))
     if revoked:
-        await _publish_menu(context, user_id, Role.FAMILY)
+        await _publish_menu(context, key, Role.FAMILY)
 
 
-async def _publish_menu(context: HotlineContext, user_id: int, role: Role) -> None:
-    """The user's own command menu follows their role at once, in their language."""
+async def _publish_menu(context: HotlineContext, key: int, role: Role) -> None:
+    """The user's own command menu follows their role at once, in their language (in their
+    chat, whose id is opened from the sealed copy; not known yet: no menu to publish)."""
     services = context.services
     async with services.sessions() as session:
-        language = await language_of(session, user_id)
-    await publish_role_commands(context.bot, services.i18n.get(language), user_id, role)
+        language = await language_of(session, key)
+        chat = await telegram_id_of(session, services.cipher, key)
+    if chat is not None:
+        await publish_role_commands(context.bot, services.i18n.get(language), chat, role)
 
 
 def register(application: HotlineApplication) -> None:

@@ -69,7 +69,11 @@ async def show_details(update: Update, context: HotlineContext, row: str) -> boo
     services = context.services
     async with services.sessions() as session:
         details = await safety.details_for(
-            session, services.cipher, int(row), chat.id, family_facing=FAMILY_FACING
+            session,
+            services.cipher,
+            int(row),
+            services.keys.chat_key(chat.id),
+            family_facing=FAMILY_FACING,
         )
     if details is None:
         return False
@@ -96,7 +100,11 @@ async def _delete_later(context: HotlineContext, chat_id: int, message_ids: list
     after = timedelta(minutes=services.settings.discreet_details_minutes)
     async with services.sessions() as session, session.begin():
         await chat_cleanup.remember(
-            session, chat_id, message_ids, sent_at=now, delete_at=now + after
+            session,
+            services.keys.chat_key(chat_id),
+            message_ids,
+            sent_at=now,
+            delete_at=now + after,
         )
     deletions.schedule_at(context.application, after)
 
@@ -131,9 +139,17 @@ async def _set_frozen(update: Update, context: HotlineContext, *, frozen: bool) 
         await message.reply_text(usage)
         return
     user_id = int(args[0])
+    if user_id == 0:
+        await message.reply_text(tr.gettext("No user has this id."))
+        return
     async with services.sessions() as session, session.begin():
+        # Staff may type the Telegram id or the user number the bot shows them (the key).
         found = await safety.freeze(
-            session, user_id, actor_id=context.profile.id, now=services.clock(), frozen=frozen
+            session,
+            services.keys.key(user_id),
+            actor_id=context.profile.id,
+            now=services.clock(),
+            frozen=frozen,
         )
     if not found:
         text = tr.gettext("No user has this id.")
@@ -158,14 +174,13 @@ async def frozen_watch(update: object, context: HotlineContext) -> None:
     if chat is None or chat.type != ChatType.PRIVATE or is_staff(context.profile.role):
         return
     services = context.services
-    settings = services.settings
     async with services.sessions() as session, session.begin():
         queued = await safety.alert_frozen_wrote(
             session,
             services.cipher,
             context.profile.id,
             now=services.clock(),
-            staff=staff_contacts(settings.admin_ids, settings.staff_chat_id),
+            staff=staff_contacts(services.admin_keys, services.staff_chat_key),
         )
     if queued:
         log.warning("a frozen account wrote; staff alerted")

@@ -137,8 +137,8 @@ async def _reply(
 
 
 def _staff_contacts(context: HotlineContext) -> cases.StaffContacts:
-    settings = context.services.settings
-    return cases.staff_contacts(settings.admin_ids, settings.staff_chat_id)
+    services = context.services
+    return cases.staff_contacts(services.admin_keys, services.staff_chat_key)
 
 
 # -- /inbox -----------------------------------------------------------------------------------

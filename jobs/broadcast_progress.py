@@ -26,6 +26,7 @@ from bot.i18n import Translator
 from storage import broadcasts
 from storage.broadcasts import BroadcastView, Counts
 from storage.enums import BroadcastStatus
+from storage.identity import telegram_id_of
 
 if TYPE_CHECKING:
     from bot.context import HotlineApplication
@@ -128,7 +129,14 @@ class ProgressReporter:
                 tr, item.counts, rate, paused=item.status == BroadcastStatus.PAUSED
             )
         if self.shown.get(item.id) != text:
-            if not await self._edit(item.progress_chat_id, item.progress_message_id, text):
+            async with services.sessions() as session:
+                # Stored as the author's user key (a private chat): open where to edit.
+                chat = services.admin_chats.get(item.progress_chat_id) or await telegram_id_of(
+                    session, services.cipher, item.progress_chat_id
+                )
+            if chat is None or not await self._edit(
+                chat, item.progress_message_id, text, pace_as=item.progress_chat_id
+            ):
                 return
             self.shown[item.id] = text
         if final:
@@ -136,15 +144,16 @@ class ProgressReporter:
                 await broadcasts.mark_summarised(session, item.id, now=services.clock())
             self.shown.pop(item.id, None)
 
-    async def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
-        """Edit on the delivery job's pacer and Bot (no second rate limiter in the way)."""
+    async def _edit(self, chat_id: int, message_id: int, text: str, *, pace_as: int) -> bool:
+        """Edit on the delivery job's pacer and Bot (no second rate limiter in the way); the
+        pacer knows chats by their stored id (`pace_as`: the user key of a private chat)."""
         from jobs.delivery import DELIVERY_KEY, Delivery
 
         delivery = self.application.bot_data.get(DELIVERY_KEY)
         bot: Bot = self.application.bot
         turn: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
         if isinstance(delivery, Delivery):
-            turn = delivery.pacer.turn(chat_id)
+            turn = delivery.pacer.turn(pace_as)
             bot = delivery.bot
         try:
             async with turn:
@@ -152,11 +161,11 @@ class ProgressReporter:
         except BadRequest as error:
             if "not modified" in error.message.lower():
                 return True
-            chat = self.services.cipher.pseudonym(chat_id)
+            chat = self.services.cipher.pseudonym(pace_as)
             log.warning("broadcast progress in chat %s: BadRequest", chat)
             return "not found" in error.message.lower()  # deleted: stop trying
         except TelegramError as error:
-            chat = self.services.cipher.pseudonym(chat_id)
+            chat = self.services.cipher.pseudonym(pace_as)
             log.info("broadcast progress in chat %s: %s, retrying", chat, type(error).__name__)
             return False
         self.edits += 1

@@ -17,6 +17,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
 from storage import chat_cleanup
+from storage.identity import telegram_ids_of
 
 if TYPE_CHECKING:
     from bot.context import HotlineContext
@@ -43,12 +44,18 @@ async def delete_due(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     async with services.sessions() as session:
         due = await chat_cleanup.due_deletions(session, now=now)
         stale = await chat_cleanup.has_undeletable(session, now=now)
+        # Stored under user keys: open where each chat really is.
+        chats = await telegram_ids_of(session, services.cipher, [item.chat_id for item in due])
     done: list[int] = []
     for item in due:
+        chat = chats.get(item.chat_id)
+        if chat is None:  # the user is gone: nothing we can delete any more
+            done += item.row_ids
+            continue
         try:
             for start in range(0, len(item.message_ids), BATCH):
                 batch = item.message_ids[start : start + BATCH]
-                await application.bot.delete_messages(item.chat_id, batch)
+                await application.bot.delete_messages(chat, batch)
         except (BadRequest, Forbidden):
             pass  # too old, already deleted, or the user blocked the bot: nothing more to do
         except TelegramError as error:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import random
@@ -268,7 +269,10 @@ class Delivery:
         self._again = False
         self._started = False
         self._bot: Bot | None = None
-        self._staff = StaffContacts(frozenset(settings.admin_ids), settings.staff_chat_id)
+        self._staff = StaffContacts(services.admin_keys, services.staff_chat_key)
+        # Admins are named in settings by Telegram id and may not have written to the bot yet
+        # (no sealed id stored): their chats are known from there.
+        self._admin_chats = services.admin_chats
 
     # -- waking ---------------------------------------------------------------------------------
 
@@ -388,11 +392,17 @@ class Delivery:
         return discreet_version(row, tr, render(row.template, tr, row.params))
 
     async def _send(self, row: ClaimedMessage, message: RenderedMessage) -> Message:
-        return await send_rendered(self.bot, row.chat_id, message)
+        assert row.telegram_chat_id is not None
+        return await send_rendered(self.bot, row.telegram_chat_id, message)
 
     async def _deliver(self, row: ClaimedMessage) -> None:
         if row.frozen:
             await self._withhold(row)
+            return
+        if row.telegram_chat_id is None and row.chat_id in self._admin_chats:
+            row = dataclasses.replace(row, telegram_chat_id=self._admin_chats[row.chat_id])
+        if row.telegram_chat_id is None:
+            await self._withhold(row, reason="recipient unknown")
             return
         try:
             message = self._render(row)
@@ -447,11 +457,12 @@ class Delivery:
                 return
         log.error("delivery: row %d sent but could not be marked; it may be sent again", row.id)
 
-    async def _withhold(self, row: ClaimedMessage) -> None:
+    async def _withhold(self, row: ClaimedMessage, reason: str = "frozen") -> None:
         """The recipient is frozen (a seized phone): checked when sent, not when queued, so
-        rows queued before the freeze are cancelled too, never sent."""
+        rows queued before the freeze are cancelled too, never sent. Also a recipient whose
+        Telegram id is not known (gone since, or never seen)."""
         async with self.services.sessions() as session, session.begin():
-            await outbox.mark_withheld(session, row.id, reason="frozen")
+            await outbox.mark_withheld(session, row.id, reason=reason)
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
         self.pacer.refused(row.chat_id, seconds)

@@ -33,7 +33,7 @@ async def run_reminders(services: Services) -> tuple[int, int]:
             services.cipher,
             now=now,
             days=settings.stale_case_days,
-            staff=staff_contacts(settings.admin_ids, settings.staff_chat_id),
+            staff=staff_contacts(services.admin_keys, services.staff_chat_key),
         )
     if families or staff:
         log.info("reminders queued: %d to families, %d to staff", families, staff)

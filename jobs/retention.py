@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application
 
 from storage.data_keys import shred_copies
+from storage.identity import UserKeys
 from storage.privacy import CHAT_KIND, USER_KIND, PurgeResult, purge_expired
 
 if TYPE_CHECKING:
@@ -50,21 +51,23 @@ async def run_retention(services: Services) -> PurgeResult:
 
 
 def forget_in_memory(
-    application: Application[Any, Any, Any, Any, Any, Any], result: PurgeResult
+    application: Application[Any, Any, Any, Any, Any, Any], result: PurgeResult, keys: UserKeys
 ) -> None:
-    """Drop PTB's copies of purged user and chat data so they are not persisted again."""
-    for kind, key in result.drafts:
-        if not key.lstrip("-").isdigit():
-            continue
-        if kind == USER_KIND and int(key) in application.user_data:
-            application.drop_user_data(int(key))
-        elif kind == CHAT_KIND and int(key) in application.chat_data:
-            application.drop_chat_data(int(key))
+    """Drop PTB's copies of purged user and chat data so they are not persisted again. The rows
+    are keyed by user keys, PTB by Telegram ids: PTB's ids are turned into keys to compare."""
+    purged_users = {key for kind, key in result.drafts if kind == USER_KIND}
+    purged_chats = {key for kind, key in result.drafts if kind == CHAT_KIND}
+    for user_id in list(application.user_data):
+        if str(keys.chat_key(user_id)) in purged_users:
+            application.drop_user_data(user_id)
+    for chat_id in list(application.chat_data):
+        if str(keys.chat_key(chat_id)) in purged_chats:
+            application.drop_chat_data(chat_id)
 
 
 async def retention_job(context: HotlineContext) -> None:
     result = await run_retention(context.services)
-    forget_in_memory(context.application, result)
+    forget_in_memory(context.application, result, context.services.keys)
 
 
 def schedule(application: HotlineApplication) -> None:

@@ -80,6 +80,21 @@ async def due_deletions(
     return list(by_chat.values())
 
 
+async def expiring_in(session: AsyncSession, chat_id: int) -> DueDeletion:
+    """Messages of one chat that are to be deleted by themselves (details shown by "Show"):
+    /forget deletes them at once, as the user's Telegram id goes with it."""
+    rows = await session.execute(
+        select(SensitiveMessage.id, SensitiveMessage.message_id).where(
+            SensitiveMessage.chat_id == chat_id, SensitiveMessage.delete_at.is_not(None)
+        )
+    )
+    due = DueDeletion(chat_id, [], [])
+    for row_id, message_id in rows:
+        due.message_ids.append(message_id)
+        due.row_ids.append(row_id)
+    return due
+
+
 async def drop(session: AsyncSession, row_ids: Iterable[int]) -> None:
     ids = list(row_ids)
     if ids:

@@ -103,7 +103,11 @@ async def new_key(
 ) -> FieldCipher:
     """A fresh data key for the case, the user, or (neither) a persistence entry."""
     row = DataKey(
-        sealed=cipher.new_data_key(), case_id=case_id, user_id=user_id, created_at=utcnow()
+        sealed=cipher.new_data_key(),
+        case_id=case_id,
+        user_id=user_id,
+        # the day only: a key made when /forget re-keys a case must not tell the instant
+        created_at=utcnow().replace(hour=0, minute=0, second=0, microsecond=0),
     )
     session.add(row)
     await session.flush()

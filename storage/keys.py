@@ -12,7 +12,8 @@ first key seals, every key opens), then runs ``python -m bot rotate-key`` with t
    user's and draft's key) and the few values still sealed by the master key (broadcast texts,
    monitor requests, PINs, digests, values from before envelope encryption); values sealed by
    a data key are left as they are: the master key cannot open them, and need not;
-3. the key check in `meta` is replaced, so the old key alone no longer starts the bot.
+3. the user index key in `meta` (`storage.identity`) is re-sealed, so user keys do not change;
+4. the key check in `meta` is replaced, so the old key alone no longer starts the bot.
 
 Work is done in small batches: each batch is read in one short transaction and written in another
 with compare-and-swap updates (``WHERE col = <the token we read>``), so a row the bot changed in
@@ -30,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from storage.crypto import INDEX_RULE, LEGACY_INDEX_RULE, DataKeyError, FieldCipher
 from storage.db import SessionFactory
+from storage.identity import INDEX_KEY
 from storage.meta import replace_key_check, verify_or_store_key_check
 from storage.models import Base, Case, CasePersonal, DataKey, Meta
 from storage.reports import person_index_from_stored
@@ -183,6 +185,16 @@ async def _recompute_indexes(
             progress("cases.person_index", report.indexes_recomputed)
 
 
+async def _reseal_user_index_key(sessions: SessionFactory, cipher: FieldCipher) -> int:
+    """The user index key is re-sealed, never replaced: every user key stays the same."""
+    async with sessions() as session, session.begin():
+        row = await session.get(Meta, INDEX_KEY)
+        if row is None or cipher.is_sealed_with_primary(row.value):
+            return 0
+        row.value = cipher.rotate(row.value)
+        return 1
+
+
 async def _count_on_old_key(
     sessions: SessionFactory, cipher: FieldCipher, tables: Sequence[SealedTable]
 ) -> int:
@@ -236,6 +248,7 @@ async def rotate_data_key(
         report.resealed[sealed.table.name] = await _reseal_table(
             sessions, cipher, sealed, batch_size, progress
         )
+    report.resealed[Meta.__tablename__] = await _reseal_user_index_key(sessions, cipher)
     report.left_on_old_key = await _count_on_old_key(sessions, cipher, tables)
     if report.left_on_old_key == 0:
         async with sessions() as session, session.begin():

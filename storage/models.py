@@ -78,11 +78,15 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """A Telegram user who has talked to the bot (the id is Telegram's)."""
+    """A Telegram user who has talked to the bot. `id` is the user key, a keyed index of the
+    Telegram id (storage/identity.py), never the Telegram id itself; every column that names a
+    user holds this key."""
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    telegram_id: Mapped[bytes | None]
+    """The Telegram id, sealed: opened only to send (storage/identity.py)."""
     language: Mapped[str | None] = mapped_column(String(8))
     role: Mapped[str] = mapped_column(String(16), default=Role.FAMILY)
     monitor_status: Mapped[str] = mapped_column(String(16), default=MonitorStatus.NONE)

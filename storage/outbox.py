@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.crypto import FieldCipher
 from storage.enums import OutboxKind, OutboxStatus
+from storage.identity import open_telegram_id
 from storage.models import DataKey, OutboxMessage, User, utcnow
 
 ON_QUEUED_HOOK = "on_outbox_queued"
@@ -44,7 +45,8 @@ NOT_A_MONITOR = "recipient is no longer a monitor"
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to queue: to whom, what template, with which parameters."""
+    """One message to queue: to whom (a user key, or a group chat id), what template, with
+    which parameters."""
 
     chat_id: int
     dedupe_key: str
@@ -187,6 +189,9 @@ class ClaimedMessage:
     """The recipient's choice (users.discreet); True when unknown, the safe side."""
     frozen: bool = False
     """The recipient is frozen (a seized phone): the row must not be sent."""
+    telegram_chat_id: int | None = None
+    """Where to send: the recipient's Telegram id, opened from its sealed copy (`chat_id` is the
+    user key), or the group's chat id; None when the recipient is unknown (not to be sent)."""
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -227,7 +232,14 @@ async def claim(
     died while sending) are due again. `exclude_chats` are chats the caller is still pacing."""
     excluded = list(exclude_chats)
     query = (
-        select(OutboxMessage, User.language, User.discreet, User.frozen_at, DataKey.sealed)
+        select(
+            OutboxMessage,
+            User.language,
+            User.discreet,
+            User.frozen_at,
+            DataKey.sealed,
+            User.telegram_id,
+        )
         .outerjoin(User, User.id == OutboxMessage.chat_id)
         .outerjoin(DataKey, DataKey.id == OutboxMessage.data_key_id)
         .where(_due(now), _head_of_its_chat())
@@ -261,8 +273,11 @@ async def claim(
             broadcast_id=row.broadcast_id,
             discreet=discreet is not False,
             frozen=frozen_at is not None,
+            telegram_chat_id=(
+                row.chat_id if row.chat_id < 0 else open_telegram_id(cipher, telegram_id)
+            ),
         )
-        for row, language, discreet, frozen_at, sealed_key in rows
+        for row, language, discreet, frozen_at, sealed_key, telegram_id in rows
     ]
 
 

@@ -9,6 +9,10 @@ bot keeps its services in `bot_data`, and callback data are plain strings checke
 Each entry is sealed with a data key of its own (`storage.data_keys`), destroyed with the entry
 (a dropped conversation, retention, /forget): an abandoned draft's copies left in the WAL or a
 backup cannot be opened afterwards, even with the master key.
+
+PTB keys entries by Telegram ids; no row key holds one: users and private chats are stored under
+their user key (`storage.identity`), and the real key is sealed inside the value (an envelope
+``{"k": key, "v": value}``), so loading hands PTB the ids it knows.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 from storage.crypto import FieldCipher
 from storage.data_keys import destroy_keys, new_key
 from storage.db import SessionFactory
+from storage.identity import UserKeys, envelope, persistence_row_key, unwrap
 from storage.models import DataKey, PersistenceEntry, utcnow
 from storage.outbox import row_cipher
 
@@ -45,6 +50,7 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
         self,
         sessions: SessionFactory,
         cipher: FieldCipher,
+        keys: UserKeys,
         *,
         update_interval: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
@@ -55,31 +61,33 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
         )
         self._sessions = sessions
         self._cipher = cipher
+        self._keys = keys
         self._clock = clock
         self._written: dict[tuple[str, str], bytes] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
-    async def _load(self, kind: str) -> dict[str, Any]:
+    async def _load(self, kind: str) -> list[tuple[Any, Any]]:
+        """(PTB's key, value) of every entry of `kind`."""
         async with self._sessions() as session:
             rows = await session.execute(
                 select(PersistenceEntry.key, PersistenceEntry.data, DataKey.id, DataKey.sealed)
                 .outerjoin(DataKey, DataKey.id == PersistenceEntry.data_key_id)
                 .where(PersistenceEntry.kind == kind)
             )
-            loaded: dict[str, Any] = {}
+            loaded: list[tuple[Any, Any]] = []
             for key, data, key_id, sealed_key in rows:
                 cipher = row_cipher(self._cipher, key_id, sealed_key)
                 text = cipher.open(data) or "null"
                 self._written[(kind, key)] = _digest(text)
-                loaded[key] = json.loads(text)
+                loaded.append(unwrap(json.loads(text)))
             return loaded
 
     async def get_user_data(self) -> dict[int, JSONDict]:
-        return {int(key): value for key, value in (await self._load(USER)).items()}
+        return {int(key): value for key, value in await self._load(USER)}
 
     async def get_chat_data(self) -> dict[int, JSONDict]:
-        return {int(key): value for key, value in (await self._load(CHAT)).items()}
+        return {int(key): value for key, value in await self._load(CHAT)}
 
     async def get_bot_data(self) -> JSONDict:
         return {}
@@ -89,12 +97,17 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
 
     async def get_conversations(self, name: str) -> ConversationDict:
         loaded = await self._load(CONVERSATION_PREFIX + name)
-        return {tuple(json.loads(key)): state for key, state in loaded.items()}
+        return {tuple(key): state for key, state in loaded}
 
     # -- writing -------------------------------------------------------------------------------
 
-    async def _store(self, kind: str, key: str, value: object) -> None:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    def row_key(self, kind: str, original: object) -> str:
+        """The row key of PTB's `original` key: user keys, never a Telegram id."""
+        return persistence_row_key(self._keys, kind, original)
+
+    async def _store(self, kind: str, original: object, value: object) -> None:
+        key = self.row_key(kind, original)
+        text = json.dumps(envelope(original, value), ensure_ascii=False, sort_keys=True)
         digest = _digest(text)
         if self._written.get((kind, key)) == digest:
             return
@@ -133,7 +146,8 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
             await session.execute(statement)
         self._written[(kind, key)] = digest
 
-    async def _drop(self, kind: str, key: str) -> None:
+    async def _drop(self, kind: str, original: object) -> None:
+        key = self.row_key(kind, original)
         async with self._sessions() as session, session.begin():
             found = await session.execute(
                 delete(PersistenceEntry)
@@ -146,7 +160,7 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
-        kind, entry_key = CONVERSATION_PREFIX + name, json.dumps(list(key))
+        kind, entry_key = CONVERSATION_PREFIX + name, list(key)
         if new_state is None:
             await self._drop(kind, entry_key)
         else:
@@ -154,15 +168,15 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
 
     async def update_user_data(self, user_id: int, data: JSONDict) -> None:
         if data:
-            await self._store(USER, str(user_id), data)
-        elif (USER, str(user_id)) in self._written:
-            await self._drop(USER, str(user_id))
+            await self._store(USER, user_id, data)
+        elif (USER, self.row_key(USER, user_id)) in self._written:
+            await self._drop(USER, user_id)
 
     async def update_chat_data(self, chat_id: int, data: JSONDict) -> None:
         if data:
-            await self._store(CHAT, str(chat_id), data)
-        elif (CHAT, str(chat_id)) in self._written:
-            await self._drop(CHAT, str(chat_id))
+            await self._store(CHAT, chat_id, data)
+        elif (CHAT, self.row_key(CHAT, chat_id)) in self._written:
+            await self._drop(CHAT, chat_id)
 
     async def update_bot_data(self, data: JSONDict) -> None:
         return None
@@ -171,10 +185,10 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
         return None
 
     async def drop_chat_data(self, chat_id: int) -> None:
-        await self._drop(CHAT, str(chat_id))
+        await self._drop(CHAT, chat_id)
 
     async def drop_user_data(self, user_id: int) -> None:
-        await self._drop(USER, str(user_id))
+        await self._drop(USER, user_id)
 
     async def refresh_user_data(self, user_id: int, user_data: JSONDict) -> None:
         return None

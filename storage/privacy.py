@@ -27,6 +27,7 @@ from storage.data_keys import (
     rekey_case,
 )
 from storage.enums import EventKind, MonitorStatus, OutboxStatus, Role
+from storage.identity import open_telegram_id
 from storage.models import (
     AuditEntry,
     Case,
@@ -47,7 +48,10 @@ from storage.threads import MessageView, family_messages_of
 USER_KIND = "user"
 CHAT_KIND = "chat"
 CONVERSATION_PREFIX = "conv:"
-FAMILY_EVENT_KINDS = (EventKind.CREATED, EventKind.INFO_RECEIVED)
+FAMILY_EVENT_KINDS = (EventKind.CREATED, EventKind.INFO_RECEIVED, EventKind.CONTACT_LINKED)
+"""Events whose actor is the family member and whose body holds their words: a report, an
+answer to staff, and (written by older versions when a report joined a case) a linked contact's
+summary."""
 PERSONAL_FIELDS = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
 
 
@@ -147,7 +151,8 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
         )
     )
     return HeldData(
-        user_id=user.id,
+        # What we hold is the Telegram id, sealed (the key is only its index).
+        user_id=open_telegram_id(cipher, user.telegram_id) or user.id,
         language=user.language,
         role=user.role,
         monitor_status=user.monitor_status,
@@ -184,6 +189,12 @@ def _held_case(
     )
 
 
+def coarse_day(now: datetime) -> datetime:
+    """Midnight (UTC) of `now`: what /forget writes instead of the instant, so no two rows it
+    touches share a moment that would tie them together."""
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 async def forget_user(
     session: AsyncSession, cipher: FieldCipher, user_id: int, *, now: datetime
 ) -> ForgetResult:
@@ -197,6 +208,14 @@ async def forget_user(
     conversations) and their persistence entries' keys are destroyed, and every case they were
     part of gets a new key, so no copy of the old values (WAL, free pages, heap, a backup of the
     other tables) can be opened. Call `storage.data_keys.shred_copies` after the commit.
+
+    No row keeps their user key afterwards (so a seized database with the data key cannot tell
+    that a given Telegram account ever wrote), with two exceptions: an account staff froze keeps
+    its `users` row, without its sealed Telegram id, so whoever holds the phone stays shut out;
+    and the ids of messages "Hide this chat" may still delete (`storage.chat_cleanup`), dropped
+    when Telegram's 48 hours are over. Nothing it writes carries the instant of the erasure:
+    the erased cases keep their `updated_at`, the audit row and a frozen account's
+    `forgotten_at` say only the day.
     """
     reported = list(await session.scalars(select(Case.id).where(Case.reporter_id == user_id)))
     linked = set(
@@ -218,9 +237,9 @@ async def forget_user(
             .where(CasePersonal.case_id.in_(erased))
             .values(dict.fromkeys(PERSONAL_FIELDS))
         )
-        await session.execute(
-            update(Case).where(Case.id.in_(erased)).values(person_index=None, updated_at=now)
-        )
+        # `updated_at` is left as it was: the moment of the erasure would tie the case to the
+        # audit row of the /forget.
+        await session.execute(update(Case).where(Case.id.in_(erased)).values(person_index=None))
     if reported:
         await session.execute(update(Case).where(Case.id.in_(reported)).values(reporter_id=None))
     own_words = (CaseEvent.actor_id == user_id, CaseEvent.kind.in_(FAMILY_EVENT_KINDS))
@@ -230,6 +249,13 @@ async def forget_user(
         .values(body=None, actor_id=None)
     )
     await session.execute(update(CaseEvent).where(*own_words).values(actor_id=None))
+    user = await session.get(User, user_id)
+    staff_member = user is not None and is_staff(user.role)
+    if not staff_member:
+        # Anything else a family member did to a case (none today) names no one either.
+        await session.execute(
+            update(CaseEvent).where(CaseEvent.actor_id == user_id).values(actor_id=None)
+        )
     # Their conversations with the hotline, staff answers included (desk notices go with them).
     await session.execute(delete(Thread).where(Thread.user_id == user_id))
     contacts = await session.execute(delete(CaseContact).where(CaseContact.user_id == user_id))
@@ -237,13 +263,16 @@ async def forget_user(
         delete(Subscription).where(Subscription.user_id == user_id)
     )
     await session.execute(delete(DigestSetting).where(DigestSetting.user_id == user_id))
-    await session.execute(delete(MonitorRequest).where(MonitorRequest.user_id == user_id))
-    outbox = await session.execute(
-        delete(OutboxMessage).where(
-            OutboxMessage.chat_id == user_id,
-            OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENT, OutboxStatus.DEAD)),
-        )
+    requests = list(
+        await session.scalars(select(MonitorRequest.id).where(MonitorRequest.user_id == user_id))
     )
+    for request_id in requests:
+        # The admins' notice of their request carries the requester in its sealed parameters.
+        await session.execute(
+            delete(OutboxMessage).where(OutboxMessage.dedupe_key.like(f"monreq:{request_id}:%"))
+        )
+    await session.execute(delete(MonitorRequest).where(MonitorRequest.user_id == user_id))
+    outbox = await session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == user_id))
     entries = await _persistence_keys_of(session, user_id)
     entry_keys: list[int] = []
     for kind, key in entries:
@@ -257,8 +286,7 @@ async def forget_user(
     await destroy_user_key(session, cipher, user_id)
     for case_id in touched:
         await rekey_case(session, cipher, case_id, drop_delivered=case_id in erased)
-    user = await session.get(User, user_id)
-    if user is None or not is_staff(user.role):
+    if not staff_member:
         # A family's own actions (a reply to staff) must not link their Telegram id to a case;
         # staff actions stay attributed, that is what the audit log is for.
         await session.execute(
@@ -267,15 +295,21 @@ async def forget_user(
     await session.execute(
         update(AuditEntry).where(AuditEntry.target_user_id == user_id).values(target_user_id=None)
     )
-    if user is not None:
+    day = coarse_day(now)
+    if user is not None and user.frozen_at is None:
+        await session.delete(user)
+        await session.flush()
+    elif user is not None:
+        # A freeze stays (whoever holds the phone stays shut out): the row stays, keyed, but
+        # without the Telegram id, the language, the PIN or any instant of its own.
+        user.telegram_id = None
         user.language = None
         user.monitor_status = MonitorStatus.NONE
         if user.role == Role.MONITOR:
             user.role = Role.FAMILY
-        user.forgotten_at = now
-        user.created_at = now
-        user.last_seen_at = now
-        # Their PIN goes with their data; a freeze stays (whoever holds the phone stays shut out).
+        user.forgotten_at = day
+        user.created_at = day
+        user.last_seen_at = day
         user.pin_hash = None
         user.pin_failures = 0
     result = ForgetResult(
@@ -292,7 +326,7 @@ async def forget_user(
         actor_id=0,
         action="forget_user",
         detail=f"cases erased {result.cases_erased}, kept {result.cases_kept}",
-        at=now,
+        at=day,
     )
     return result
 

@@ -19,11 +19,19 @@ GRANTABLE = (Role.STAFF, Role.MONITOR)
 
 
 async def grant_role(
-    session: AsyncSession, *, actor_id: int, user_id: int, role: Role, now: datetime
+    session: AsyncSession,
+    *,
+    actor_id: int,
+    user_id: int,
+    role: Role,
+    now: datetime,
+    sealed_telegram_id: bytes | None = None,
 ) -> None:
+    """`user_id` is the user key; `sealed_telegram_id` is kept for sending when the user has
+    not written to the bot yet (a role granted in advance)."""
     if role not in GRANTABLE:
         raise ValueError("only staff and monitor roles can be granted")
-    await set_role(session, user_id, role)
+    await set_role(session, user_id, role, sealed_telegram_id=sealed_telegram_id)
     audit.record(
         session, actor_id=actor_id, action=f"role.grant.{role}", target_user_id=user_id, at=now
     )

@@ -1,8 +1,10 @@
-"""Users: first contact, language, roles and the blocked flag."""
+"""Users: first contact, language, roles and the blocked flag.
+
+`user_id` everywhere here is the user key (`storage.identity`), never a Telegram id."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,14 +53,25 @@ async def touch_user(
     first_language: str | None,
     admin_ids: Iterable[int] = (),
     now: datetime | None = None,
+    sealed_telegram_id: Callable[[], bytes] | None = None,
 ) -> UserProfile:
-    """Load the user, creating them on first contact with the language Telegram suggested."""
+    """Load the user, creating them on first contact with the language Telegram suggested.
+
+    `sealed_telegram_id` gives the sealed Telegram id, stored when the row has none (sealing is
+    not free: it is asked for only then)."""
     user = await session.get(User, user_id)
     is_new = user is None
     if user is None:
-        user = User(id=user_id, language=first_language, created_at=now or utcnow())
+        user = User(
+            id=user_id,
+            language=first_language,
+            created_at=now or utcnow(),
+            telegram_id=sealed_telegram_id() if sealed_telegram_id else None,
+        )
         session.add(user)
         await session.flush()
+    elif user.telegram_id is None and sealed_telegram_id is not None:
+        user.telegram_id = sealed_telegram_id()
     elif user.language is None and first_language is not None:
         # A row made before the first message (a role granted in advance) has no language yet.
         user.language = first_language
@@ -82,14 +95,18 @@ async def set_language(session: AsyncSession, user_id: int, language: str) -> No
     await session.execute(update(User).where(User.id == user_id).values(language=language))
 
 
-async def set_role(session: AsyncSession, user_id: int, role: Role) -> None:
+async def set_role(
+    session: AsyncSession, user_id: int, role: Role, *, sealed_telegram_id: bytes | None = None
+) -> None:
     """Grant a stored role (admins come from settings and are never stored)."""
     if role == Role.ADMIN:
         raise ValueError("admins are named in HOTLINE_ADMIN_IDS, not stored")
     user = await session.get(User, user_id)
     if user is None:
-        user = User(id=user_id, role=role)
+        user = User(id=user_id, role=role, telegram_id=sealed_telegram_id)
         session.add(user)
+    elif user.telegram_id is None and sealed_telegram_id is not None:
+        user.telegram_id = sealed_telegram_id
     user.role = role
     if role == Role.MONITOR:
         user.monitor_status = MonitorStatus.APPROVED

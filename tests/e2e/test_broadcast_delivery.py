@@ -14,10 +14,10 @@ from bot.sandbox.server import SandboxServer
 from storage import broadcasts, outbox
 from storage.db import make_engine, make_session_factory
 from storage.enums import BroadcastStatus, OutboxStatus
-from storage.models import User
 from storage.outbox import Outgoing
 from tests.support.discreet import NOTICE, shown
 from tests.support.harness import BotHarness, harness_settings
+from tests.support.identity import known_user
 
 ADMIN = 9001
 PROGRESS_MESSAGE = 1
@@ -27,7 +27,8 @@ async def seed(bot: BotHarness, count: int) -> list[int]:
     assert bot.services is not None
     chats = [bot.sandbox.add_user(language_code="en").id for _ in range(count)]
     async with bot.services.sessions() as session, session.begin():
-        session.add_all([User(id=chat, language="en") for chat in chats])
+        for chat in chats:
+            await known_user(session, bot.services.keys, chat, "en")
     return chats
 
 
@@ -38,13 +39,13 @@ async def announce(bot: BotHarness, text: str, progress_message_id: int | None =
         view = await broadcasts.queue_broadcast(
             session,
             bot.services.cipher,
-            author_id=ADMIN,
+            author_id=bot.key(ADMIN),
             audience="everyone",
             audience_arg=None,
             text=text,
-            progress_chat_id=ADMIN if progress_message_id else None,
+            progress_chat_id=bot.key(ADMIN) if progress_message_id else None,
             progress_message_id=progress_message_id,
-            admin_ids={ADMIN},
+            admin_ids={bot.key(ADMIN)},
         )
     return view.id
 
@@ -176,8 +177,8 @@ async def test_case_alert_overtakes_a_waiting_broadcast(
             bot.services.cipher,
             [
                 Outgoing(
-                    family,
-                    f"event:1:{family}",
+                    bot.key(family),
+                    f"event:1:{bot.key(family)}",
                     "cases.status_changed",
                     {"code": "K7M4-9XQ2", "new": "verified"},
                 )

@@ -16,6 +16,7 @@ from storage.enums import OutboxStatus
 from storage.models import User
 from storage.outbox import Outgoing
 from tests.support.harness import BotHarness, harness_settings
+from tests.support.identity import known_user
 from tests.support.waiting import settled
 
 TEMPLATE = "cases.public_note"
@@ -25,16 +26,17 @@ async def queue_notes(bot: BotHarness, chats: list[int], per_chat: int = 1) -> N
     """One committed transaction queuing `per_chat` notes to each chat (wakes the delivery job)."""
     assert bot.services is not None
     async with bot.services.sessions() as session, session.begin():
+        keys = bot.services.keys
         for chat in chats:
-            if await session.get(User, chat) is None:
-                # discreet notifications off: these tests read the notes' own text
-                session.add(User(id=chat, language="en", discreet=False))
-        await session.flush()
+            # discreet notifications off: these tests read the notes' own text
+            await known_user(session, keys, chat, "en", discreet=False)
         await outbox.enqueue(
             session,
             bot.services.cipher,
             [
-                Outgoing(chat, f"test:{chat}:{n}", TEMPLATE, {"code": f"N{n}", "note": f"{n}"})
+                Outgoing(
+                    keys.key(chat), f"test:{chat}:{n}", TEMPLATE, {"code": f"N{n}", "note": f"{n}"}
+                )
                 for n in range(per_chat)
                 for chat in chats
             ],
@@ -91,9 +93,9 @@ async def test_blocked_recipient_is_marked_and_never_tried_again(running_bot: Bo
     await sandbox.next_message(other)
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
-        user = await session.get(User, blocked)
+        user = await session.get(User, running_bot.key(blocked))
         assert user is not None and user.blocked
-        assert await outbox.pending_for_chat(session, blocked) == []
+        assert await outbox.pending_for_chat(session, running_bot.key(blocked)) == []
     counts = await settled(running_bot)
     assert counts[OutboxStatus.DEAD] == 3
     assert sandbox.stats.status_403 == 1

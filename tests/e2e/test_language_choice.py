@@ -12,8 +12,8 @@ from bot.sandbox.server import SandboxServer
 from handlers.common import KEEP_LANGUAGE, OFFER_CRIMEAN_TATAR
 from storage.enums import Role
 from storage.models import User
-from storage.users import set_role
 from tests.support.harness import BotHarness
+from tests.support.identity import grant
 
 WELCOME = (
     "This is the hotline for families of people detained by the occupying authorities.\n\n"
@@ -35,7 +35,7 @@ def welcome_in(i18n: Any, language: str) -> str:
 async def stored_language(bot: BotHarness, user_id: int) -> str | None:
     assert bot.services is not None
     async with bot.services.sessions() as session:
-        user = await session.get(User, user_id)
+        user = await session.get(User, bot.key(user_id))
         assert user is not None
         return user.language
 
@@ -131,7 +131,7 @@ async def test_language_choice_sets_the_chats_menu_with_staff_commands_for_staff
     family = sandbox.add_user(language_code="uk").id
     staff = sandbox.add_user(language_code="uk").id
     async with running_bot.services.sessions() as session, session.begin():
-        await set_role(session, staff, Role.STAFF)
+        await grant(session, running_bot.services.keys, staff, Role.STAFF)
     for user, lang in ((family, "ru"), (staff, "en")):
         await sandbox.send_text(user, "/language")
         choice = await sandbox.next_message(user)

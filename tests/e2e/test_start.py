@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from storage.models import User
 from tests.support.harness import BotHarness
+from tests.support.identity import grant
 
 
 async def test_start_replies_in_the_users_language_with_the_menu(running_bot: BotHarness) -> None:
@@ -18,7 +19,7 @@ async def test_start_replies_in_the_users_language_with_the_menu(running_bot: Bo
     assert callbacks == ["menu:report", "menu:status", "menu:language"]
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
-        stored = await session.scalar(select(User).where(User.id == user.id))
+        stored = await session.scalar(select(User).where(User.id == running_bot.key(user.id)))
     assert stored is not None and stored.language == "en"
 
 
@@ -71,15 +72,16 @@ async def test_role_granted_before_first_contact_still_takes_telegrams_language(
     running_bot: BotHarness,
 ) -> None:
     from storage.enums import Role
-    from storage.users import set_role
 
     assert running_bot.services is not None
     sandbox = running_bot.sandbox
     user = sandbox.add_user(language_code="en")
     async with running_bot.services.sessions() as session, session.begin():
-        await set_role(session, user.id, Role.STAFF)  # `python -m bot staff add` before they wrote
+        await grant(
+            session, running_bot.services.keys, user.id, Role.STAFF
+        )  # `python -m bot staff add` before they wrote
     await sandbox.send_text(user.id, "/start")
     assert "hotline" in (await sandbox.next_message(user.id)).plain.lower()
     async with running_bot.services.sessions() as session:
-        stored = await session.get(User, user.id)
+        stored = await session.get(User, running_bot.key(user.id))
     assert stored is not None and stored.language == "en" and stored.role == Role.STAFF

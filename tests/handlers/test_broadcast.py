@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from handlers.telegram_html import Problem, check_text
 from storage import broadcasts
 from storage.enums import AuditOutcome, BroadcastStatus, OutboxKind
-from storage.models import AuditEntry, Broadcast, OutboxMessage, User
+from storage.models import AuditEntry, Broadcast, OutboxMessage
 from tests.support.harness import BotHarness
+from tests.support.identity import known_user
 
 ADMIN = 9001
 
@@ -21,8 +22,8 @@ async def seed_users(bot: BotHarness, count: int) -> list[int]:
     assert bot.services is not None
     chats = [bot.sandbox.add_user(language_code="en").id for _ in range(count)]
     async with bot.services.sessions() as session, session.begin():
-        session.add_all([User(id=chat, language="en") for chat in chats])
-        session.add(User(id=ADMIN, language="en"))
+        for chat in [*chats, ADMIN]:
+            await known_user(session, bot.services.keys, chat, "en")
     return chats
 
 
@@ -147,7 +148,8 @@ async def test_non_staff_cannot_broadcast_nor_press_the_buttons(running_bot: Bot
         denied = list(
             await session.scalars(
                 select(AuditEntry.action).where(
-                    AuditEntry.actor_id == family, AuditEntry.outcome == AuditOutcome.DENIED
+                    AuditEntry.actor_id == running_bot.key(family),
+                    AuditEntry.outcome == AuditOutcome.DENIED,
                 )
             )
         )
@@ -166,12 +168,12 @@ async def test_broadcasts_list_resume_and_cancel_buttons(harness: BotHarness) ->
         view = await broadcasts.queue_broadcast(
             session,
             services.cipher,
-            author_id=ADMIN,
+            author_id=harness.key(ADMIN),
             audience="everyone",
             audience_arg=None,
             text="Paused news",
         )
-        await broadcasts.pause(session, view.id, ADMIN)
+        await broadcasts.pause(session, view.id, harness.key(ADMIN))
     await harness.start()
     sandbox = harness.sandbox
     await sandbox.send_text(ADMIN, "/broadcasts")

@@ -17,11 +17,12 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 from storage import threads
 from storage.enums import AuditOutcome, CaseStatus, Role
-from storage.models import AuditEntry, OutboxMessage, Thread, ThreadMessage, User
-from storage.users import set_language, set_role
+from storage.models import AuditEntry, OutboxMessage, Thread, ThreadMessage
+from storage.users import set_language
 from tests.handlers.report_flow import Tap
 from tests.support.case_factory import make_case
 from tests.support.harness import BotHarness, harness_settings
+from tests.support.identity import grant, known_user
 from tests.support.waiting import settled, wait_until_idle
 
 ADMIN = 9001
@@ -33,15 +34,20 @@ ACK = "Received. A person from the hotline will answer you here."
 async def seed_staff(bot: BotHarness) -> None:
     assert bot.services is not None
     async with bot.services.sessions() as session, session.begin():
-        await set_role(session, STAFF, Role.STAFF)
-        await set_language(session, STAFF, "en")
+        await grant(session, bot.services.keys, STAFF, Role.STAFF)
+        await set_language(session, bot.key(STAFF), "en")
 
 
 async def seed_case(bot: BotHarness, family: int, language: str = "uk", **extra: object) -> str:
     assert bot.services is not None
     async with bot.services.sessions() as session, session.begin():
         return await make_case(
-            session, bot.services.cipher, reporter_id=family, language=language, **extra
+            session,
+            bot.services.cipher,
+            keys=bot.services.keys,
+            reporter_id=family,
+            language=language,
+            **extra,
         )  # type: ignore[arg-type]
 
 
@@ -196,7 +202,7 @@ async def test_two_cases_ask_which_one_and_no_case_opens_a_general_thread(
         general = await session.scalar(
             select(func.count())
             .select_from(Thread)
-            .where(Thread.user_id == stranger, Thread.case_id.is_(None))
+            .where(Thread.user_id == running_bot.key(stranger), Thread.case_id.is_(None))
         )
     assert len(joined_threads) == 1 and general == 0
     # the stranger's next message goes straight to the case
@@ -275,7 +281,10 @@ async def test_a_telegram_reply_in_the_staff_group_reaches_the_right_family_only
             denied = await session.scalar(
                 select(func.count())
                 .select_from(AuditEntry)
-                .where(AuditEntry.actor_id == intruder, AuditEntry.outcome == AuditOutcome.DENIED)
+                .where(
+                    AuditEntry.actor_id == bot.key(intruder),
+                    AuditEntry.outcome == AuditOutcome.DENIED,
+                )
             )
         assert denied == 1
     finally:
@@ -321,9 +330,9 @@ async def test_take_mine_filters_and_prepared_answer_in_the_familys_language(
     other_staff = 3002
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session, session.begin():
-        await set_role(session, other_staff, Role.STAFF)
-        await set_language(session, other_staff, "en")
-        await session.merge(User(id=ADMIN, language="en"))
+        await grant(session, running_bot.services.keys, other_staff, Role.STAFF)
+        await set_language(session, running_bot.key(other_staff), "en")
+        await known_user(session, running_bot.services.keys, ADMIN, "en")
     family = sandbox.add_user(language_code="ru").id
     code = await seed_case(running_bot, family, language="ru")
 
@@ -351,7 +360,7 @@ async def test_take_mine_filters_and_prepared_answer_in_the_familys_language(
     assert "You took this conversation" in took.plain
     await sandbox.press(other_staff, listing.message_id, DESK.build("take", thread_id))
     refused = await sandbox.next_message(other_staff)
-    assert f"Already taken by staff member {STAFF}" in refused.plain
+    assert f"Already taken by staff member {running_bot.key(STAFF)}" in refused.plain
     await sandbox.send_text(other_staff, "/mine")
     assert "Nothing here." in (await sandbox.next_message(other_staff)).plain
     await sandbox.send_text(STAFF, "/mine")
@@ -412,12 +421,17 @@ async def test_non_staff_cannot_answer_as_staff_by_any_path(running_bot: BotHarn
     assert [m.plain for m in sandbox.messages(victim)][1:] == []
     async with running_bot.services.sessions() as session:
         to_victim = await session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.chat_id == victim)
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.chat_id == running_bot.key(victim))
         )
         denied = await session.scalar(
             select(func.count())
             .select_from(AuditEntry)
-            .where(AuditEntry.actor_id == impostor, AuditEntry.outcome == AuditOutcome.DENIED)
+            .where(
+                AuditEntry.actor_id == running_bot.key(impostor),
+                AuditEntry.outcome == AuditOutcome.DENIED,
+            )
         )
         staff_rows = await session.scalar(
             select(func.count()).select_from(ThreadMessage).where(ThreadMessage.from_staff)

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from storage import cases, subscriptions
 from storage.enums import AuditOutcome, CaseStatus, MonitorStatus, Region, Role, Visibility
 from storage.models import AuditEntry, OutboxMessage, Subscription, User
-from storage.users import set_role
 from tests.support.case_factory import make_case
 from tests.support.harness import BotHarness
+from tests.support.identity import grant
 from tests.support.waiting import settled
 
 ADMIN = 9001
@@ -23,6 +23,7 @@ async def new_case(bot: BotHarness, visibility: Visibility, name: str = NAME) ->
         return await make_case(
             session,
             bot.services.cipher,
+            keys=bot.services.keys,
             reporter_id=4242,
             status=CaseStatus.UNDER_REVIEW,
             visibility=visibility,
@@ -35,7 +36,12 @@ async def move(bot: BotHarness, code: str, status: CaseStatus) -> int:
     assert bot.services is not None
     async with bot.services.sessions() as session, session.begin():
         change = await cases.change_status(
-            session, bot.services.cipher, code, status, actor_id=ADMIN, now=bot.services.clock()
+            session,
+            bot.services.cipher,
+            code,
+            status,
+            actor_id=bot.key(ADMIN),
+            now=bot.services.clock(),
         )
     return change.event_id
 
@@ -63,7 +69,7 @@ async def test_request_approve_follow_and_one_alert(running_bot: BotHarness) -> 
     await sandbox.send_text(monitor, "documenting detentions")
     assert "sent" in (await sandbox.next_message(monitor)).plain
     request = await sandbox.next_message(ADMIN)
-    assert "Crimea <Watch>" in request.plain and str(monitor) in request.plain
+    assert "Crimea <Watch>" in request.plain and str(running_bot.key(monitor)) in request.plain
     await sandbox.press_button(ADMIN, request, "Approve")
     assert "approved" in (await sandbox.next_message(monitor)).plain
 
@@ -85,21 +91,25 @@ async def test_request_approve_follow_and_one_alert(running_bot: BotHarness) -> 
         rows = list(
             await session.scalars(
                 select(OutboxMessage).where(
-                    OutboxMessage.event_id == event_id, OutboxMessage.chat_id == monitor
+                    OutboxMessage.event_id == event_id,
+                    OutboxMessage.chat_id == services.keys.key(monitor),
                 )
             )
         )
-        user = await session.get(User, monitor)
+        user = await session.get(User, services.keys.key(monitor))
         denied = await session.scalar(
             select(AuditEntry).where(
-                AuditEntry.actor_id == stranger, AuditEntry.outcome == AuditOutcome.DENIED
+                AuditEntry.actor_id == services.keys.key(stranger),
+                AuditEntry.outcome == AuditOutcome.DENIED,
             )
         )
         approved = await session.scalar(
             select(AuditEntry).where(AuditEntry.action == "monitor.approve")
         )
         stranger_subs = list(
-            await session.scalars(select(Subscription).where(Subscription.user_id == stranger))
+            await session.scalars(
+                select(Subscription).where(Subscription.user_id == services.keys.key(stranger))
+            )
         )
     assert len(rows) == 1
     assert user is not None and (user.role, user.monitor_status) == (
@@ -107,7 +117,7 @@ async def test_request_approve_follow_and_one_alert(running_bot: BotHarness) -> 
         MonitorStatus.APPROVED,
     )
     assert denied is not None and denied.action == "monitor.follow"
-    assert approved is not None and approved.actor_id == ADMIN
+    assert approved is not None and approved.actor_id == running_bot.key(ADMIN)
     assert stranger_subs == []
     await sandbox.send_text(monitor, "/following")
     listing = await sandbox.next_message(monitor)
@@ -115,7 +125,7 @@ async def test_request_approve_follow_and_one_alert(running_bot: BotHarness) -> 
     await sandbox.press(monitor, listing.message_id, str(listing.buttons[0][0][1]))
     assert "no longer" in (await sandbox.next_message(monitor)).plain
     async with services.sessions() as session:
-        assert len(await subscriptions.subscriptions_of(session, monitor)) == 1
+        assert len(await subscriptions.subscriptions_of(session, running_bot.key(monitor))) == 1
     # the only messages about the event: one alert, and no other once the outbox is drained
     await settled(running_bot)
     assert sum(code in m.plain and "status" in m.plain for m in sandbox.messages(monitor)) == 1
@@ -129,10 +139,10 @@ async def test_visibility_levels_and_consent_change(running_bot: BotHarness) -> 
     await sandbox.send_text(monitor, "/start")
     await sandbox.next_message(monitor)
     async with services.sessions() as session, session.begin():
-        user = await session.get(User, monitor)
+        user = await session.get(User, services.keys.key(monitor))
         assert user is not None
         user.role, user.monitor_status = Role.MONITOR, MonitorStatus.APPROVED
-        await subscriptions.follow_region(session, monitor, Region.CRIMEA)
+        await subscriptions.follow_region(session, running_bot.key(monitor), Region.CRIMEA)
     public = await new_case(running_bot, Visibility.PUBLIC, "Olena Public")
     anonymous = await new_case(running_bot, Visibility.ANONYMOUS, "Petro Anonymous")
     hidden = await new_case(running_bot, Visibility.STAFF_ONLY, "Mykola Hidden")
@@ -164,7 +174,7 @@ async def test_status_lookup_offers_follow_to_approved_monitors_only(
     monitor = sandbox.add_user(language_code="en").id
     family = sandbox.add_user(language_code="en").id
     async with services.sessions() as session, session.begin():
-        await set_role(session, monitor, Role.MONITOR)
+        await grant(session, services.keys, monitor, Role.MONITOR)
     code = await new_case(running_bot, Visibility.ANONYMOUS)
 
     await sandbox.send_text(monitor, f"/status {code}")

@@ -30,7 +30,9 @@ async def test_full_report_is_stored_and_staff_are_told(running_bot: BotHarness)
         contact = await session.scalar(select(CaseContact))
         assert contact is not None and contact.is_reporter
         staff_rows = await session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.chat_id == ADMIN)
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.chat_id == services.keys.key(ADMIN))
         )
         assert staff_rows == 1
 
@@ -239,7 +241,7 @@ async def test_second_report_of_the_same_person_is_a_new_case_hinted_to_staff(
             await session.scalars(select(OutboxMessage.template).order_by(OutboxMessage.id))
         )
     assert [(c.case_id, c.user_id, c.is_reporter) for c in contacts] == [
-        (original.id, first, True),
-        (joined.id, second, True),
+        (original.id, running_bot.key(first), True),
+        (joined.id, running_bot.key(second), True),
     ]
     assert templates == ["reports.staff_new_report", "reports.staff_new_report"]

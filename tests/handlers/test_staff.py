@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from jobs.messages import render
 from storage.enums import AuditOutcome, CaseStatus, Role
-from storage.models import AuditEntry, Case, CaseEvent, CasePersonal, User
-from storage.users import set_language, set_role
+from storage.models import AuditEntry, Case, CaseEvent, CasePersonal
+from storage.users import set_language
 from tests.support.case_factory import make_case
 from tests.support.discreet import shown
 from tests.support.harness import BotHarness
+from tests.support.identity import grant, known_user
 
 ADMIN = 9001
 STAFF = 3001
@@ -26,13 +27,18 @@ async def seed_case(
     services = bot.services
     assert services is not None
     async with services.sessions() as session, session.begin():
-        await set_role(session, STAFF, Role.STAFF)
+        await grant(session, services.keys, STAFF, Role.STAFF)
         # The staff console is checked in English: without this, staff and admin would get the
         # default language (uk), and the English words asserted below would not appear.
-        await set_language(session, STAFF, "en")
-        await session.merge(User(id=ADMIN, language="en"))
+        await set_language(session, services.keys.key(STAFF), "en")
+        await known_user(session, services.keys, ADMIN, "en")
         return await make_case(
-            session, services.cipher, reporter_id=family, status=status, language=language
+            session,
+            services.cipher,
+            keys=services.keys,
+            reporter_id=family,
+            status=status,
+            language=language,
         )
 
 
@@ -136,7 +142,9 @@ async def test_non_staff_is_refused_and_audited(running_bot: BotHarness) -> None
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
         denied = list(
-            await session.scalars(select(AuditEntry).where(AuditEntry.actor_id == intruder))
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.actor_id == running_bot.key(intruder))
+            )
         )
         events = list(await session.scalars(select(CaseEvent.kind)))
     assert [entry.outcome for entry in denied] == [AuditOutcome.DENIED] * 6
@@ -249,8 +257,8 @@ async def test_keep_marks_details_that_survive_the_reporters_forget(
         ).all()
     assert personal is not None and personal.kept_for_case is True
     assert {(a.actor_id, a.action, a.outcome) for a in audits} >= {
-        (STAFF, "case.keep", AuditOutcome.OK),
-        (family, "case.keep", AuditOutcome.DENIED),
+        (running_bot.key(STAFF), "case.keep", AuditOutcome.OK),
+        (running_bot.key(family), "case.keep", AuditOutcome.DENIED),
     }
 
     await sandbox.send_text(family, "/forget")  # the reporter erases their data ...
@@ -280,4 +288,4 @@ async def test_staff_seeing_a_case_through_status_is_audited(running_bot: BotHar
                 )
             )
         ).all()
-    assert [(v.actor_id, v.outcome) for v in views] == [(STAFF, AuditOutcome.OK)]
+    assert [(v.actor_id, v.outcome) for v in views] == [(running_bot.key(STAFF), AuditOutcome.OK)]

@@ -12,9 +12,10 @@ from sqlalchemy.exc import OperationalError
 from jobs.delivery import MAX_ATTEMPTS, backoff_seconds
 from storage import outbox
 from storage.enums import OutboxStatus
-from storage.models import OutboxMessage, User
+from storage.models import OutboxMessage
 from storage.outbox import Outgoing
 from tests.support.harness import BotHarness
+from tests.support.identity import key_of, known_user
 from tests.support.waiting import settled
 
 ADMIN = 9001
@@ -36,16 +37,37 @@ async def test_unknown_chat_is_a_dead_row_with_a_reason_free_of_data(
     services = running_bot.services
     assert services is not None
     async with services.sessions() as session, session.begin():
+        stranger = await known_user(session, services.keys, 424242)  # Telegram does not know it
         await outbox.enqueue(
             session,
             services.cipher,
-            [Outgoing(424242, "t:1", "cases.public_note", {"code": "X", "note": "secret"})],
+            [Outgoing(stranger, "t:1", "cases.public_note", {"code": "X", "note": "secret"})],
         )
     counts = await settled(running_bot)
     assert counts[OutboxStatus.DEAD] == 1
     async with services.sessions() as session:
         row = await session.get(OutboxMessage, 1)
     assert row is not None and row.last_error == "BadRequest:chat_not_found"
+
+
+async def test_a_recipient_whose_telegram_id_is_not_known_is_cancelled_not_sent(
+    running_bot: BotHarness,
+) -> None:
+    """A user key with no user row (gone since the row was queued): nothing to send to."""
+    services = running_bot.services
+    assert services is not None
+    async with services.sessions() as session, session.begin():
+        await outbox.enqueue(
+            session,
+            services.cipher,
+            [Outgoing(key_of(services, 515151), "t:3", "cases.public_note", {"code": "X"})],
+        )
+    counts = await settled(running_bot)
+    assert counts[OutboxStatus.CANCELLED] == 1
+    async with services.sessions() as session:
+        row = await session.get(OutboxMessage, 1)
+    assert row is not None and row.last_error == "recipient unknown"
+    assert running_bot.sandbox.stats.sends_to(515151) == []
 
 
 async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarness) -> None:
@@ -56,16 +78,18 @@ async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarnes
     assert services is not None
     sandbox.drop_connections(None)
     async with services.sessions() as session, session.begin():
-        session.add(User(id=family, language="en"))
+        await known_user(session, services.keys, family, "en")
         # the notice is rendered in the admin's language: English, so the words can be checked
-        await session.merge(User(id=ADMIN, language="en"))
-        await session.flush()
+        await known_user(session, services.keys, ADMIN, "en")
         await outbox.enqueue(
             session,
             services.cipher,
             [
                 Outgoing(
-                    family, "t:2", "cases.public_note", {"code": "K7M4-9XQ2", "note": SECRET_NOTE}
+                    key_of(services, family),
+                    "t:2",
+                    "cases.public_note",
+                    {"code": "K7M4-9XQ2", "note": SECRET_NOTE},
                 )
             ],
         )
@@ -97,12 +121,11 @@ async def test_a_send_is_recorded_even_when_the_database_is_busy_at_first(
 
     monkeypatch.setattr(outbox, "mark_sent", busy_then_real)
     async with services.sessions() as session, session.begin():
-        session.add(User(id=family, language="en"))
-        await session.flush()
+        key = await known_user(session, services.keys, family, "en")
         await outbox.enqueue(
             session,
             services.cipher,
-            [Outgoing(family, "t:busy", "cases.public_note", {"code": "K7M4-9XQ2", "note": "n"})],
+            [Outgoing(key, "t:busy", "cases.public_note", {"code": "K7M4-9XQ2", "note": "n"})],
         )
     counts = await settled(running_bot)
     assert failures == []

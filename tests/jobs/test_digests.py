@@ -26,10 +26,10 @@ async def _setup(bot: BotHarness) -> int:
     await sandbox.send_text(monitor, "/start")
     await sandbox.next_message(monitor)
     async with services.sessions() as session, session.begin():
-        user = await session.get(User, monitor)
+        user = await session.get(User, bot.key(monitor))
         assert user is not None
         user.role, user.monitor_status = Role.MONITOR, MonitorStatus.APPROVED
-        await subscriptions.follow_region(session, monitor, Region.CRIMEA)
+        await subscriptions.follow_region(session, bot.key(monitor), Region.CRIMEA)
     await sandbox.send_text(monitor, "/digest on 18:00")
     assert "18:00" in (await sandbox.next_message(monitor)).plain
     return monitor
@@ -45,6 +45,7 @@ async def _events(bot: BotHarness, count: int, at: datetime, **case: object) -> 
             code = await make_case(
                 session,
                 services.cipher,
+                keys=services.keys,
                 reporter_id=4242,
                 status=CaseStatus.VERIFIED,
                 visibility=Visibility.PUBLIC,
@@ -110,7 +111,7 @@ async def test_digest_days(running_bot: BotHarness) -> None:
                 .order_by(OutboxMessage.id)
             )
         )
-    assert keys[-1] == f"digest:2026-06-03:{monitor}:{parts}"
+    assert keys[-1] == f"digest:2026-06-03:{running_bot.key(monitor)}:{parts}"
     # parts are full: each but the last could not take the next line
     assert sum(telegram_length(m.text or "") for m in received[:-1]) > (parts - 1) * 3500
 

@@ -28,6 +28,7 @@ async def test_reminders_follow_the_clock(running_bot: BotHarness) -> None:
         code = await make_case(
             session,
             services.cipher,
+            keys=services.keys,
             reporter_id=family,
             status=CaseStatus.UNDER_REVIEW,
             language="en",
@@ -50,6 +51,7 @@ async def test_reminders_follow_the_clock(running_bot: BotHarness) -> None:
         other = await make_case(
             session,
             services.cipher,
+            keys=services.keys,
             reporter_id=family,
             status=CaseStatus.VERIFIED,
             created_at=START - timedelta(days=40),

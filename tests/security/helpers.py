@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.codes import new_case_code
 from storage.crypto import FieldCipher
 from storage.enums import CaseStatus, EventKind, Region
+from storage.identity import UserKeys
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal, User, utcnow
 from storage.reports import person_index_from_stored
 
@@ -28,11 +29,15 @@ async def seed_case(
     phone: str | None = PHONE,
     kept_for_case: bool = False,
     now: datetime | None = None,
+    keys: UserKeys | None = None,
 ) -> str:
-    """A case as the intake flow stores it: sealed personal fields, blind index, reporter."""
+    """A case as the intake flow stores it: sealed personal fields, blind index, reporter.
+    With `keys` (the bot's), `reporter_id` is a Telegram id, stored as the bot stores it."""
     when = now or utcnow()
+    sealed = None if keys is None else keys.seal(reporter_id)
+    reporter_id = reporter_id if keys is None else keys.key(reporter_id)
     if await session.get(User, reporter_id) is None:
-        session.add(User(id=reporter_id, language="en", created_at=when))
+        session.add(User(id=reporter_id, language="en", created_at=when, telegram_id=sealed))
         await session.flush()
     code = new_case_code()
     case = Case(

@@ -121,7 +121,9 @@ async def test_family_user_is_refused_every_staff_and_monitor_action(
     # this test is about (tests/security/test_abuse_limits.py is).
     running_bot.services.message_limiter = MessageLimiter(limit=10_000)
     async with running_bot.services.sessions() as session, session.begin():
-        code = await seed_case(session, running_bot.services.cipher, reporter_id=424242)
+        code = await seed_case(
+            session, running_bot.services.cipher, keys=running_bot.services.keys, reporter_id=424242
+        )
     commands, patterns = _registered(running_bot)
     assert {"start", "privacy", "forget"} <= commands and patterns
     family = sandbox.add_user(language_code="en")

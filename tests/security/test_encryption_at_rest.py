@@ -58,7 +58,7 @@ async def test_no_name_in_the_raw_database(database_url: str, data_key: str) -> 
     services = await open_services(_settings(database_url, data_key))
     try:
         async with services.sessions() as session, session.begin():
-            code = await seed_case(session, services.cipher, reporter_id=501)
+            code = await seed_case(session, services.cipher, keys=services.keys, reporter_id=501)
         raw = await _raw_bytes(database_url)
         assert code.encode() in raw  # the dump is real: it holds the plain case code
         for needle in _needles():
@@ -100,7 +100,13 @@ async def _seed_many(url: str, key: str, count: int) -> list[str]:
     try:
         async with services.sessions() as session, session.begin():
             return [
-                await seed_case(session, services.cipher, reporter_id=700 + i, name=f"{NAME} {i}")
+                await seed_case(
+                    session,
+                    services.cipher,
+                    keys=services.keys,
+                    reporter_id=700 + i,
+                    name=f"{NAME} {i}",
+                )
                 for i in range(count)
             ]
     finally:

@@ -29,12 +29,21 @@ from tests.support.sealed import every_key
 async def _seed(bot: BotHarness, user_id: int) -> tuple[str, str]:
     assert bot.services is not None
     async with bot.services.sessions() as session, session.begin():
-        erased = await seed_case(session, bot.services.cipher, reporter_id=user_id)
+        erased = await seed_case(
+            session, bot.services.cipher, keys=bot.services.keys, reporter_id=user_id
+        )
         kept = await seed_case(
-            session, bot.services.cipher, reporter_id=user_id, name="Kept Name", kept_for_case=True
+            session,
+            bot.services.cipher,
+            keys=bot.services.keys,
+            reporter_id=user_id,
+            name="Kept Name",
+            kept_for_case=True,
         )
         session.add(
-            Subscription(user_id=user_id, scope=SubscriptionScope.CASE, target=f"case:{erased}")
+            Subscription(
+                user_id=bot.key(user_id), scope=SubscriptionScope.CASE, target=f"case:{erased}"
+            )
         )
     return erased, kept
 
@@ -63,7 +72,11 @@ async def test_mydata_escapes_stored_values(running_bot: BotHarness) -> None:
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session, session.begin():
         await seed_case(
-            session, running_bot.services.cipher, reporter_id=user.id, name="<b>A & B</b>"
+            session,
+            running_bot.services.cipher,
+            keys=running_bot.services.keys,
+            reporter_id=user.id,
+            name="<b>A & B</b>",
         )
     await sandbox.send_text(user.id, "/mydata")
     reply = await sandbox.next_message(user.id)
@@ -91,13 +104,18 @@ async def test_forget_erases_the_user_and_keeps_cases_without_them(
 
     async with services.sessions() as session:
         assert not (
-            await session.scalars(select(CaseContact).where(CaseContact.user_id == user.id))
+            await session.scalars(
+                select(CaseContact).where(CaseContact.user_id == services.keys.key(user.id))
+            )
         ).all()
         assert not (
-            await session.scalars(select(Subscription).where(Subscription.user_id == user.id))
+            await session.scalars(
+                select(Subscription).where(Subscription.user_id == services.keys.key(user.id))
+            )
         ).all()
         keys = (await session.execute(select(PersistenceEntry.kind, PersistenceEntry.key))).all()
-        assert not [k for k in keys if str(user.id) in k[1]]
+        mine = (str(user.id), str(services.keys.key(user.id)))
+        assert not [k for k in keys if any(each in k[1] for each in mine)]
         cases = {c.code: c for c in await session.scalars(select(Case))}
         assert set(cases) == {erased, kept}
         assert all(c.reporter_id is None for c in cases.values())
@@ -111,10 +129,10 @@ async def test_forget_erases_the_user_and_keeps_cases_without_them(
             kept_personal.detainee_name
         ) == "Kept Name"
         events = (await session.scalars(select(CaseEvent))).all()
-        assert all(e.actor_id != user.id for e in events)
+        assert all(e.actor_id != services.keys.key(user.id) for e in events)
         assert all(e.body is None for e in events if e.case_id == cases[erased].id)
-        stored = await session.get(User, user.id)
-        assert stored is not None and stored.forgotten_at is not None and stored.language is None
+        # No row keeps them (language, first contact, even their key): see test_telegram_ids.py
+        assert await session.get(User, services.keys.key(user.id)) is None
         audit = (
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "forget_user"))
         ).one()
@@ -136,7 +154,7 @@ async def test_forget_can_be_declined(running_bot: BotHarness) -> None:
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
         case = await session.scalar(select(Case).where(Case.code == erased))
-        assert case is not None and case.reporter_id == user.id
+        assert case is not None and case.reporter_id == running_bot.key(user.id)
 
 
 async def test_hide_chat_deletes_sensitive_messages_and_keeps_the_code(

@@ -12,11 +12,12 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 from storage import subscriptions
 from storage.enums import AuditOutcome, CaseStatus, Role, Visibility
-from storage.models import AuditEntry, Case, CaseContact, User
-from storage.users import set_language, set_role
+from storage.models import AuditEntry, Case, CaseContact
+from storage.users import set_language
 from tests.handlers.report_flow import FULL, file
 from tests.support.case_factory import make_case
 from tests.support.harness import BotHarness
+from tests.support.identity import grant, known_user
 from tests.support.waiting import settled
 
 ADMIN = 9001
@@ -31,7 +32,7 @@ async def admin_ready(bot: BotHarness) -> None:
     assert bot.services is not None
     bot.sandbox.user(ADMIN)  # the admin's chat exists, so staff notices can be delivered
     async with bot.services.sessions() as session, session.begin():
-        await session.merge(User(id=ADMIN, language="en"))
+        await known_user(session, bot.services.keys, ADMIN, "en")
 
 
 async def staff_ready(bot: BotHarness) -> None:
@@ -40,8 +41,8 @@ async def staff_ready(bot: BotHarness) -> None:
     assert bot.services is not None
     await settled(bot)
     async with bot.services.sessions() as session, session.begin():
-        await set_role(session, STAFF, Role.STAFF)
-        await set_language(session, STAFF, "en")
+        await grant(session, bot.services.keys, STAFF, Role.STAFF)
+        await set_language(session, bot.key(STAFF), "en")
 
 
 def masked(text: str, *user_ids: int) -> str:
@@ -126,7 +127,7 @@ async def test_a_report_about_a_person_on_file_reads_like_a_first_report(
     card = await ask(sandbox, STAFF, f"/case {probed_code}")
     assert f"Possible duplicate of case {original}" in card.plain
     assert "Status: Received" in card.plain  # status new, like any new report
-    assert await contacts_of(running_bot, original) == [(family, True, True)]
+    assert await contacts_of(running_bot, original) == [(running_bot.key(family), True, True)]
 
 
 async def test_a_relative_is_linked_only_after_comparing_and_saying_how(
@@ -146,14 +147,14 @@ async def test_a_relative_is_linked_only_after_comparing_and_saying_how(
     await staff_ready(running_bot)
 
     card = await ask(sandbox, STAFF, f"/case {original}")
-    assert f"<code>{joiner}</code> · waiting for approval" in card.text
+    assert f"<code>{running_bot.key(joiner)}</code> · waiting for approval" in card.text
     assert f"own report {own}" in card.plain
-    assert f"case:link:{original}:{joiner}" in card.callback_data
+    assert f"case:link:{original}:{running_bot.key(joiner)}" in card.callback_data
 
-    await sandbox.press(STAFF, card.message_id, f"case:link:{original}:{joiner}")
+    await sandbox.press(STAFF, card.message_id, f"case:link:{original}:{running_bot.key(joiner)}")
     compared = await sandbox.next_message(STAFF)
     assert compared.protect_content
-    assert "Oleh K. @oleh_k" in compared.plain and str(joiner) in compared.plain
+    assert "Oleh K. @oleh_k" in compared.plain and str(running_bot.key(joiner)) in compared.plain
     assert own in compared.plain and original in compared.plain
     assert "✓ Name: Petrenko Ivan Mykolaiovych | petrenko IVAN mykolaiovych" in compared.plain
     assert "≠ Place of detention: Simferopol, Kyivska 12 | Bakhchysarai" in compared.plain
@@ -161,23 +162,26 @@ async def test_a_relative_is_linked_only_after_comparing_and_saying_how(
     assert "How did you verify this person?" in compared.plain
     methods = [d for d in compared.callback_data if d.startswith(f"case:lok:{original}:")]
     assert methods == [
-        f"case:lok:{original}:{joiner}.{m}" for m in ("call", "documents", "known", "other")
+        f"case:lok:{original}:{running_bot.key(joiner)}.{m}"
+        for m in ("call", "documents", "known", "other")
     ]
     # Looking is not linking: the joiner is not on the case and has heard nothing.
-    assert await contacts_of(running_bot, original) == [(family, True, True)]
+    assert await contacts_of(running_bot, original) == [(running_bot.key(family), True, True)]
     await settled(running_bot)
     before = len(sandbox.messages(joiner))
     listing = await ask(sandbox, joiner, "/status")
     assert original not in listing.plain and own in listing.plain
 
-    await sandbox.press(STAFF, compared.message_id, f"case:lok:{original}:{joiner}.documents")
+    await sandbox.press(
+        STAFF, compared.message_id, f"case:lok:{original}:{running_bot.key(joiner)}.documents"
+    )
     done = await sandbox.next_message(STAFF)
     assert "now receives the updates" in done.plain and "Documents" in done.plain
     linked = await opened(sandbox, joiner)
     assert original in linked.plain and "linked you" in linked.plain
     later = sandbox.messages(joiner)[before + 1 :]  # after the /status answer: only the link
     assert later[-1] is linked and len(later) <= 2  # (a discreet push first, when it is on)
-    assert (joiner, False, True) in await contacts_of(running_bot, original)
+    assert (running_bot.key(joiner), False, True) in await contacts_of(running_bot, original)
     async with services.sessions() as session:
         audits = list(
             await session.scalars(
@@ -185,7 +189,7 @@ async def test_a_relative_is_linked_only_after_comparing_and_saying_how(
             )
         )
     assert [(a.actor_id, a.case_code, a.target_user_id, a.outcome) for a in audits] == [
-        (STAFF, original, joiner, AuditOutcome.OK)
+        (running_bot.key(STAFF), original, running_bot.key(joiner), AuditOutcome.OK)
     ]
     assert audits[0].detail is not None and "verified: documents" in audits[0].detail
 
@@ -233,27 +237,29 @@ async def test_merge_is_confirmed_first_and_tells_no_family_of_another(
     assert {user: len(sandbox.messages(user)) for user in (family, relative)} == heard
     assert original not in " ".join(m.plain for m in sandbox.messages(relative))
     assert duplicate not in " ".join(m.plain for m in sandbox.messages(family))
-    assert await contacts_of(running_bot, original) == [(family, True, True)]
+    assert await contacts_of(running_bot, original) == [(running_bot.key(family), True, True)]
     assert original not in (await ask(sandbox, relative, "/status")).plain
     assert original not in (await ask(sandbox, relative, "/mydata")).plain
     assert str(relative) not in (await ask(sandbox, family, "/status")).plain
 
     # The comparison is open on a staff phone; the relative then erases their data.
     card = await ask(sandbox, STAFF, f"/case {original}")
-    assert f"case:link:{original}:{relative}" in card.callback_data
-    await sandbox.press(STAFF, card.message_id, f"case:link:{original}:{relative}")
+    assert f"case:link:{original}:{running_bot.key(relative)}" in card.callback_data
+    await sandbox.press(STAFF, card.message_id, f"case:link:{original}:{running_bot.key(relative)}")
     compared = await sandbox.next_message(STAFF)
     question = await ask(sandbox, relative, "/forget")
     await sandbox.press(relative, question.message_id, "forget:yes")
     await sandbox.wait_for_edit(relative, question.message_id)
     erased = len(sandbox.messages(relative))
-    await sandbox.press(STAFF, compared.message_id, f"case:lok:{original}:{relative}.call")
+    await sandbox.press(
+        STAFF, compared.message_id, f"case:lok:{original}:{running_bot.key(relative)}.call"
+    )
     refused = await sandbox.next_message(STAFF)
     assert "Nothing was changed" in refused.plain
-    await sandbox.press(STAFF, card.message_id, f"case:link:{original}:{relative}")
+    await sandbox.press(STAFF, card.message_id, f"case:link:{original}:{running_bot.key(relative)}")
     assert "no longer valid" in (await sandbox.next_message(STAFF)).plain
     await settled(running_bot)
-    assert await contacts_of(running_bot, original) == [(family, True, True)]
+    assert await contacts_of(running_bot, original) == [(running_bot.key(family), True, True)]
     assert len(sandbox.messages(relative)) == erased
     card = await ask(sandbox, STAFF, f"/case {original}")
     assert str(relative) not in card.plain
@@ -273,14 +279,15 @@ async def test_staff_know_who_reads_a_note_and_can_write_to_the_family_only(
         code = await make_case(
             session,
             services.cipher,
+            keys=services.keys,
             reporter_id=family,
             status=CaseStatus.UNDER_REVIEW,
             visibility=Visibility.PUBLIC,
             language="en",
         )
-        await set_role(session, monitor, Role.MONITOR)
-        await set_language(session, monitor, "en")
-        await subscriptions.follow_case(session, monitor, code)
+        await grant(session, services.keys, monitor, Role.MONITOR)
+        await set_language(session, services.keys.key(monitor), "en")
+        await subscriptions.follow_case(session, services.keys.key(monitor), code)
 
     card = await ask(sandbox, STAFF, f"/case {code}")
     assert card.protect_content and "Ivan Petrenko" in card.plain

@@ -135,7 +135,7 @@ async def test_the_bot_recognises_a_lookalike_report_and_a_lookalike_code(
         cases = list(await session.scalars(select(Case).order_by(Case.id)))
         names = [opener.open(n) for n in await session.scalars(select(CasePersonal.detainee_name))]
         second_contact = await session.scalar(
-            select(CaseContact).where(CaseContact.user_id == second)
+            select(CaseContact).where(CaseContact.user_id == services.keys.key(second))
         )
     assert second_contact is not None  # the second report was filed
     indexes = {case.person_index for case in cases}
@@ -158,7 +158,9 @@ async def test_the_bot_recognises_a_lookalike_report_and_a_lookalike_code(
         bodies = [
             opener.open(body)
             for body in await session.scalars(
-                select(ThreadMessage.body).where(ThreadMessage.author_id == first)
+                select(ThreadMessage.body).where(
+                    ThreadMessage.author_id == services.keys.key(first)
+                )
             )
         ]
     assert bodies == ["He has asthma, needs an inhaler"]
@@ -169,7 +171,9 @@ async def test_indexes_of_the_earlier_rule_are_recomputed_at_start(running_bot: 
     assert services is not None
     legacy = services.cipher.with_index_rule(LEGACY_INDEX_RULE)
     async with services.sessions() as session, session.begin():
-        await seed_case(session, services.cipher, reporter_id=4100, name=CYRILLIC_NAME)
+        await seed_case(
+            session, services.cipher, keys=services.keys, reporter_id=4100, name=CYRILLIC_NAME
+        )
         old_index = person_index(legacy, CYRILLIC_NAME, BIRTH, None)
         await session.execute(update(Case).values(person_index=old_index))
         await session.execute(delete(Meta).where(Meta.key == INDEX_RULE_KEY))

@@ -54,7 +54,9 @@ async def test_no_answer_or_name_in_any_log_record(
     user = sandbox.add_user(language_code="en")
     assert harness.services is not None
     async with harness.services.sessions() as session, session.begin():
-        await seed_case(session, harness.services.cipher, reporter_id=user.id)
+        await seed_case(
+            session, harness.services.cipher, keys=harness.services.keys, reporter_id=user.id
+        )
     await sandbox.send_text(user.id, "/start")
     await sandbox.next_message(user.id)
     await sandbox.send_text(user.id, f"/start {NAME}")

@@ -17,9 +17,9 @@ from telegram.ext import CommandHandler
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from handlers.middleware import ALLOWED_IN_GROUPS, ONLY_IN_PRIVATE
-from storage.models import User
 from tests.security.helpers import NAME, PHONE, seed_case
 from tests.support.harness import BotHarness, harness_settings
+from tests.support.identity import known_user
 from tests.support.waiting import wait_until_idle
 
 ADMIN = 9001
@@ -67,9 +67,8 @@ async def test_personal_commands_and_buttons_answer_only_in_a_private_chat(
     family = sandbox.add_user(language_code="uk").id
     sandbox.add_user(user_id=ADMIN, language_code="en")
     async with services.sessions() as session, session.begin():
-        session.add(User(id=family, language="uk"))
-        await session.flush()
-        code = await seed_case(session, services.cipher, reporter_id=family)
+        await known_user(session, services.keys, family, "uk")
+        code = await seed_case(session, services.cipher, keys=services.keys, reporter_id=family)
     line = {"family": i18n.get("uk").gettext(ONLY_IN_PRIVATE)}  # in each one's language
     line["admin"] = i18n.get("en").gettext(ONLY_IN_PRIVATE)
     assert line["family"] != line["admin"]

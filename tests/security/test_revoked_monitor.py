@@ -14,6 +14,7 @@ from sqlalchemy import select
 from jobs.digests import T_DIGEST_PART
 from storage import cases, subscriptions
 from storage.enums import CaseStatus, MonitorStatus, OutboxKind, OutboxStatus, Role, Visibility
+from storage.identity import UserKeys
 from storage.models import OutboxMessage, User, utcnow
 from storage.outbox import (
     FOR_MONITORS_ONLY,
@@ -27,6 +28,7 @@ from storage.roles import revoke_role
 from tests.support.case_factory import make_case
 from tests.support.databases import Db
 from tests.support.harness import BotHarness
+from tests.support.identity import known_user
 from tests.support.waiting import settled
 
 ADMIN = 9001
@@ -38,15 +40,20 @@ def test_every_monitor_template_is_rechecked() -> None:
     assert {subscriptions.T_MONITOR_ALERT, T_DIGEST_PART} <= FOR_MONITORS_ONLY
 
 
-async def _queue_alerts(db: Db, family: int, monitors: list[int]) -> str:
+async def _queue_alerts(
+    db: Db, family: int, monitors: list[int], keys: UserKeys | None = None
+) -> str:
     """A public case followed by `monitors`, moved once: one alert per monitor, and a digest
-    part for the first monitor, all queued and not yet sent."""
+    part for the first monitor, all queued and not yet sent. With `keys` (a running bot's), the
+    ids are Telegram ids and are stored as the bot stores them."""
     cipher = db.cipher
     now = utcnow()
+    if keys is not None:
+        monitors = [await _known(db, keys, monitor) for monitor in monitors]
     async with db.sessions() as session, session.begin():
         session.add(User(id=ADMIN, language="en"))
         for monitor in monitors:
-            session.add(
+            await session.merge(
                 User(
                     id=monitor,
                     language="en",
@@ -58,6 +65,7 @@ async def _queue_alerts(db: Db, family: int, monitors: list[int]) -> str:
         code = await make_case(
             session,
             cipher,
+            keys=keys,
             reporter_id=family,
             status=CaseStatus.UNDER_REVIEW,
             visibility=Visibility.PUBLIC,
@@ -86,6 +94,11 @@ async def _queue_alerts(db: Db, family: int, monitors: list[int]) -> str:
             now=now,
         )
     return code
+
+
+async def _known(db: Db, keys: UserKeys, telegram_id: int) -> int:
+    async with db.sessions() as session, session.begin():
+        return await known_user(session, keys, telegram_id, "en")
 
 
 async def _rows_to(db: Db, chat_id: int) -> list[OutboxMessage]:
@@ -120,10 +133,12 @@ async def test_revoked_monitor_gets_nothing_queued_before_the_revocation(
     sandbox = harness.sandbox
     revoked, kept, family = (sandbox.add_user(language_code="en").id for _ in range(3))
     db = Db(engine=services.engine, sessions=services.sessions, cipher=services.cipher)
-    code = await _queue_alerts(db, family, [revoked, kept])
-    assert len(await _rows_to(db, revoked)) == 2
+    code = await _queue_alerts(db, family, [revoked, kept], services.keys)
+    assert len(await _rows_to(db, harness.key(revoked))) == 2
     async with services.sessions() as session, session.begin():
-        assert await revoke_role(session, actor_id=ADMIN, user_id=revoked, now=utcnow())
+        assert await revoke_role(
+            session, actor_id=ADMIN, user_id=harness.key(revoked), now=utcnow()
+        )
 
     await harness.start()
     alert = await sandbox.next_message(kept)  # a monitor still approved is told
@@ -133,5 +148,5 @@ async def test_revoked_monitor_gets_nothing_queued_before_the_revocation(
     assert counts[OutboxStatus.CANCELLED] == 2
     assert sandbox.messages(revoked) == []
     assert [len(sandbox.stats.sends_to(chat)) for chat in (revoked, kept)] == [0, 1]
-    rows = await _rows_to(db, revoked)
+    rows = await _rows_to(db, harness.key(revoked))
     assert {(r.status, r.last_error) for r in rows} == {(OutboxStatus.CANCELLED, NOT_A_MONITOR)}

@@ -22,6 +22,7 @@ from tests.security.helpers import NAME
 from tests.support.case_factory import make_case
 from tests.support.discreet import NOTICE, shown
 from tests.support.harness import BotHarness
+from tests.support.identity import known_user
 from tests.support.waiting import settled
 
 ADMIN = 9001
@@ -33,10 +34,11 @@ async def _case(bot: BotHarness, family: int) -> str:
     services = bot.services
     assert services is not None
     async with services.sessions() as session, session.begin():
-        await session.merge(User(id=ADMIN, language="en"))
+        await known_user(session, services.keys, ADMIN, "en")
         return await make_case(
             session,
             services.cipher,
+            keys=services.keys,
             reporter_id=family,
             status=CaseStatus.UNDER_REVIEW,
             name=NAME,
@@ -49,7 +51,12 @@ async def _change(bot: BotHarness, code: str, status: CaseStatus) -> None:
     assert services is not None
     async with services.sessions() as session, session.begin():
         await cases.change_status(
-            session, services.cipher, code, status, actor_id=ADMIN, now=services.clock()
+            session,
+            services.cipher,
+            code,
+            status,
+            actor_id=services.keys.key(ADMIN),
+            now=services.clock(),
         )
 
 
@@ -140,13 +147,13 @@ async def test_point6_hide_chat_from_privacy_after_forget_deletes_everything_sen
     assert NAME in _user_texts(sandbox, family)  # the name the family typed
 
     async with services.sessions() as session, session.begin():
-        await session.merge(User(id=ADMIN, language="en"))
+        await known_user(session, services.keys, ADMIN, "en")
         await cases.change_status(
             session,
             services.cipher,
             code,
             CaseStatus.UNDER_REVIEW,
-            actor_id=ADMIN,
+            actor_id=services.keys.key(ADMIN),
             now=services.clock(),
         )
         await cases.request_info(
@@ -154,7 +161,7 @@ async def test_point6_hide_chat_from_privacy_after_forget_deletes_everything_sen
             services.cipher,
             code,
             "Which court holds him?",
-            actor_id=ADMIN,
+            actor_id=services.keys.key(ADMIN),
             now=services.clock(),
         )
     status_push = await sandbox.next_message(family)
@@ -168,7 +175,7 @@ async def test_point6_hide_chat_from_privacy_after_forget_deletes_everything_sen
             services.cipher,
             code,
             "Hearing moved to Monday",
-            actor_id=ADMIN,
+            actor_id=services.keys.key(ADMIN),
             now=services.clock(),
         )
     note_push = await sandbox.next_message(family)
@@ -211,7 +218,7 @@ async def test_point7_freeze_withholds_updates_shows_nothing_and_alerts_staff(
             services.cipher,
             [
                 Outgoing(
-                    family,
+                    running_bot.key(family),
                     "t:queued",
                     "cases.public_note",
                     {"code": code, "name": NAME, "note": "queued"},
@@ -229,13 +236,18 @@ async def test_point7_freeze_withholds_updates_shows_nothing_and_alerts_staff(
     await settled(running_bot)
     async with services.sessions() as session:
         rows = (
-            await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == family))
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.chat_id == services.keys.key(family))
+            )
         ).all()
         audit = (
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "user.freeze"))
         ).one()
     assert [row.status for row in rows] == [OutboxStatus.CANCELLED] * 2
-    assert (audit.actor_id, audit.target_user_id) == (ADMIN, family)
+    assert (audit.actor_id, audit.target_user_id) == (
+        running_bot.key(ADMIN),
+        running_bot.key(family),
+    )
 
     await sandbox.send_text(family, "/status")
     listing = await sandbox.next_message(family)
@@ -251,9 +263,11 @@ async def test_point7_freeze_withholds_updates_shows_nothing_and_alerts_staff(
         lambda: any("Frozen account" in m.plain for m in sandbox.messages(ADMIN))
     )
     alerts = [m for m in sandbox.messages(ADMIN) if "Frozen account" in m.plain]
-    assert len(alerts) == 1 and str(family) in alerts[0].plain and code in alerts[0].plain
+    assert len(alerts) == 1 and str(running_bot.key(family)) in alerts[0].plain
+    assert code in alerts[0].plain
 
-    await sandbox.send_text(ADMIN, f"/unfreeze {family}")
+    # the alert names the user number (the key), which /unfreeze takes as well as the id
+    await sandbox.send_text(ADMIN, f"/unfreeze {running_bot.key(family)}")
     await sandbox.wait_for(
         lambda: any("no longer frozen" in m.plain for m in sandbox.messages(ADMIN))
     )
@@ -280,7 +294,7 @@ async def test_point7_pin_is_asked_and_five_wrong_pins_freeze_and_alert_staff(
     assert "PIN is set" in (await sandbox.next_message(family)).plain
     assert "4821" not in _user_texts(sandbox, family)  # deleted from the chat at once
     async with services.sessions() as session:
-        user = await session.get(User, family)
+        user = await session.get(User, services.keys.key(family))
         assert user is not None and user.pin_hash is not None
         assert b"4821" not in user.pin_hash  # sealed ...
         stored = services.cipher.open(user.pin_hash) or ""
@@ -308,12 +322,12 @@ async def test_point7_pin_is_asked_and_five_wrong_pins_freeze_and_alert_staff(
     assert "no details any more" in (await sandbox.next_message(family)).plain
     await sandbox.wait_for(lambda: any("wrong PINs" in m.plain for m in sandbox.messages(ADMIN)))
     async with services.sessions() as session:
-        user = await session.get(User, family)
+        user = await session.get(User, services.keys.key(family))
         assert user is not None and user.frozen_at is not None
         audit = (
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "user.freeze"))
         ).one()
-    assert (audit.actor_id, audit.target_user_id) == (0, family)
+    assert (audit.actor_id, audit.target_user_id) == (0, running_bot.key(family))
 
     await sandbox.send_text(family, "/mydata")  # frozen: no PIN asked, nothing shown
     after = await sandbox.next_message(family)
@@ -324,5 +338,5 @@ async def test_point7_pin_is_asked_and_five_wrong_pins_freeze_and_alert_staff(
     await sandbox.press(family, confirm.message_id, "forget:yes")
     await sandbox.wait_for_edit(family, confirm.message_id)
     async with services.sessions() as session:
-        user = await session.get(User, family)
+        user = await session.get(User, services.keys.key(family))
         assert user is not None and user.pin_hash is None and user.frozen_at is not None

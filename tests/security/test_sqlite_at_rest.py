@@ -100,7 +100,7 @@ async def test_sqlite_file_is_private_scrubbed_and_logs_pseudonyms(
 
     # -- a refused probe: a stranger asks the staff console for a real case
     async with services.sessions() as session, session.begin():
-        code = await seed_case(session, services.cipher, reporter_id=4242)
+        code = await seed_case(session, services.cipher, keys=services.keys, reporter_id=4242)
     prober = sandbox.add_user(user_id=PROBER, language_code="en")
     await sandbox.send_text(prober.id, f"/case {code}")
     refusal = await sandbox.next_message(prober.id)
@@ -158,10 +158,11 @@ async def test_sqlite_file_is_private_scrubbed_and_logs_pseudonyms(
     messages = [r.getMessage() for r in ours]
     texts = messages + [repr(r.args) for r in ours]
     denied = [m for m in messages if "denied case.view" in m]
-    assert denied and services.cipher.pseudonym(PROBER) in denied[0]
+    assert denied and services.cipher.pseudonym(services.keys.key(PROBER)) in denied[0]
     assert services.cipher.pseudonym(code) in denied[0]
     assert any(
-        "not an approved monitor" in m and services.cipher.pseudonym(PROBER) in m for m in messages
+        "not an approved monitor" in m and services.cipher.pseudonym(services.keys.key(PROBER)) in m
+        for m in messages
     )
     assert [t for t in texts if str(PROBER) in t] == []
     assert [t for t in texts if code in t or code.replace("-", "") in t] == []

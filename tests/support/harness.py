@@ -66,6 +66,11 @@ class BotHarness:
             await self.services.engine.dispose()
             self.services = None
 
+    def key(self, telegram_id: int) -> int:
+        """The user key the database holds for a Telegram (sandbox) user id."""
+        assert self.services is not None, "start the bot first"
+        return self.services.keys.key(telegram_id)
+
     async def close(self) -> None:
         await self.stop()
         if self.services is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.crypto import generate_key
+from storage.crypto import FieldCipher, generate_key
 from storage.db import make_engine, make_session_factory
 from storage.enums import MonitorStatus, Role
 from storage.models import AuditEntry, User
@@ -30,7 +30,8 @@ async def _cli(env: dict[str, str], *args: str) -> str:
 async def test_monitor_added_then_removed_is_no_longer_approved(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/h.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    env.update(HOTLINE_DATABASE_URL=url, HOTLINE_DATA_KEY=generate_key(), PYTHONPATH=str(REPO))
+    data_key = generate_key()
+    env.update(HOTLINE_DATABASE_URL=url, HOTLINE_DATA_KEY=data_key, PYTHONPATH=str(REPO))
 
     assert "monitor" in await _cli(env, "monitor", "add", "777")
     assert (await _cli(env, "monitor", "list")).split() == ["777"]
@@ -40,11 +41,13 @@ async def test_monitor_added_then_removed_is_no_longer_approved(tmp_path: Path) 
     engine = make_engine(url)
     try:
         async with make_session_factory(engine)() as session:
-            user = await session.get(User, 777)
+            # stored under its user key, the Telegram id sealed beside it (storage/identity.py)
+            user = await session.scalar(select(User))
             actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     finally:
         await engine.dispose()
-    assert user is not None
+    assert user is not None and user.id != 777
+    assert FieldCipher.from_setting(data_key).open(user.telegram_id) == "777"
     assert user.role == Role.FAMILY
     assert user.monitor_status == MonitorStatus.NONE  # removal withdraws the approval too
     assert actions == ["role.grant.monitor", "role.revoke"]

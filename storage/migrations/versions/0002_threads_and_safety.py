@@ -185,9 +185,19 @@ def upgrade() -> None:
                 batch_op.f(f"ix_{table}_data_key_id"), ["data_key_id"], unique=False
             )
 
+    # -- safety: Telegram ids at rest (issue 12, point 10). `users.id` and every column naming a
+    # user hold a keyed index (storage/identity.py); the Telegram id is kept sealed here, for
+    # sending. Converting the ids already stored needs the data key, so it is done at start
+    # (`storage.identity_upgrade.key_telegram_ids`), in one transaction. Not in batch mode:
+    # `users` is referenced with ON DELETE CASCADE, and SQLite would rebuild it.
+    op.add_column("users", sa.Column("telegram_id", sa.LargeBinary(), nullable=True))
+
 
 def downgrade() -> None:
     # -- safety (issue 12): reverse of the sections above, newest first ------------------------
+
+    # -- safety: Telegram ids at rest (the keyed ids cannot be turned back: they stay keyed)
+    op.drop_column("users", "telegram_id")
 
     # -- safety: crypto-shredding (values sealed by data keys cannot be opened without them:
     # downgrading after envelope encryption loses them; restore a backup instead)
