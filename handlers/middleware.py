@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import HotlineContext
 from bot.i18n import N_, language_from_telegram
+from storage.identity import seal_telegram_id
 from storage.users import touch_user
 
 log = logging.getLogger(__name__)
@@ -43,15 +45,21 @@ async def load_profile(update: object, context: HotlineContext) -> None:
     if not allowed and not limiter.should_warn(user.id):
         raise ApplicationHandlerStop
     keys = services.keys
+    user_key = keys.key(user.id)
+
+    async def sealed_telegram_id(session: AsyncSession) -> bytes:
+        # With the user's own data key: /forget destroys it, so no copy of the row opens.
+        return await seal_telegram_id(session, services.cipher, user_key, user.id)
+
     async with services.sessions() as session, session.begin():
         # The one place a Telegram user id becomes the user key every storage call gets.
         context.profile = await touch_user(
             session,
-            keys.key(user.id),
+            user_key,
             first_language=language_from_telegram(user.language_code),
             admin_ids=services.admin_keys,
             now=services.clock(),
-            sealed_telegram_id=lambda: keys.seal(user.id),
+            sealed_telegram_id=sealed_telegram_id,
         )
     log.debug(
         "update %s: role %s, new=%s", update.update_id, context.profile.role, context.profile.is_new

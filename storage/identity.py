@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import DataKeyError, FieldCipher
-from storage.models import Meta, User
+from storage.models import DataKey, Meta, User
 
 INDEX_KEY = "user_index_key"
 """`meta` row: the random key of the user index, sealed with the data key."""
@@ -103,6 +103,28 @@ async def load_user_keys(session: AsyncSession, cipher: FieldCipher) -> UserKeys
     return UserKeys(base64.urlsafe_b64decode(opened.encode("ascii")), cipher)
 
 
+async def seal_telegram_id(
+    session: AsyncSession, cipher: FieldCipher, user_key: int, telegram_id: int
+) -> bytes:
+    """The Telegram id sealed with the user's own data key (made now if they have none; the
+    user row must exist): destroyed by /forget, so no copy of the row can be opened later."""
+    from storage.data_keys import user_cipher  # it imports the models this module needs too
+
+    sealed = (await user_cipher(session, cipher, user_key)).seal(str(telegram_id))
+    assert sealed is not None
+    return sealed
+
+
+def user_key_cipher(
+    cipher: FieldCipher, key_id: int | None, sealed_key: bytes | None
+) -> FieldCipher:
+    """What opens `users.telegram_id`: the user's data key (it also opens values the master key
+    sealed: granted before first contact, or converted from an earlier version)."""
+    if key_id is None or sealed_key is None:
+        return cipher.master
+    return cipher.for_data_key(key_id, sealed_key)
+
+
 async def telegram_ids_of(
     session: AsyncSession, cipher: FieldCipher, chats: Iterable[int]
 ) -> dict[int, int]:
@@ -112,9 +134,14 @@ async def telegram_ids_of(
     found = {chat: chat for chat in wanted if chat < 0}
     users = [chat for chat in wanted if chat > 0]
     if users:
-        rows = await session.execute(select(User.id, User.telegram_id).where(User.id.in_(users)))
-        for key, sealed in rows:
-            telegram_id = open_telegram_id(cipher, sealed)
+        rows = await session.execute(
+            select(User.id, User.telegram_id, DataKey.id, DataKey.sealed)
+            .outerjoin(DataKey, DataKey.user_id == User.id)
+            .where(User.id.in_(users))
+        )
+        for key, sealed, key_id, sealed_key in rows:
+            opener = user_key_cipher(cipher, key_id, sealed_key)
+            telegram_id = open_telegram_id(opener, sealed)
             if telegram_id is not None:
                 found[key] = telegram_id
     return found

@@ -22,6 +22,7 @@ from storage.models import (
     Case,
     CaseContact,
     CaseEvent,
+    DataKey,
     DigestSetting,
     Meta,
     MonitorRequest,
@@ -56,6 +57,7 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     SensitiveMessage.__table__.c.chat_id,
     AuditEntry.__table__.c.actor_id,
     AuditEntry.__table__.c.target_user_id,
+    DataKey.__table__.c.user_id,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 

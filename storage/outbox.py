@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.crypto import FieldCipher
 from storage.enums import OutboxKind, OutboxStatus
-from storage.identity import open_telegram_id
+from storage.identity import open_telegram_id, user_key_cipher
 from storage.models import DataKey, OutboxMessage, User, utcnow
 
 ON_QUEUED_HOOK = "on_outbox_queued"
@@ -231,6 +231,7 @@ async def claim(
     `now + lease`; run it in its own short transaction. Rows whose lease expired (the process
     died while sending) are due again. `exclude_chats` are chats the caller is still pacing."""
     excluded = list(exclude_chats)
+    UserKey = aliased(DataKey)
     query = (
         select(
             OutboxMessage,
@@ -239,9 +240,12 @@ async def claim(
             User.frozen_at,
             DataKey.sealed,
             User.telegram_id,
+            UserKey.id,
+            UserKey.sealed,
         )
         .outerjoin(User, User.id == OutboxMessage.chat_id)
         .outerjoin(DataKey, DataKey.id == OutboxMessage.data_key_id)
+        .outerjoin(UserKey, UserKey.user_id == User.id)
         .where(_due(now), _head_of_its_chat())
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
@@ -274,10 +278,12 @@ async def claim(
             discreet=discreet is not False,
             frozen=frozen_at is not None,
             telegram_chat_id=(
-                row.chat_id if row.chat_id < 0 else open_telegram_id(cipher, telegram_id)
+                row.chat_id
+                if row.chat_id < 0
+                else open_telegram_id(user_key_cipher(cipher, key_id, user_key), telegram_id)
             ),
         )
-        for row, language, discreet, frozen_at, sealed_key, telegram_id in rows
+        for row, language, discreet, frozen_at, sealed_key, telegram_id, key_id, user_key in rows
     ]
 
 

@@ -27,7 +27,7 @@ from storage.data_keys import (
     rekey_case,
 )
 from storage.enums import EventKind, MonitorStatus, OutboxStatus, Role
-from storage.identity import open_telegram_id
+from storage.identity import telegram_id_of
 from storage.models import (
     AuditEntry,
     Case,
@@ -152,7 +152,7 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
     )
     return HeldData(
         # What we hold is the Telegram id, sealed (the key is only its index).
-        user_id=open_telegram_id(cipher, user.telegram_id) or user.id,
+        user_id=await telegram_id_of(session, cipher, user.id) or user.id,
         language=user.language,
         role=user.role,
         monitor_status=user.monitor_status,

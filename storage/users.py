@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,25 +53,20 @@ async def touch_user(
     first_language: str | None,
     admin_ids: Iterable[int] = (),
     now: datetime | None = None,
-    sealed_telegram_id: Callable[[], bytes] | None = None,
+    sealed_telegram_id: Callable[[AsyncSession], Awaitable[bytes]] | None = None,
 ) -> UserProfile:
     """Load the user, creating them on first contact with the language Telegram suggested.
 
-    `sealed_telegram_id` gives the sealed Telegram id, stored when the row has none (sealing is
-    not free: it is asked for only then)."""
+    `sealed_telegram_id` seals the Telegram id (with the user's own data key, which needs the
+    row first), stored when the row has none: sealing is not free, it is asked for only then."""
     user = await session.get(User, user_id)
     is_new = user is None
     if user is None:
-        user = User(
-            id=user_id,
-            language=first_language,
-            created_at=now or utcnow(),
-            telegram_id=sealed_telegram_id() if sealed_telegram_id else None,
-        )
+        user = User(id=user_id, language=first_language, created_at=now or utcnow())
         session.add(user)
         await session.flush()
-    elif user.telegram_id is None and sealed_telegram_id is not None:
-        user.telegram_id = sealed_telegram_id()
+    if user.telegram_id is None and sealed_telegram_id is not None:
+        user.telegram_id = await sealed_telegram_id(session)
     elif user.language is None and first_language is not None:
         # A row made before the first message (a role granted in advance) has no language yet.
         user.language = first_language

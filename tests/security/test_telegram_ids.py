@@ -25,7 +25,7 @@ from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
 from jobs.deletions import delete_due
 from jobs.retention import run_retention
-from storage.crypto import FieldCipher
+from storage.crypto import DataKeyError, FieldCipher
 from storage.db import SessionFactory, is_sqlite
 from storage.enums import EventKind, OutboxStatus
 from storage.identity import KEY_FLOOR
@@ -34,6 +34,7 @@ from storage.models import (
     Base,
     Case,
     CaseEvent,
+    DataKey,
     Meta,
     OutboxMessage,
     PersistenceEntry,
@@ -44,6 +45,7 @@ from storage.models import (
 from storage.persistence import DatabasePersistence
 from storage.privacy import forget_user
 from tests.handlers import report_flow
+from tests.security.test_crypto_shredding import _seize, everything_readable
 from tests.support.case_factory import make_case
 from tests.support.databases import Db
 from tests.support.harness import BotHarness, harness_settings
@@ -70,12 +72,25 @@ async def _cells(sessions: SessionFactory, cipher: FieldCipher | None) -> list[t
     the server with its environment reads); as stored when `cipher` is None."""
     found: list[tuple[str, object]] = []
     async with sessions() as session:
+        keys = (await session.execute(select(DataKey.id, DataKey.sealed))).all()
+        openers = [] if cipher is None else [cipher.master]
+        openers += [cipher.for_data_key(key_id, sealed) for key_id, sealed in keys if cipher]
+
+        def opened(token: bytes) -> str | None:
+            for opener in openers:
+                try:
+                    return opener.open(token)
+                except DataKeyError:
+                    continue
+            return None
+
         for table in Base.metadata.sorted_tables:
             for row in (await session.execute(select(table))).mappings():
                 for column in table.columns:
                     value = row[column.name]
-                    if isinstance(value, bytes) and cipher and table.name != Meta.__tablename__:
-                        value = cipher.open(value)
+                    skip = (Meta.__tablename__, DataKey.__tablename__)
+                    if isinstance(value, bytes) and cipher and table.name not in skip:
+                        value = opened(value)
                     found.append((f"{table.name}.{column.name}", value))
     return found
 
@@ -179,6 +194,7 @@ async def test_a_seized_database_after_forget_and_retention_holds_no_telegram_id
 
         cells = await _cells(services.sessions, services.cipher)
         assert _naming(cells, FAMILY) == []  # not in clear, not sealed
+        _nothing_readable(data_key, await _seize(database_url))  # nor in any copy
         # Their key (computable with the data key) is left only on the ids of messages that
         # "Hide this chat" may still delete, for Telegram's 48 hours (SECURITY.md).
         assert _naming(cells, key) == ["sensitive_messages.chat_id"]
@@ -194,8 +210,18 @@ async def test_a_seized_database_after_forget_and_retention_holds_no_telegram_id
         raw = await _raw_bytes(database_url)
         for form in _forms(FAMILY):
             assert form not in raw, form
+        _nothing_readable(data_key, await _seize(database_url))
     finally:
         await bot.close()
+
+
+def _nothing_readable(master_key: str, raw: bytes) -> None:
+    """Every sealed token in the seized bytes (live rows, WAL, dead heap tuples), opened with
+    the master key and every data key it opens: the Telegram id is in none of them."""
+    for form in _forms(FAMILY):
+        assert form not in raw, form
+    for plain in everything_readable(master_key, raw):
+        assert str(FAMILY).encode() not in plain, plain
 
 
 # -- what /forget writes --------------------------------------------------------------------------
@@ -226,7 +252,7 @@ async def test_forget_writes_no_instant_that_ties_the_user_to_the_erased_case(db
                 stored = await session.get(User, user)
                 assert stored is not None
                 stored.frozen_at = T0
-            await forget_user(session, user, now=FORGET_AT)
+            await forget_user(session, db.cipher, user, now=FORGET_AT)
         async with db.sessions() as session:
             times = await _datetimes(session)
             case = await session.scalar(select(Case).where(Case.code == code))
@@ -262,7 +288,7 @@ async def test_forget_cleans_contact_linked_events_like_created_and_info_receive
                 )
             )
         await session.flush()
-        await forget_user(session, USER, now=FORGET_AT)
+        await forget_user(session, db.cipher, USER, now=FORGET_AT)
     async with db.sessions() as session:
         events = (
             await session.execute(
