@@ -281,7 +281,7 @@ async def test_a_seized_database_reveals_nothing_erased_even_with_the_master_key
         real_clock = services.clock
         services.clock = lambda: real_clock() + timedelta(days=8)
         try:
-            forget_in_memory(application, await run_retention(services))
+            forget_in_memory(application, await run_retention(services), services.keys)
         finally:
             services.clock = real_clock
         await wait_until_idle(harness)
