@@ -60,6 +60,7 @@ async def load_profile(update: object, context: HotlineContext) -> None:
             admin_ids=services.admin_keys,
             now=services.clock(),
             sealed_telegram_id=sealed_telegram_id,
+            new_user_sealing=lambda: services.cipher.new_data_key_sealing(str(user.id)),
         )
     log.debug(
         "update %s: role %s, new=%s", update.update_id, context.profile.role, context.profile.is_new

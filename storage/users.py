@@ -12,7 +12,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.enums import MonitorStatus, Role
-from storage.models import User, utcnow
+from storage.models import DataKey, User, utcnow
+
+
+def _day(now: datetime | None) -> datetime:
+    return (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -54,16 +58,23 @@ async def touch_user(
     admin_ids: Iterable[int] = (),
     now: datetime | None = None,
     sealed_telegram_id: Callable[[AsyncSession], Awaitable[bytes]] | None = None,
+    new_user_sealing: Callable[[], tuple[bytes, bytes]] | None = None,
 ) -> UserProfile:
     """Load the user, creating them on first contact with the language Telegram suggested.
 
-    `sealed_telegram_id` seals the Telegram id (with the user's own data key, which needs the
-    row first), stored when the row has none: sealing is not free, it is asked for only then."""
+    The Telegram id is sealed with the user's own data key: on first contact
+    `new_user_sealing` gives a new data key (sealed) and the id sealed with it, written with
+    the row in one flush; a known row without it gets it from `sealed_telegram_id`. Sealing is
+    not free: it is asked for only then."""
     user = await session.get(User, user_id)
     is_new = user is None
     if user is None:
         user = User(id=user_id, language=first_language, created_at=now or utcnow())
         session.add(user)
+        if new_user_sealing is not None:
+            sealed_key, user.telegram_id = new_user_sealing()
+            await session.flush()  # the row first: the key refers to it
+            session.add(DataKey(sealed=sealed_key, user_id=user_id, created_at=_day(now)))
         await session.flush()
     if user.telegram_id is None and sealed_telegram_id is not None:
         user.telegram_id = await sealed_telegram_id(session)
