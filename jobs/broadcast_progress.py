@@ -145,15 +145,15 @@ class ProgressReporter:
             self.shown.pop(item.id, None)
 
     async def _edit(self, chat_id: int, message_id: int, text: str, *, pace_as: int) -> bool:
-        """Edit on the delivery job's pacer and Bot (no second rate limiter in the way); the
-        pacer knows chats by their stored id (`pace_as`: the user key of a private chat)."""
+        """Edit on the delivery job's pacer and Bot (no second rate limiter in the way); logs
+        name the chat by the pseudonym of its stored id (`pace_as`: a private chat's user key)."""
         from jobs.delivery import DELIVERY_KEY, Delivery
 
         delivery = self.application.bot_data.get(DELIVERY_KEY)
         bot: Bot = self.application.bot
         turn: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
         if isinstance(delivery, Delivery):
-            turn = delivery.pacer.turn(pace_as)
+            turn = delivery.pacer.turn(chat_id)  # the pacer knows chats by their Telegram id
             bot = delivery.bot
         try:
             async with turn:

@@ -409,7 +409,8 @@ class Delivery:
         except (UnknownTemplateError, KeyError, ValueError) as error:
             await self._give_up(row, f"render:{type(error).__name__}", notify=False)
             return
-        ticket = await self.pacer.wait_turn(row.chat_id, priority=row.priority)
+        # The pacer (in memory) knows chats by their Telegram id, as the replies' rate limiter does.
+        ticket = await self.pacer.wait_turn(row.telegram_chat_id, priority=row.priority)
         if not self.alive:
             self.pacer.finish(ticket)
             return
@@ -465,7 +466,7 @@ class Delivery:
             await outbox.mark_withheld(session, row.id, reason=reason)
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
-        self.pacer.refused(row.chat_id, seconds)
+        self.pacer.refused(row.telegram_chat_id or row.chat_id, seconds)
         self._count("RetryAfter")
         services = self.services
         async with services.sessions() as session, session.begin():
