@@ -45,7 +45,13 @@ async def run(users: int, rate: float) -> None:
         services = await open_services(settings, i18n=I18n())
         chats = [server.add_user(language_code="en").id for _ in range(users)]
         async with services.sessions() as session, session.begin():
-            session.add_all([User(id=chat, language="en") for chat in chats])
+            keys = services.keys  # rows as first contact makes them: user key, sealed id
+            session.add_all(
+                [
+                    User(id=keys.key(chat), telegram_id=keys.seal(chat), language="en")
+                    for chat in chats
+                ]
+            )
         application = build_application(services)
         await start_application(application)
         cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -248,15 +248,26 @@ async def seed(
     chats = [server.add_user(language_code="en").id for _ in range(users)]
     talks = []
     async with services.sessions() as session, session.begin():
-        session.add_all([User(id=chat, language="en") for chat in chats])
+        keys = services.keys  # rows as first contact makes them: user key, sealed id
+        session.add_all(
+            [User(id=keys.key(chat), telegram_id=keys.seal(chat), language="en") for chat in chats]
+        )
         for index in range(families):
             family = server.add_user(first_name="Family", language_code="en").id
-            code = await make_case(session, services.cipher, reporter_id=family, language="en")
+            code = await make_case(
+                session, services.cipher, reporter_id=family, language="en", keys=keys
+            )
             talk = Conversation(family, code, f"T{index:05d}")
             if takers:
                 talk.staff = talk.desk_chat = takers[index % len(takers)]
                 case_id = await session.scalar(select(Case.id).where(Case.code == code))
-                session.add(Thread(user_id=family, case_id=case_id, assigned_to=talk.staff))
+                session.add(
+                    Thread(
+                        user_id=keys.key(family),
+                        case_id=case_id,
+                        assigned_to=keys.key(talk.staff),
+                    )
+                )
             talks.append(talk)
     return talks
 
@@ -272,7 +283,7 @@ async def diagnose(services: Services, talks: Sequence[Conversation]) -> list[st
             select(func.count())
             .select_from(ThreadMessage)
             .join(Thread, Thread.id == ThreadMessage.thread_id)
-            .where(Thread.user_id.in_([t.family for t in failed]))
+            .where(Thread.user_id.in_([services.keys.key(t.family) for t in failed]))
         )
         lines.append(f"  thread messages stored for those {len(failed)} families: {stored}")
         for template in (T_FAMILY_MESSAGE_STAFF, T_STAFF_REPLY):
