@@ -18,7 +18,6 @@ import logging
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -33,6 +32,7 @@ from bot.i18n import N_, Translator
 from handlers import desk, staff_contacts
 from handlers import report_keyboards as kb
 from handlers.guard import require
+from handlers.replies import reply_html as _reply
 from handlers.status_words import status_word
 from storage import audit, cases, threads
 from storage.access import Permission
@@ -115,25 +115,6 @@ def parse_callback(data: str | None) -> tuple[str, str, str] | None:
 async def _answer(update: Update) -> None:
     if update.callback_query is not None:
         await update.callback_query.answer()
-
-
-async def _reply(
-    update: Update,
-    text: str,
-    markup: InlineKeyboardMarkup | None = None,
-    *,
-    protect_content: bool = False,
-) -> None:
-    message = update.effective_message
-    if message is None:
-        return
-    await message.reply_text(
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=markup,
-        disable_web_page_preview=True,
-        protect_content=protect_content,
-    )
 
 
 def _staff_contacts(context: HotlineContext) -> cases.StaffContacts:

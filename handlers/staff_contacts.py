@@ -26,13 +26,13 @@ import logging
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
 from handlers import report_keyboards as kb
 from handlers.guard import require
+from handlers.replies import reply_html as _reply
 from handlers.status_words import status_word
 from storage import audit, cases, relatives
 from storage.access import Permission
@@ -74,25 +74,6 @@ NOTE_PROMPT = N_("Write the note for the family:")
 STATUS_NOTE_PROMPT = N_("Write the note for the family (it is sent with the status change):")
 CANCEL_HINT = N_("(/cancel to stop)")
 NO_LONGER_VALID = N_("This button is no longer valid.")
-
-
-async def _reply(
-    update: Update,
-    text: str,
-    markup: InlineKeyboardMarkup | None = None,
-    *,
-    protect_content: bool = False,
-) -> None:
-    message = update.effective_message
-    if message is None:
-        return
-    await message.reply_text(
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=markup,
-        disable_web_page_preview=True,
-        protect_content=protect_content,
-    )
 
 
 def _parse(data: str | None) -> tuple[str, str, str] | None:

@@ -565,18 +565,7 @@ async def open_thread(
         detail=f"thread {thread.id}",
         at=now,
     )
-    messages = [
-        MessageView(
-            id=row.id,
-            from_staff=row.from_staff,
-            author_id=row.author_id,
-            kind=row.kind,
-            text=cipher.open(row.body),
-            file_id=cipher.open(row.file_id),
-            created_at=row.created_at,
-        )
-        for row in reversed(rows)
-    ]
+    messages = [_opened(cipher, row) for row in reversed(rows)]
     return ThreadView(summary=summary, messages=messages, total=total)
 
 
@@ -657,15 +646,17 @@ async def family_messages_of(
         .where(Thread.user_id == user_id)
         .order_by(ThreadMessage.id)
     )
-    return [
-        MessageView(
-            r.id,
-            r.from_staff,
-            r.author_id,
-            r.kind,
-            cipher.open(r.body),
-            cipher.open(r.file_id),
-            r.created_at,
-        )
-        for r in rows
-    ]
+    return [_opened(cipher, r) for r in rows]
+
+
+def _opened(cipher: FieldCipher, row: ThreadMessage) -> MessageView:
+    """A stored message with its sealed words and file id opened."""
+    return MessageView(
+        id=row.id,
+        from_staff=row.from_staff,
+        author_id=row.author_id,
+        kind=row.kind,
+        text=cipher.open(row.body),
+        file_id=cipher.open(row.file_id),
+        created_at=row.created_at,
+    )

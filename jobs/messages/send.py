@@ -41,14 +41,7 @@ async def send_rendered(
     markup = markup_of(message)
     attachment = message.attachment
     if attachment is None:
-        only = await bot.send_message(
-            chat_id,
-            message.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup,
-            protect_content=message.protect_content,
-            disable_web_page_preview=True,
-        )
+        only = await _send_text(bot, chat_id, message, markup)
         if every is not None:
             every.append(only)
         return only
@@ -62,7 +55,16 @@ async def send_rendered(
         every.append(sent)
     if fits or not message.text:
         return sent
-    text = await bot.send_message(
+    text = await _send_text(bot, chat_id, message, markup)
+    if every is not None:
+        every.append(text)
+    return text
+
+
+async def _send_text(
+    bot: Bot, chat_id: int, message: RenderedMessage, markup: InlineKeyboardMarkup | None
+) -> Message:
+    return await bot.send_message(
         chat_id,
         message.text,
         parse_mode=ParseMode.HTML,
@@ -70,6 +72,3 @@ async def send_rendered(
         protect_content=message.protect_content,
         disable_web_page_preview=True,
     )
-    if every is not None:
-        every.append(text)
-    return text
