@@ -223,17 +223,7 @@ async def record_family_message(
     case = await _family_case(session, user_id, code) if code is not None else None
     thread = await _thread_for(session, user_id, case.id if case else None, now)
     cipher = await thread_cipher(session, cipher, thread)
-    message = ThreadMessage(
-        thread_id=thread.id,
-        from_staff=False,
-        author_id=user_id,
-        kind=incoming.kind,
-        body=_seal(cipher, (incoming.text or "")[:TEXT_LIMIT]),
-        file_id=_seal(cipher, incoming.file_id),
-        chat_message_id=incoming.chat_message_id,
-        created_at=now,
-    )
-    session.add(message)
+    message = _add_message(session, cipher, thread, incoming, author_id=user_id, now=now)
     thread.unread += 1
     thread.last_message_at = now
     await session.flush()
@@ -270,16 +260,7 @@ async def attach_report_documents(
     thread = await _thread_for(session, user_id, case.id if case else None, now)
     cipher = await thread_cipher(session, cipher, thread)
     for document in documents:
-        session.add(
-            ThreadMessage(
-                thread_id=thread.id,
-                from_staff=False,
-                author_id=user_id,
-                kind=document.kind,
-                file_id=_seal(cipher, document.file_id),
-                created_at=now,
-            )
-        )
+        _add_message(session, cipher, thread, document, author_id=user_id, now=now)
     thread.unread += len(documents)
     thread.last_message_at = now
     return len(documents)
@@ -405,16 +386,9 @@ async def staff_reply(
     if thread.assigned_to is None:
         thread.assigned_to = staff_id
     cipher = await thread_cipher(session, cipher, thread)
-    message = ThreadMessage(
-        thread_id=thread.id,
-        from_staff=True,
-        author_id=staff_id,
-        kind=outgoing.kind,
-        body=_seal(cipher, (outgoing.text or "")[:TEXT_LIMIT]),
-        file_id=_seal(cipher, outgoing.file_id),
-        created_at=now,
+    message = _add_message(
+        session, cipher, thread, outgoing, author_id=staff_id, now=now, from_staff=True
     )
-    session.add(message)
     thread.unread = 0
     thread.last_message_at = now
     await session.flush()
@@ -660,3 +634,28 @@ def _opened(cipher: FieldCipher, row: ThreadMessage) -> MessageView:
         file_id=cipher.open(row.file_id),
         created_at=row.created_at,
     )
+
+
+def _add_message(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    thread: Thread,
+    incoming: Incoming,
+    *,
+    author_id: int,
+    now: datetime,
+    from_staff: bool = False,
+) -> ThreadMessage:
+    """One message into the thread, its words and file id sealed with the thread's key."""
+    message = ThreadMessage(
+        thread_id=thread.id,
+        from_staff=from_staff,
+        author_id=author_id,
+        kind=incoming.kind,
+        body=_seal(cipher, (incoming.text or "")[:TEXT_LIMIT]),
+        file_id=_seal(cipher, incoming.file_id),
+        chat_message_id=None if from_staff else incoming.chat_message_id,
+        created_at=now,
+    )
+    session.add(message)
+    return message
