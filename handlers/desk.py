@@ -172,7 +172,7 @@ async def case_threads(update: Update, context: HotlineContext, code: str) -> No
         return
     tr = context.tr
     if not found:
-        await _say(update, context, "No family has written about this case yet.")
+        await _say(update, context, N_("No family has written about this case yet."))
         return
     rows = [
         [
@@ -283,7 +283,7 @@ async def show_thread(update: Update, context: HotlineContext, thread_id: int) -
                 session, services.cipher, thread_id, staff_id=me, now=services.clock()
             )
     except ThreadNotFound:
-        await _say(update, context, "This conversation no longer exists.")
+        await _say(update, context, N_("This conversation no longer exists."))
         return
     summary = view.summary
     language = LANGUAGE_NAMES.get(summary.language or services.settings.default_language, "?")
@@ -316,7 +316,7 @@ async def take_thread(
         async with services.sessions() as session, session.begin():
             summary = await threads.take(session, thread_id, me, now=services.clock(), take=take)
     except ThreadNotFound:
-        await _say(update, context, "This conversation no longer exists.")
+        await _say(update, context, N_("This conversation no longer exists."))
         return
     except ThreadRefused as refused:
         text = tr.gettext("Already taken by staff member {id}.").format(id=refused.taken_by)
@@ -346,7 +346,7 @@ async def ask_for_reply(update: Update, context: HotlineContext, thread_id: int)
         try:
             summary = await threads.summary_of(session, thread_id)
         except ThreadNotFound:
-            await _say(update, context, "This conversation no longer exists.")
+            await _say(update, context, N_("This conversation no longer exists."))
             return
         answers = await prepared_answers.all_answers(session)
     if context.user_data is not None:
@@ -368,13 +368,13 @@ async def pick_prepared(update: Update, context: HotlineContext, thread_id: int,
         try:
             summary = await threads.summary_of(session, thread_id)
         except ThreadNotFound:
-            await _say(update, context, "This conversation no longer exists.")
+            await _say(update, context, N_("This conversation no longer exists."))
             return
         text = await prepared_answers.answer_in(
             session, key, summary.language, services.settings.default_language
         )
     if text is None:
-        await _say(update, context, "This prepared answer no longer exists.")
+        await _say(update, context, N_("This prepared answer no longer exists."))
         return
     if context.user_data is not None:
         context.user_data[INPUT_KEY] = {"kind": "reply", "thread": thread_id}
@@ -400,7 +400,7 @@ async def send_prepared(update: Update, context: HotlineContext, thread_id: int,
             else None
         )
     if text is None:
-        await _say(update, context, "This button is no longer valid.")
+        await _say(update, context, N_("This button is no longer valid."))
         return
     await answer_family(update, context, thread_id, threads.Incoming("text", text))
 
@@ -437,7 +437,7 @@ async def answer_family(
                 now=services.clock(),
             )
     except ThreadNotFound:
-        await _say(update, context, "This conversation no longer exists.")
+        await _say(update, context, N_("This conversation no longer exists."))
         return
     except ThreadRefused:
         text = tr.gettext("This family has left the hotline (they asked to be forgotten).")
@@ -452,7 +452,7 @@ async def answer_family(
             pass  # reactions turned off in that chat: say it in words below
         else:
             return
-    await _say(update, context, "Sent to the family.")
+    await _say(update, context, N_("Sent to the family."))
 
 
 async def ask_for_case_code(update: Update, context: HotlineContext, thread_id: int) -> None:
@@ -470,7 +470,7 @@ async def join_thread(update: Update, context: HotlineContext, thread_id: int, t
         context.user_data.pop(INPUT_KEY, None)
     code = normalise_case_code(text)
     if code is None:
-        await _say(update, context, "That is not a case code.")
+        await _say(update, context, N_("That is not a case code."))
         return
     try:
         async with services.sessions() as session, session.begin():
@@ -478,7 +478,7 @@ async def join_thread(update: Update, context: HotlineContext, thread_id: int, t
                 session, thread_id, code, actor_id=context.profile.id, now=services.clock()
             )
     except ThreadNotFound:
-        await _say(update, context, "This conversation no longer exists.")
+        await _say(update, context, N_("This conversation no longer exists."))
         return
     except ThreadRefused:
         text = tr.gettext(
@@ -520,7 +520,7 @@ async def _route(update: Update, context: HotlineContext, pressed: Pressed) -> N
         return
     number = pressed.int_arg(0)
     if number is None:
-        await _say(update, context, "This button is no longer valid.")
+        await _say(update, context, N_("This button is no longer valid."))
         return
     if verb in ("mopen", "mreply"):
         try:

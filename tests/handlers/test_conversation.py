@@ -531,3 +531,23 @@ async def test_staff_commands_are_in_each_staff_members_own_menu(harness: BotHar
     await sandbox.next_message(ADMIN)
     await wait_until_idle(harness)
     assert "inbox" not in menu(newcomer) and "report" in menu(newcomer)
+
+
+async def test_the_desk_speaks_the_staff_members_language(running_bot: BotHarness) -> None:
+    """Every desk sentence comes from the catalogs: a Ukrainian staff member reads Ukrainian."""
+    sandbox = running_bot.sandbox
+    await seed_staff(running_bot)
+    assert running_bot.services is not None
+    async with running_bot.services.sessions() as session, session.begin():
+        await set_language(session, running_bot.key(STAFF), "uk")
+    uk = running_bot.i18n.get("uk")
+    family = sandbox.add_user(language_code="en").id
+    await seed_case(running_bot, family, language="en")
+    await sandbox.send_text(family, "Hello")
+    await sandbox.next_message(family)
+    notice = await next_notice(sandbox, STAFF)
+    await sandbox.press(STAFF, notice.message_id, notice.callback_data[1])  # Reply
+    await sandbox.next_message(STAFF)
+    await sandbox.send_text(STAFF, "Відповідь")
+    sent = await sandbox.next_message(STAFF)
+    assert sent.plain == uk.gettext("Sent to the family.") != "Sent to the family."
