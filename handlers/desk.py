@@ -515,8 +515,10 @@ async def _route(update: Update, context: HotlineContext, pressed: Pressed) -> N
         return
     if verb == "case":
         code = normalise_case_code(args[0])
-        if code is not None:
-            await case_threads(update, context, code)
+        if code is None:
+            await _say(update, context, N_("This button is no longer valid."))
+            return
+        await case_threads(update, context, code)
         return
     number = pressed.int_arg(0)
     if number is None:

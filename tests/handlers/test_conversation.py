@@ -551,3 +551,12 @@ async def test_the_desk_speaks_the_staff_members_language(running_bot: BotHarnes
     await sandbox.send_text(STAFF, "Відповідь")
     sent = await sandbox.next_message(STAFF)
     assert sent.plain == uk.gettext("Sent to the family.") != "Sent to the family."
+
+
+async def test_a_desk_button_naming_no_case_is_answered_in_words(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    await seed_staff(running_bot)
+    await sandbox.send_text(STAFF, "/mine")
+    listing = await sandbox.next_message(STAFF)
+    await sandbox.press(STAFF, listing.message_id, DESK.build("case", "NOT-A-CODE"))
+    assert (await sandbox.next_message(STAFF)).plain == "This button is no longer valid."
