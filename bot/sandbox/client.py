@@ -73,3 +73,8 @@ class SandboxClient:
     async def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("GET", "/stats")
         return result
+
+    async def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """e.g. `set_faults(server_error={"status": 502})`, then `set_faults(heal=True)`."""
+        result: dict[str, Any] = await self._call("POST", "/faults", json=faults)
+        return result

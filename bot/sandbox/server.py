@@ -13,6 +13,7 @@ import mimetypes
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -72,6 +73,18 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Server Error"
+
+
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 class SandboxServer(UserSide):
     """The sandbox: Bot API over HTTP, a test API, the web page, and in-process helpers."""
 
@@ -89,11 +102,18 @@ class SandboxServer(UserSide):
         self.bot_id = 0
         self.bot_username = "hotline_sandbox_bot"
         self._cursors: dict[int, int] = {}
+        self._poller: web.Request | None = None
+        """The getUpdates long poll in progress: a second poller meanwhile gets 409."""
         self._new_user_ids = iter(range(10_001, 1_000_000_000))
         self.personas: dict[str, int] = {}
         for name, (user_id, first_name) in PERSONAS.items():
             self.add_user(user_id, first_name=first_name)
             self.personas[name] = user_id
+
+    @property
+    def polling(self) -> bool:
+        """A getUpdates long poll is open (a bot instance is polling right now)."""
+        return self._poller is not None and _connected(self._poller)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -225,7 +245,7 @@ class SandboxServer(UserSide):
                 if dropped is not None:
                     return dropped
             if name == "getUpdates":
-                result = await self._get_updates(params)
+                result = await self._get_updates(params, request)
             else:
                 context = botapi.BotContext(self.world, self.stats, self.bot_id, self.bot_username)
                 result = await botapi.METHODS[name](context, params)
@@ -234,6 +254,8 @@ class SandboxServer(UserSide):
                 self.stats.status_429 += 1
             elif err.code == 403:
                 self.stats.status_403 += 1
+            elif err.code == 409:
+                self.stats.conflicts += 1
             self.world.notifier.notify()  # error counters wake waiters like messages do
             return _json(err.to_api(), err.code)
         return _json({"ok": True, "result": result})
@@ -241,7 +263,7 @@ class SandboxServer(UserSide):
     async def _send_faults(
         self, request: web.Request, name: str, params: Params
     ) -> web.StreamResponse | None:
-        """Latency, dropped connections, forced and flood 429s, in that order."""
+        """Latency, dropped connections, server errors, forced and flood 429s, in that order."""
         faults = self.faults
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
@@ -253,6 +275,13 @@ class SandboxServer(UserSide):
                 if request.transport is not None:
                     request.transport.abort()
                 return web.Response(status=500)
+        if name in faults.fail_methods:
+            fire, faults.fail_remaining = Faults.take(faults.fail_remaining)
+            if fire:
+                self.stats.server_errors += 1
+                self.world.notifier.notify()
+                status = faults.fail_status
+                return _json(ApiError(status, _phrase(status)).to_api(), status)
         if name in faults.retry_methods:
             fire, faults.retry_remaining = Faults.take(faults.retry_remaining)
             if fire:
@@ -277,7 +306,29 @@ class SandboxServer(UserSide):
             return list(self.world.updates)
         return [u for u in self.world.updates if any(kind in u for kind in allowed)]
 
-    async def _get_updates(self, params: Params) -> list[dict[str, Any]]:
+    def _claim_polling(self, request: web.Request) -> None:
+        """As Telegram: while one getUpdates long poll is open, another connection's getUpdates
+        is refused with 409 (two bot instances on one token). A poller whose connection is gone
+        (a stopped or killed bot) holds nothing."""
+        current = self._poller
+        if (
+            current is not None
+            and current is not request
+            and _connected(current)
+            and current.transport is not request.transport
+        ):
+            raise ApiError(
+                409,
+                "Conflict: terminated by other getUpdates request; "
+                "make sure that only one bot instance is running",
+            )
+        if current is not request:
+            self._poller = request
+            self.world.notifier.notify()  # a poll began: whoever waits for a poller wakes
+
+    async def _get_updates(
+        self, params: Params, request: web.Request | None = None
+    ) -> list[dict[str, Any]]:
         world = self.world
         if world.webhook.get("url"):
             raise ApiError(
@@ -285,6 +336,17 @@ class SandboxServer(UserSide):
                 "Conflict: can't use getUpdates method while webhook is active; "
                 "use deleteWebhook to delete the webhook first",
             )
+        if request is None:
+            return await self._poll(params)
+        self._claim_polling(request)
+        try:
+            return await self._poll(params)
+        finally:
+            if self._poller is request:
+                self._poller = None
+
+    async def _poll(self, params: Params) -> list[dict[str, Any]]:
+        world = self.world
         offset = params.get_int("offset", 0) or 0
         before = len(world.updates)
         if offset > 0:
@@ -433,6 +495,18 @@ class SandboxServer(UserSide):
         """The next `count` matching requests (None: all until `heal`) get no answer at all."""
         self.faults.drop_remaining = count
         self.faults.drop_methods = frozenset(methods)
+
+    def fail_with(
+        self,
+        status: int = 502,
+        count: int | None = None,
+        methods: Iterable[str] = botapi.SEND_METHODS,
+    ) -> None:
+        """The next `count` matching requests (None: all until `heal`) answer `status` (a Bot
+        API outage: 502 Bad Gateway, 500, 503...)."""
+        self.faults.fail_status = status
+        self.faults.fail_remaining = count
+        self.faults.fail_methods = frozenset(methods)
 
     def set_latency(self, seconds: float) -> None:
         """An artificial round trip added to every send method."""

@@ -290,6 +290,8 @@ class Stats:
     status_429: int = 0
     status_403: int = 0
     dropped: int = 0
+    server_errors: int = 0
+    conflicts: int = 0
     sends: list[SendRecord] = field(default_factory=list)
 
     def sends_to(self, chat_id: int) -> list[SendRecord]:
@@ -307,6 +309,7 @@ class Stats:
     def reset(self) -> None:
         self.requests.clear()
         self.status_429 = self.status_403 = self.dropped = 0
+        self.server_errors = self.conflicts = 0
         self.sends.clear()
 
 
@@ -319,6 +322,9 @@ class Faults:
     retry_methods: frozenset[str] = frozenset()
     drop_remaining: int | None = 0
     drop_methods: frozenset[str] = frozenset()
+    fail_status: int = 502
+    fail_remaining: int | None = 0
+    fail_methods: frozenset[str] = frozenset()
     latency: float = 0.0
 
     @staticmethod

@@ -283,9 +283,58 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
                 "status_429": server.stats.status_429,
                 "status_403": server.stats.status_403,
                 "dropped": server.stats.dropped,
+                "server_errors": server.stats.server_errors,
+                "conflicts": server.stats.conflicts,
                 "sends": len(server.stats.sends),
             }
         )
+
+    def faults_json() -> dict[str, Any]:
+        faults = server.faults
+        return {
+            "server_error": {"status": faults.fail_status, "remaining": faults.fail_remaining}
+            if faults.fail_methods
+            else None,
+            "retry_after": {"seconds": faults.retry_after, "remaining": faults.retry_remaining}
+            if faults.retry_methods
+            else None,
+            "drop": {"remaining": faults.drop_remaining} if faults.drop_methods else None,
+            "latency": faults.latency,
+        }
+
+    def count_of(spec: dict[str, Any]) -> int | None:
+        count = spec.get("count")
+        return None if count is None else _int(count, "count")
+
+    async def set_faults(request: web.Request) -> web.Response:
+        """Switch faults on the send methods from outside the process (benchmarks, trials):
+        {"server_error": {"status": 502, "count": null}} answers 502 until healed;
+        {"retry_after": {"seconds": 5, "count": 3}}, {"drop": {"count": 2}},
+        {"latency": 0.2}; {"heal": true} clears every fault and flood limit."""
+        body = await _body(request)
+        if body.get("heal"):
+            server.heal()
+        spec = body.get("server_error")
+        if isinstance(spec, dict):
+            status = _int(spec.get("status", 502), "status")
+            if not 500 <= status <= 599:
+                raise web.HTTPBadRequest(text="status must be a 5xx code")
+            server.fail_with(status, count_of(spec))
+        spec = body.get("retry_after")
+        if isinstance(spec, dict):
+            server.force_retry_after(count_of(spec), _int(spec.get("seconds", 1), "seconds"))
+        spec = body.get("drop")
+        if isinstance(spec, dict):
+            server.drop_connections(count_of(spec))
+        if "latency" in body:
+            try:
+                server.set_latency(float(body["latency"]))
+            except (TypeError, ValueError):
+                raise web.HTTPBadRequest(text="latency must be a number") from None
+        return web.json_response(faults_json())
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return web.json_response(faults_json())
 
     app.router.add_get(f"{PREFIX}/personas", personas)
     app.router.add_post(f"{PREFIX}/users", create_user)
@@ -295,3 +344,5 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
     app.router.add_post(f"{PREFIX}/press", press)
     app.router.add_get(f"{PREFIX}/messages", messages)
     app.router.add_get(f"{PREFIX}/stats", stats)
+    app.router.add_get(f"{PREFIX}/faults", get_faults)
+    app.router.add_post(f"{PREFIX}/faults", set_faults)
