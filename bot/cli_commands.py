@@ -10,6 +10,7 @@ import signal
 
 from bot.app import build_application, open_services, start_application, stop_application
 from bot.logs import configure_logging
+from bot.polling import PollingGuard
 from bot.settings import Settings, SettingsError
 from storage.db import make_engine
 from storage.enums import Role
@@ -33,8 +34,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("staff", "monitor"):
         return await _roles(args, settings, Role(args.command))
     if args.command == "run":
-        await run_bot(settings, webhook=args.webhook)
-        return 0
+        return await run_bot(settings, webhook=args.webhook)
     if args.command == "rotate-key":
         return await rotate_key(settings)
     raise AssertionError(args.command)
@@ -113,8 +113,9 @@ async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> in
         await services.engine.dispose()
 
 
-async def run_bot(settings: Settings, *, webhook: bool) -> None:
-    """Run against Telegram (or any Bot API server) until SIGINT or SIGTERM."""
+async def run_bot(settings: Settings, *, webhook: bool) -> int:
+    """Run against Telegram (or any Bot API server) until SIGINT or SIGTERM, or until Telegram
+    says another instance polls this token (then EXIT_CONFLICT); returns the exit code."""
     if webhook and (settings.webhook_url is None or settings.webhook_secret is None):
         raise SettingsError(
             "HOTLINE_WEBHOOK_URL and HOTLINE_WEBHOOK_SECRET: both are needed for --webhook"
@@ -123,6 +124,8 @@ async def run_bot(settings: Settings, *, webhook: bool) -> None:
     application = build_application(services)
     await start_application(application)
     assert application.updater is not None
+    stop = asyncio.Event()
+    guard = PollingGuard(stop)
     if webhook:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         await application.updater.start_webhook(
@@ -133,17 +136,20 @@ async def run_bot(settings: Settings, *, webhook: bool) -> None:
             secret_token=settings.webhook_secret.get_secret_value(),
         )
     else:
-        await application.updater.start_polling()
+        await application.updater.start_polling(error_callback=guard)
     log.info("bot is running (%s)", "webhook" if webhook else "polling")
     try:
-        await wait_for_stop_signal()
+        await wait_for_stop_signal(stop)
     finally:
         await stop_application(application)
         await services.engine.dispose()
+        guard.close()
+    return guard.exit_code
 
 
-async def wait_for_stop_signal() -> None:
-    stop = asyncio.Event()
+async def wait_for_stop_signal(stop: asyncio.Event | None = None) -> None:
+    """Until SIGINT or SIGTERM (or `stop` is set by someone else)."""
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
