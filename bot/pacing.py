@@ -20,7 +20,8 @@ from telegram._utils.types import JSONDict
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-from jobs.delivery import Pacer, retry_after_seconds
+from jobs.delivery import retry_after_seconds
+from jobs.pacer import Pacer
 
 log = logging.getLogger(__name__)
 

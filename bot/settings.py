@@ -44,6 +44,14 @@ class Settings(BaseSettings):
 
     send_rate_per_second: float = Field(default=30.0, gt=0, le=1000)
     delivery_sweep_seconds: float = Field(default=3.0, gt=0)
+    # How long a message is retried while Telegram cannot be reached (network errors, 5xx);
+    # only a definite refusal (blocked, chat not found, bad request) gives up sooner.
+    delivery_horizon_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # A sender's hold on the rows it is sending, renewed while it lives; a row held by a
+    # process that died goes out again once its lease has run out.
+    delivery_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Undeliverable messages are gathered this long, then staff get one summary of them.
+    dead_summary_seconds: float = Field(default=60.0, ge=0, le=86400)
     # A discreet notification's details, shown by "Show", are deleted after this many minutes.
     discreet_details_minutes: int = Field(default=10, ge=1, le=2880)
     stale_case_days: int = Field(default=30, ge=1)

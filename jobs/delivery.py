@@ -7,67 +7,89 @@ installed by `setup`). Only one drain runs at a time; a wake-up during a drain m
 once more.
 
 A drain claims due rows (case alerts before broadcasts, one chat's rows strictly in order) in a
-short transaction that leases them, renders each in the recipient's language, sends it, and marks
-it sent with Telegram's message id. It sends with its own `telegram.Bot` (same token and
-connection pool, but WITHOUT the Application's AIORateLimiter), so people talking to the bot never
-wait behind outbox traffic; it paces itself at `send_rate_per_second` overall and one message per
-second per chat, with several sends in flight at once.
+short transaction, renders each in the recipient's language, sends it, and marks it sent with
+Telegram's message id. It sends with its own `telegram.Bot` (same token and connection pool, but
+WITHOUT the Application's rate limiter) and takes turns on the process's one `Pacer`
+(jobs/pacer.py): `send_rate_per_second` overall, one message per second per chat.
 
-Failures: RetryAfter reschedules the row and pauses all sending for that long; network errors
-back off exponentially with jitter and, after MAX_ATTEMPTS, the row is dead and staff are told;
-Forbidden (the user blocked the bot) marks the user blocked and gives up every row to them;
-BadRequest gives up the row with the error's type (never its text, which can quote the message).
+Ownership. Each Delivery is an owner with a random id. A claim moves a row to `sending` for
+exactly one owner (storage.outbox.claim); the owner renews the lease of every row it holds every
+third of `delivery_lease_seconds` while it lives, however long a row waits for its turn (a 429
+storm), and never sends a row whose lease it lost. A row whose lease ran out belongs to an owner
+that is gone (a killed process): any claim makes it pending again. A clean stop gives its unsent
+rows back at once. So a second process on the same database, started by mistake, shares the
+outbox and sends nothing twice.
+
+Failures: RetryAfter reschedules the row and pauses sending (pacer.refused). Network errors and
+5xx are not failures of the message: the row backs off exponentially (capped at five minutes,
+with jitter) and is retried for `delivery_horizon_hours` (24 h) from the first error of the run;
+the first send that goes through after an outage makes every backing-off row due at once. Only a
+definite refusal kills a row: Forbidden (the user blocked the bot: every row to them), BadRequest
+(chat not found, bad markup), a group that moved. Staff hear of dead rows in ONE summary, once
+the oldest has waited `dead_summary_seconds` (jobs/dead_letters.py), never one message each.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import math
 import random
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, Message
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.i18n import Translator
+from jobs.dead_letters import DEAD_LETTER_TEMPLATE, HORIZON_SUFFIX, SUMMARY_TEMPLATE, report_dead
 from jobs.messages import UnknownTemplateError, discreet, render
 from jobs.messages.base import RenderedMessage
 from jobs.messages.send import send_rendered
+from jobs.pacer import GROUP_INTERVAL, PER_CHAT_INTERVAL, WINDOW_MARGIN, Pacer, SendTicket
 from storage import outbox
-from storage.cases import StaffContacts, staff_desk
-from storage.enums import OutboxKind
-from storage.outbox import PRIORITY_STAFF, ClaimedMessage, Outgoing
+from storage.cases import StaffContacts
+from storage.outbox import ClaimedMessage
 from storage.users import mark_blocked
 
 if TYPE_CHECKING:
     from bot.context import HotlineApplication
     from bot.services import Services
 
+__all__ = [
+    "DEAD_LETTER_TEMPLATE",
+    "GROUP_INTERVAL",
+    "PER_CHAT_INTERVAL",
+    "SUMMARY_TEMPLATE",
+    "WINDOW_MARGIN",
+    "Delivery",
+    "Pacer",
+    "SendTicket",
+    "backoff_seconds",
+    "retry_after_seconds",
+    "setup",
+]
+
 log = logging.getLogger(__name__)
 
 DELIVERY_KEY = "delivery"
 PACER_KEY = "pacer"
 """bot_data key of the Pacer shared with the Application's rate limiter (bot.pacing)."""
-LEASE = timedelta(seconds=60)
-MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 300.0
-PER_CHAT_INTERVAL = 1.0
-GROUP_INTERVAL = 3.0
-"""Telegram lets a bot send about 20 messages a minute to one group."""
-WINDOW_MARGIN = 0.03
-"""Seconds added to each window: headroom for the replies people are waiting for, which go out
-beside the outbox (the Pacer itself does not rely on timing)."""
-DEAD_LETTER_TEMPLATE = "cases.dead_letter_staff"
 SETTLE_ATTEMPTS = 6
+OUTAGE_FAILURES = 3
+"""Network errors in a row (no send went through between them) that make an outage: the first
+send that goes through after one makes the backing-off rows due at once."""
 
 
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
@@ -84,162 +106,12 @@ def retry_after_seconds(error: RetryAfter) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-class SendTicket:
-    """One send's place in the pacer: `finish` it when the request returned (or failed)."""
+@dataclass(eq=False)
+class Holding:
+    """This owner's hold on one claimed row; `lost` once its lease was taken back."""
 
-    __slots__ = ("_done", "chat_id", "done_at")
-
-    def __init__(self, chat_id: int) -> None:
-        self.chat_id = chat_id
-        self.done_at: float | None = None
-        self._done: asyncio.Future[None] | None = None
-
-    async def finished(self) -> None:
-        if self.done_at is None:
-            if self._done is None:
-                self._done = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._done)  # a cancelled waiter must not cancel the others
-
-    def _mark(self, now: float) -> None:
-        self.done_at = now
-        if self._done is not None and not self._done.done():
-            self._done.set_result(None)
-
-
-class Pacer:
-    """At most `rate` sends in any window of one second, one send per chat per second (one per
-    GROUP_INTERVAL to a group), and pauses after a RetryAfter. Single-threaded asyncio: no lock.
-
-    Telegram (and the sandbox) count a send when it ARRIVES, which no sender can see, and a
-    busy machine can delay a request by any amount between the decision and the wire. So the
-    pacer reasons about what it can see: a request arrived no later than its answer came back.
-    The k-th send may start only once the (k - rate)-th has been answered and a second (plus
-    WINDOW_MARGIN) has passed since: then it arrives at least a second after the other did,
-    however late either was scheduled; likewise a chat's next send starts a second after its
-    previous one was answered. A late sleeper re-checks everything when it wakes. Sends are also
-    spaced 1/rate apart, so a window fills smoothly rather than in a burst.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self.interval = 1.0 / rate
-        self.capacity = max(1, int(rate))
-        self.span = self.capacity / rate + WINDOW_MARGIN
-        self._recent: deque[SendTicket] = deque(maxlen=self.capacity)
-        self._last_start = -math.inf
-        self._chat_next: dict[int, float] = {}
-        self._chat_sending: dict[int, SendTicket] = {}
-        self._ready: Counter[int] = Counter()  # sends whose chat is ready, by priority
-        self.paused_until = 0.0
-
-    def _now(self) -> float:
-        return self._clock() if self._clock else asyncio.get_running_loop().time()
-
-    def pause(self, seconds: float) -> None:
-        """Everything waits (a RetryAfter for the bot as a whole)."""
-        self.paused_until = max(self.paused_until, self._now() + seconds)
-
-    def pause_chat(self, chat_id: int, seconds: float) -> None:
-        """Only this chat waits (a group's own limit), the others go on."""
-        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), self._now() + seconds)
-
-    async def wait_turn(
-        self, chat_id: int, *, urgent: bool = False, priority: int = 0
-    ) -> SendTicket:
-        """Sleep until this send may start; the caller sends, then calls `finish(ticket)`.
-
-        Among sends whose chat is ready, a lower `priority` goes first (the outbox's row
-        priority: case alerts before staff notices before broadcasts). An `urgent` send (a reply
-        in the conversation a person is having) goes before all of them and keeps to the overall
-        window and the pauses but not to its chat's spacing: Telegram allows short bursts in a
-        chat, and a conversation must not feel slow. The outbox's next send to that chat still
-        waits its second after it."""
-        rank = -1 if urgent else priority
-        counted = False
-        try:
-            while True:
-                sending = None if urgent else self._chat_sending.get(chat_id)
-                now = self._now()
-                chat_ready = 0.0 if urgent else self._chat_next.get(chat_id, 0.0)
-                if sending is not None or chat_ready > now:
-                    if counted:
-                        self._ready[rank] -= 1
-                        counted = False
-                    if sending is not None:
-                        await sending.finished()
-                    else:
-                        await self._sleep(chat_ready - now)
-                    continue
-                if not counted:
-                    self._ready[rank] += 1
-                    counted = True
-                oldest = self._recent[0] if len(self._recent) == self.capacity else None
-                if oldest is not None and oldest.done_at is None:
-                    await oldest.finished()
-                    continue
-                ready = max(
-                    self.paused_until,
-                    self._last_start + self.interval,
-                    oldest.done_at + self.span if oldest and oldest.done_at is not None else 0.0,
-                )
-                if ready > now:
-                    await self._sleep(ready - now)
-                    continue
-                if any(count and other < rank for other, count in self._ready.items()):
-                    await self._sleep(self.interval)  # a more pressing send goes first
-                    continue
-                ticket = SendTicket(chat_id)
-                self._recent.append(ticket)
-                if not urgent:
-                    self._chat_sending[chat_id] = ticket
-                self._last_start = now
-                return ticket
-        finally:
-            if counted:
-                self._ready[rank] -= 1
-
-    def refused(self, chat_id: int, seconds: float) -> None:
-        """Telegram said RetryAfter for a send to `chat_id`. A group has its own limit; so does a
-        private chat when the overall window was not full (then it was that chat's limit):
-        only that chat waits. Otherwise everything waits."""
-        now = self._now()
-        started = sum(1 for ticket in self._recent if ticket.done_at is None or
-                      ticket.done_at > now - self.span)  # fmt: skip
-        if chat_id < 0 or started < self.capacity:
-            self.pause_chat(chat_id, seconds)
-        else:
-            self.pause(seconds)
-
-    @contextlib.asynccontextmanager
-    async def turn(self, chat_id: int, *, urgent: bool = False) -> AsyncIterator[SendTicket]:
-        """`async with pacer.turn(chat):` send inside; the ticket is finished however it ends."""
-        ticket = await self.wait_turn(chat_id, urgent=urgent)
-        try:
-            yield ticket
-        finally:
-            self.finish(ticket)
-
-    def finish(self, ticket: SendTicket) -> None:
-        """The request came back (sent, refused or failed): its window and its chat move on."""
-        now = self._now()
-        interval = GROUP_INTERVAL if ticket.chat_id < 0 else PER_CHAT_INTERVAL
-        self._chat_next[ticket.chat_id] = max(
-            self._chat_next.get(ticket.chat_id, 0.0), now + interval + WINDOW_MARGIN
-        )
-        if self._chat_sending.get(ticket.chat_id) is ticket:
-            del self._chat_sending[ticket.chat_id]
-        ticket._mark(now)
-
-    def forget_idle_chats(self) -> None:
-        now = self._now()
-        for chat_id in [c for c, ready in self._chat_next.items() if ready < now]:
-            del self._chat_next[chat_id]
+    row_id: int
+    lost: bool = False
 
 
 @dataclass
@@ -250,6 +122,11 @@ class DeliveryStats:
     blocked: int = 0
     drains: int = 0
     in_flight: int = 0
+    renewals: int = 0
+    lost: int = 0
+    recovered: int = 0
+    released: int = 0
+    summaries: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -260,6 +137,9 @@ class Delivery:
         self.application = application
         self.services = services
         settings = services.settings
+        self.owner = secrets.token_hex(8)
+        self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.horizon = timedelta(hours=settings.delivery_horizon_hours)
         self.concurrency = max(1, min(16, int(settings.send_rate_per_second)))
         self.batch = max(self.concurrency * 2, int(settings.send_rate_per_second))
         shared = application.bot_data.get(PACER_KEY)
@@ -267,9 +147,13 @@ class Delivery:
         self.stats = DeliveryStats()
         self._lock = asyncio.Lock()
         self._again = False
-        self._started = False
         self._bot: Bot | None = None
-        self._staff = StaffContacts(services.admin_keys, services.staff_chat_key)
+        self._held: dict[int, Holding] = {}
+        self._abandoned: set[int] = set()
+        self._unrecorded: dict[int, int | None] = {}
+        """Rows sent whose record failed: still held (and renewed) until recorded."""
+        self._failures_in_a_row = 0
+        self.staff = StaffContacts(services.admin_keys, services.staff_chat_key)
         # Admins are named in settings by Telegram id and may not have written to the bot yet
         # (no sealed id stored): their chats are known from there.
         self._admin_chats = services.admin_chats
@@ -287,6 +171,12 @@ class Delivery:
 
     async def _job(self, context: object) -> None:
         await self.drain()
+
+    async def _sweep(self, context: object) -> None:
+        """The periodic round: rows of gone senders back in the queue, a drain, the summary."""
+        await self._recover_orphans()
+        await self.drain()
+        await self.report_dead()
 
     # -- draining -------------------------------------------------------------------------------
 
@@ -307,19 +197,23 @@ class Delivery:
     @property
     def alive(self) -> bool:
         """False once the Application stopped: PTB shields running jobs from cancellation, so a
-        drain must notice by itself and leave its leased rows to the next start."""
+        drain must notice by itself, and gives back the rows it had not sent."""
         return self.application.running
 
-    async def drain(self) -> None:
-        """Send everything due; returns when nothing is due (rows in backoff wait for a sweep)."""
-        if self._lock.locked():
+    @property
+    def held(self) -> frozenset[int]:
+        """The ids of the rows this owner holds now (claimed, not yet settled)."""
+        return frozenset(self._held)
+
+    async def drain(self, *, wait: bool = False) -> None:
+        """Send everything due; returns when nothing is due (rows in backoff wait for a sweep).
+        A drain already running goes round once more instead, unless `wait` (then this one
+        waits its turn and drains itself)."""
+        if self._lock.locked() and not wait:
             self._again = True
             return
         async with self._lock:
             self.stats.drains += 1
-            if not self._started:
-                await self._recover_orphans()
-                self._started = True
             await self._pipeline()
             self.pacer.forget_idle_chats()
         if self.alive:
@@ -341,7 +235,9 @@ class Delivery:
                     await self._claim(self.batch - len(tasks)) if len(tasks) < low_water else []
                 )
                 for row in claimed:
-                    task = asyncio.create_task(self._deliver(row))
+                    holding = Holding(row.id)
+                    self._held[row.id] = holding
+                    task = asyncio.create_task(self._deliver(row, holding))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 if tasks:
@@ -352,24 +248,33 @@ class Delivery:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            await self._release_abandoned()
 
     async def _recover_orphans(self) -> None:
-        """One bot process owns the outbox: rows a previous (crashed) process left `sending`
-        are due again now, without waiting for their lease to run out."""
+        """Rows whose lease ran out (their owner died) are due again; a live owner's rows,
+        renewed while they wait, are never touched. Run by each sweep (the first at start)."""
         services = self.services
-        async with services.sessions() as session, session.begin():
-            far = services.clock() + LEASE * 2
-            recovered = await outbox.requeue_expired_leases(session, now=far)
+        try:
+            async with services.sessions() as session, session.begin():
+                recovered = await outbox.requeue_expired_leases(session, now=services.clock())
+        except SQLAlchemyError as error:
+            log.warning("delivery: orphans not recovered (%s)", type(error).__name__)
+            return
         if recovered:
-            log.info(
-                "delivery: %d rows left in flight by a previous process are due again", recovered
-            )
+            self.stats.recovered += recovered
+            log.info("delivery: %d rows left in flight by a gone sender are due again", recovered)
 
     async def _claim(self, limit: int) -> list[ClaimedMessage]:
         services = self.services
         async with services.sessions() as session, session.begin():
             return await outbox.claim(
-                session, services.cipher, now=services.clock(), lease=LEASE, limit=limit
+                session,
+                services.cipher,
+                now=services.clock(),
+                lease=self.lease,
+                limit=limit,
+                owner=self.owner,
+                recover=False,
             )
 
     async def _schedule_next_due(self) -> None:
@@ -384,6 +289,57 @@ class Delivery:
         if delay < services.settings.delivery_sweep_seconds:
             job_queue.run_once(self._job, max(0.05, delay), name="delivery:due")
 
+    async def _release_abandoned(self) -> None:
+        """Rows given up unsent because the Application stopped are pending again at once."""
+        if not self._abandoned:
+            return
+        ids, self._abandoned = self._abandoned, set()
+        try:
+            async with self.services.sessions() as session, session.begin():
+                released = await outbox.release(session, ids, owner=self.owner)
+        except SQLAlchemyError as error:  # they go out again once their lease runs out
+            log.warning("delivery: %d rows not given back (%s)", len(ids), type(error).__name__)
+            return
+        self.stats.released += released
+        if released:
+            log.info("delivery: stopping; %d unsent rows given back to the queue", released)
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    async def renew_leases(self, context: object = None) -> None:
+        """Extend the lease of every row this owner holds; a row it no longer holds (its lease
+        ran out during a stall, and another sender took it) is marked lost: never sent here."""
+        await self._record_unrecorded()
+        holdings = dict(self._held)
+        if not holdings:
+            return
+        services = self.services
+        try:
+            async with services.sessions() as session, session.begin():
+                still = await outbox.renew_leases(
+                    session,
+                    owner=self.owner,
+                    ids=list(holdings),
+                    until=services.clock() + self.lease,
+                )
+        except SQLAlchemyError as error:
+            log.warning("delivery: leases not renewed (%s); next try soon", type(error).__name__)
+            return
+        self.stats.renewals += 1
+        lost = [
+            holding
+            for row_id, holding in holdings.items()
+            if row_id not in still and self._held.get(row_id) is holding
+        ]
+        for holding in lost:
+            holding.lost = True
+        if lost:
+            self.stats.lost += len(lost)
+            log.warning(
+                "delivery: %d rows were taken back after their lease ran out; not sending them",
+                len(lost),
+            )
+
     # -- one row --------------------------------------------------------------------------------
 
     def _render(self, row: ClaimedMessage) -> RenderedMessage:
@@ -395,7 +351,14 @@ class Delivery:
         assert row.telegram_chat_id is not None
         return await send_rendered(self.bot, row.telegram_chat_id, message)
 
-    async def _deliver(self, row: ClaimedMessage) -> None:
+    async def _deliver(self, row: ClaimedMessage, holding: Holding) -> None:
+        try:
+            await self._deliver_held(row, holding)
+        finally:
+            if row.id not in self._unrecorded and self._held.get(row.id) is holding:
+                del self._held[row.id]
+
+    async def _deliver_held(self, row: ClaimedMessage, holding: Holding) -> None:
         if row.frozen:
             await self._withhold(row)
             return
@@ -407,12 +370,20 @@ class Delivery:
         try:
             message = self._render(row)
         except (UnknownTemplateError, KeyError, ValueError) as error:
-            await self._give_up(row, f"render:{type(error).__name__}", notify=False)
+            await self._give_up(row, f"render:{type(error).__name__}")
             return
         # The pacer (in memory) knows chats by their Telegram id, as the replies' rate limiter does.
-        ticket = await self.pacer.wait_turn(row.telegram_chat_id, priority=row.priority)
-        if not self.alive:
+        ticket = await self.pacer.wait_turn(
+            row.telegram_chat_id,
+            priority=row.priority,
+            give_up=lambda: holding.lost or not self.alive,
+        )
+        if ticket is not None and (holding.lost or not self.alive):
             self.pacer.finish(ticket)
+            ticket = None
+        if ticket is None:
+            if not holding.lost:
+                self._abandoned.add(row.id)
             return
         self.stats.in_flight += 1
         try:
@@ -425,10 +396,10 @@ class Delivery:
         except Forbidden:
             await self._blocked(row)
         except BadRequest as error:
-            await self._give_up(row, f"BadRequest:{_error_code(error)}", notify=False)
-        except NetworkError as error:  # includes TimedOut
-            await self._retry_later(row, type(error).__name__)
-        except TelegramError as error:
+            await self._give_up(row, f"BadRequest:{_error_code(error)}")
+        except ChatMigrated:
+            await self._give_up(row, "ChatMigrated")
+        except TelegramError as error:  # network errors, timeouts, 5xx: Telegram is away
             await self._retry_later(row, type(error).__name__)
         else:
             await self._settle_sent(row, sent.message_id)
@@ -437,33 +408,61 @@ class Delivery:
 
     async def _settle_sent(self, row: ClaimedMessage, message_id: int) -> None:
         """Record the send. The message is already out, so a busy database (SQLite's lock held
-        past its timeout) is retried: a row left `sending` would be sent again after its lease."""
-        services = self.services
+        past its timeout, a full connection pool) is retried; a send that still cannot be
+        recorded stays held by this owner, renewed, and is recorded at the next renewal."""
+        if self._failures_in_a_row >= OUTAGE_FAILURES:
+            await self._outage_over()
+        self._failures_in_a_row = 0
         for attempt in range(SETTLE_ATTEMPTS):
-            try:
-                async with services.sessions() as session, session.begin():
-                    await outbox.mark_sent(
-                        session, row.id, telegram_message_id=message_id, now=services.clock()
-                    )
-            except DBAPIError as error:
-                log.warning(
-                    "delivery: row %d sent, marking it failed (%s), attempt %d",
-                    row.id,
-                    type(error.orig).__name__,
-                    attempt + 1,
-                )
-                await asyncio.sleep(backoff_seconds(attempt + 1))
-            else:
+            if await self._record_sent(row.id, message_id):
                 self.stats.sent += 1
                 return
-        log.error("delivery: row %d sent but could not be marked; it may be sent again", row.id)
+            await asyncio.sleep(backoff_seconds(attempt + 1))
+        log.error("delivery: row %d sent but not yet recorded; held until it is", row.id)
+        self._unrecorded[row.id] = message_id
+
+    async def _record_sent(self, row_id: int, message_id: int | None) -> bool:
+        services = self.services
+        try:
+            async with services.sessions() as session, session.begin():
+                await outbox.mark_sent(
+                    session, row_id, telegram_message_id=message_id, now=services.clock()
+                )
+        except (SQLAlchemyError, OSError) as error:
+            reason = getattr(error, "orig", None) or error
+            log.warning(
+                "delivery: row %d sent, recording it failed (%s)", row_id, type(reason).__name__
+            )
+            return False
+        return True
+
+    async def _record_unrecorded(self) -> None:
+        for row_id, message_id in list(self._unrecorded.items()):
+            if await self._record_sent(row_id, message_id):
+                del self._unrecorded[row_id]
+                self._held.pop(row_id, None)
+                self.stats.sent += 1
+
+    async def _outage_over(self) -> None:
+        """A send went through after several network errors in a row: Telegram is back, so
+        the rows backing off from the outage are due now, not at the end of their backoff."""
+        services = self.services
+        try:
+            async with services.sessions() as session, session.begin():
+                due = await outbox.retry_failing_now(session, now=services.clock())
+        except SQLAlchemyError as error:
+            log.warning("delivery: backing-off rows not made due (%s)", type(error).__name__)
+            return
+        if due:
+            log.info("delivery: Telegram answers again; %d backing-off rows are due now", due)
+            self._again = True
 
     async def _withhold(self, row: ClaimedMessage, reason: str = "frozen") -> None:
         """The recipient is frozen (a seized phone): checked when sent, not when queued, so
         rows queued before the freeze are cancelled too, never sent. Also a recipient whose
         Telegram id is not known (gone since, or never seen)."""
         async with self.services.sessions() as session, session.begin():
-            await outbox.mark_withheld(session, row.id, reason=reason)
+            await outbox.mark_withheld(session, row.id, reason=reason, owner=self.owner)
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
         self.pacer.refused(row.telegram_chat_id or row.chat_id, seconds)
@@ -476,66 +475,84 @@ class Delivery:
                 not_before=services.clock() + timedelta(seconds=seconds),
                 error="RetryAfter",
                 count_attempt=False,
+                owner=self.owner,
             )
         self.stats.rescheduled += 1
 
     async def _retry_later(self, row: ClaimedMessage, reason: str) -> None:
+        """Telegram could not be reached: back off and retry until the horizon, measured from
+        the first error of this run; past it the row is dead."""
         self._count(reason)
-        attempts = row.attempts + 1
-        if attempts >= MAX_ATTEMPTS:
-            chat = self.services.cipher.pseudonym(row.chat_id)
-            log.warning("outbox %d to chat %s: %s, giving up", row.id, chat, reason)
-            await self._give_up(row, f"{reason} x{attempts}", notify=True)
-            return
+        self._failures_in_a_row += 1
         services = self.services
+        now = services.clock()
+        deadline = (row.failing_since or now) + self.horizon
+        if now >= deadline:
+            chat = services.cipher.pseudonym(row.chat_id)
+            log.warning("outbox %d to chat %s: %s past the horizon, dead", row.id, chat, reason)
+            await self._give_up(row, f"{reason}{HORIZON_SUFFIX}")
+            return
+        not_before = min(now + timedelta(seconds=backoff_seconds(row.attempts + 1)), deadline)
         async with services.sessions() as session, session.begin():
             await outbox.reschedule(
                 session,
                 row.id,
-                not_before=services.clock() + timedelta(seconds=backoff_seconds(attempts)),
+                not_before=not_before,
                 error=reason,
+                failing_since=now,
+                owner=self.owner,
             )
         self.stats.rescheduled += 1
 
     async def _blocked(self, row: ClaimedMessage) -> None:
         """The user blocked the bot: remember it, and never try them again until they write."""
         self._count("Forbidden")
-        async with self.services.sessions() as session, session.begin():
+        services = self.services
+        async with services.sessions() as session, session.begin():
             if row.chat_id > 0:
                 await mark_blocked(session, row.chat_id)
-            given_up = await outbox.mark_chat_dead(session, row.chat_id, reason="Forbidden")
-        chat = self.services.cipher.pseudonym(row.chat_id)
+            given_up = await outbox.mark_chat_dead(
+                session, row.chat_id, reason="Forbidden", now=services.clock()
+            )
+        chat = services.cipher.pseudonym(row.chat_id)
         log.info("chat %s blocked the bot; %d queued messages dropped", chat, given_up)
         self.stats.blocked += 1
         self.stats.dead += given_up
 
-    async def _give_up(self, row: ClaimedMessage, reason: str, *, notify: bool) -> None:
+    async def _give_up(self, row: ClaimedMessage, reason: str) -> None:
+        """The row is dead; staff hear of it in the next summary (`report_dead`)."""
         services = self.services
         async with services.sessions() as session, session.begin():
-            await outbox.mark_dead(session, row.id, reason=reason)
-            if notify and row.template != DEAD_LETTER_TEMPLATE:
-                params = {"id": row.id, "error": reason, "code": row.params.get("code")}
-                await outbox.enqueue(
-                    session,
-                    services.cipher,
-                    [
-                        Outgoing(
-                            chat,
-                            f"dead:{row.id}:{chat}",
-                            DEAD_LETTER_TEMPLATE,
-                            params,
-                            kind=OutboxKind.STAFF_ALERT,
-                            priority=PRIORITY_STAFF,
-                        )
-                        for chat in staff_desk(self._staff)
-                        if chat != row.chat_id
-                    ],
-                    now=services.clock(),
-                )
+            await outbox.mark_dead(
+                session, row.id, reason=reason, now=services.clock(), owner=self.owner
+            )
         self.stats.dead += 1
 
     def _count(self, reason: str) -> None:
         self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
+
+    # -- dead rows ------------------------------------------------------------------------------
+
+    async def report_dead(self) -> int:
+        """Queue one summary of the dead rows staff have not heard of (once the oldest waited
+        `dead_summary_seconds`); returns how many rows it covers."""
+        services = self.services
+        delay = timedelta(seconds=services.settings.dead_summary_seconds)
+        try:
+            covered = await report_dead(
+                services.sessions,
+                services.cipher,
+                self.staff,
+                now=services.clock(),
+                gather=delay,
+                horizon_hours=services.settings.delivery_horizon_hours,
+            )
+        except SQLAlchemyError as error:
+            log.warning("delivery: dead rows not summarised (%s)", type(error).__name__)
+            return 0
+        if covered:
+            self.stats.summaries += 1
+        return covered
 
 
 def discreet_version(
@@ -558,7 +575,8 @@ def _error_code(error: TelegramError) -> str:
 
 
 def setup(application: HotlineApplication) -> Delivery:
-    """Create the drain, schedule its sweep, and have every commit that queued rows wake it."""
+    """Create the drain, schedule its sweep and lease renewal, and have every commit that queued
+    rows wake it."""
     from bot.services import SERVICES_KEY
 
     services = application.bot_data[SERVICES_KEY]
@@ -566,11 +584,19 @@ def setup(application: HotlineApplication) -> Delivery:
     application.bot_data[DELIVERY_KEY] = delivery
     services.sessions.configure(info={outbox.ON_QUEUED_HOOK: delivery.wake})
     if application.job_queue is not None:
+        once: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         application.job_queue.run_repeating(
-            delivery._job,
+            delivery._sweep,
             interval=services.settings.delivery_sweep_seconds,
             first=0.0,
             name="delivery:sweep",
-            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            job_kwargs=once,
+        )
+        application.job_queue.run_repeating(
+            delivery.renew_leases,
+            interval=services.settings.delivery_lease_seconds / 3,
+            first=services.settings.delivery_lease_seconds / 3,
+            name="delivery:lease",
+            job_kwargs=once,
         )
     return delivery

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -323,6 +324,11 @@ class OutboxMessage(Base):
     `payload` is a sealed JSON object of the template's parameters; the text is rendered in the
     recipient's language only when it is sent. Lower `priority` goes first (case alerts 0,
     broadcasts 100).
+
+    Ownership (jobs/delivery.py): a row is `sending` for exactly one `owner` (a delivery loop)
+    until `lease_until`, which the owner renews while it lives; claims and recovery only ever
+    look at open rows, through the partial index `ix_outbox_pending`, so the delivered history
+    never slows them down.
     """
 
     __tablename__ = "outbox"
@@ -330,6 +336,21 @@ class OutboxMessage(Base):
         Index("ix_outbox_due", "status", "priority", "not_before", "id"),
         Index("ix_outbox_chat", "chat_id", "status"),
         Index("ix_outbox_sent_message", "chat_id", "telegram_message_id"),
+        Index(
+            "ix_outbox_pending",
+            "priority",
+            "id",
+            "chat_id",
+            "not_before",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_dead_unreported",
+            "dead_at",
+            sqlite_where=text("status = 'dead' AND dead_reported_at IS NULL"),
+            postgresql_where=text("status = 'dead' AND dead_reported_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -363,6 +384,14 @@ class OutboxMessage(Base):
     )
     """The data key `payload` is sealed with (the case's or the user's it is about); None: the
     master key (broadcasts, digests). A row whose key is destroyed goes with it."""
+    owner: Mapped[str | None] = mapped_column(String(32))
+    """The delivery loop holding the row while it is `sending` (a random id per loop)."""
+    failing_since: Mapped[datetime | None]
+    """The first of an unbroken run of network errors and 5xx: the row is retried until
+    `failing_since + delivery_horizon_hours`, then it is dead."""
+    dead_at: Mapped[datetime | None]
+    dead_reported_at: Mapped[datetime | None]
+    """When staff were told of this dead row (in one summary with the others)."""
 
 
 class SensitiveMessage(Base):

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-from storage.crypto import FieldCipher
+from storage.crypto import DataKeyError, FieldCipher
 from storage.enums import OutboxKind, OutboxStatus
 from storage.identity import open_telegram_id, user_key_cipher
 from storage.models import DataKey, OutboxMessage, User, utcnow
@@ -167,8 +167,19 @@ async def pending_for_chat(session: AsyncSession, chat_id: int) -> list[OutboxMe
 
 
 # -- delivery: claim, then record what happened ---------------------------------------------------
+#
+# Ownership. A row is claimed by moving it from `pending` to `sending` in one UPDATE that names
+# its `owner` (one delivery loop) and re-checks `status = 'pending'`, so of two loops racing for
+# a row exactly one gets it (on PostgreSQL the candidates are also locked with SKIP LOCKED, so
+# loops do not even try the same rows). The owner renews `lease_until` while it lives
+# (`renew_leases`); a row whose lease ran out belongs to a loop that is gone, and is due again.
 
 _OPEN = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+ANONYMOUS_OWNER = "-"
+CLAIM_PAGES = 8
+"""How many pages of due rows a claim reads at most looking for the heads of their chats."""
+MAX_SEEN_CHATS = 8000
+"""Chats a claim skips on later pages at most (they are bound parameters of its query)."""
 
 
 @dataclass(frozen=True)
@@ -192,23 +203,18 @@ class ClaimedMessage:
     telegram_chat_id: int | None = None
     """Where to send: the recipient's Telegram id, opened from its sealed copy (`chat_id` is the
     user key), or the group's chat id; None when the recipient is unknown (not to be sent)."""
+    failing_since: datetime | None = None
+    """Set while the row is in a run of network errors (see `reschedule`)."""
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    return or_(
-        and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now),
-        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now),
-    )
-
-
-def _head_of_its_chat() -> ColumnElement[bool]:
-    """No unsent row of the same chat comes before this one (lower priority, then lower id).
+def _earlier_open_row_of_its_chat() -> ColumnElement[bool]:
+    """An unsent row of the same chat comes before this one (lower priority, then lower id).
 
     This is what keeps one chat's messages in the order they were queued: a later row waits
     while an earlier one is pending, backing off, or in flight.
     """
     earlier = aliased(OutboxMessage)
-    return ~exists().where(
+    return exists().where(
         earlier.chat_id == OutboxMessage.chat_id,
         earlier.status.in_(_OPEN),
         or_(
@@ -218,6 +224,57 @@ def _head_of_its_chat() -> ColumnElement[bool]:
     )
 
 
+async def _due_heads(session: AsyncSession, *, now: datetime, limit: int, lock: bool) -> list[int]:
+    """The first `limit` due pending rows (by priority, then age) that head their chat.
+
+    Reads due rows page by page along the partial index `ix_outbox_pending` (pending rows only,
+    in claim order, with the chat and due time in the index) and checks "first in its chat" for
+    that page alone, so the cost follows the rows looked at, never the size of the table or
+    fresh statistics. A chat met once is skipped on later pages: one chat with thousands of rows
+    queued does not hide the others.
+    """
+    page = min(max(limit * 4, 64), 2000)
+    heads: list[int] = []
+    seen: set[int] = set()
+    after: tuple[int, int] | None = None
+    for _ in range(CLAIM_PAGES):
+        query = select(OutboxMessage.id, OutboxMessage.priority, OutboxMessage.chat_id).where(
+            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now
+        )
+        if after is not None:
+            priority, row_id = after
+            query = query.where(
+                or_(
+                    OutboxMessage.priority > priority,
+                    and_(OutboxMessage.priority == priority, OutboxMessage.id > row_id),
+                )
+            )
+        if seen:
+            query = query.where(OutboxMessage.chat_id.not_in(seen))
+        query = query.order_by(OutboxMessage.priority, OutboxMessage.id).limit(page)
+        if lock:  # PostgreSQL: rows another claim is taking right now are simply skipped
+            query = query.with_for_update(skip_locked=True)
+        found = (await session.execute(query)).all()
+        firsts = []  # the first row of each chat on this page: only it can head its chat
+        for row_id, _, chat_id in found:
+            if chat_id not in seen:
+                seen.add(chat_id)
+                firsts.append(row_id)
+        if firsts:
+            blocked = set(
+                await session.scalars(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.id.in_(firsts), _earlier_open_row_of_its_chat()
+                    )
+                )
+            )
+            heads += [row_id for row_id in firsts if row_id not in blocked]
+        if len(heads) >= limit or len(found) < page or len(seen) > MAX_SEEN_CHATS:
+            break
+        after = (found[-1][1], found[-1][0])
+    return heads[:limit]
+
+
 async def claim(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -225,44 +282,42 @@ async def claim(
     now: datetime,
     lease: timedelta,
     limit: int,
-    exclude_chats: Iterable[int] = (),
+    owner: str = ANONYMOUS_OWNER,
+    recover: bool = True,
 ) -> list[ClaimedMessage]:
-    """Take up to `limit` due rows (case alerts first, then by age) and lease them until
-    `now + lease`; run it in its own short transaction. Rows whose lease expired (the process
-    died while sending) are due again. `exclude_chats` are chats the caller is still pacing."""
-    excluded = list(exclude_chats)
-    UserKey = aliased(DataKey)
-    query = (
-        select(
-            OutboxMessage,
-            User.language,
-            User.discreet,
-            User.frozen_at,
-            DataKey.sealed,
-            User.telegram_id,
-            UserKey.id,
-            UserKey.sealed,
-        )
-        .outerjoin(User, User.id == OutboxMessage.chat_id)
-        .outerjoin(DataKey, DataKey.id == OutboxMessage.data_key_id)
-        .outerjoin(UserKey, UserKey.user_id == User.id)
-        .where(_due(now), _head_of_its_chat())
-        .order_by(OutboxMessage.priority, OutboxMessage.id)
-        .limit(limit)
-    )
-    if excluded:
-        query = query.where(OutboxMessage.chat_id.not_in(excluded))
-    rows = (await session.execute(query)).all()
-    withheld = await _withhold_from_former_monitors(session, [found[0] for found in rows])
-    rows = [found for found in rows if found[0].id not in withheld]
-    if not rows:
+    """Take up to `limit` due rows (case alerts first, then by age, each the first unsent row of
+    its chat) for `owner`, leased until `now + lease`; run it in its own short transaction.
+
+    A row is taken by an UPDATE that re-checks it is still pending, so two loops on one database
+    never both get it. With `recover`, rows whose lease expired (their owner is gone) are made
+    pending first."""
+    if limit <= 0:
         return []
-    ids = [row.id for row, *_ in rows]
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
-        .values(status=OutboxStatus.SENDING, lease_until=now + lease)
+    if recover:
+        await requeue_expired_leases(session, now=now)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    heads = await _due_heads(session, now=now, limit=limit, lock=postgres)
+    if not heads:
+        return []
+    taken = set(
+        (
+            await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(heads),
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.not_before <= now,
+                )
+                .values(status=OutboxStatus.SENDING, owner=owner, lease_until=now + lease)
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalars()
     )
+    if not taken:
+        return []
+    rows = await _claimed_rows(session, taken)
+    withheld = await _withhold_from_former_monitors(session, [found[0] for found in rows])
     return [
         ClaimedMessage(
             id=row.id,
@@ -282,9 +337,35 @@ async def claim(
                 if row.chat_id < 0
                 else open_telegram_id(user_key_cipher(cipher, key_id, user_key), telegram_id)
             ),
+            failing_since=row.failing_since,
         )
         for row, language, discreet, frozen_at, sealed_key, telegram_id, key_id, user_key in rows
+        if row.id not in withheld
     ]
+
+
+async def _claimed_rows(session: AsyncSession, ids: Iterable[int]) -> list[Any]:
+    """The claimed rows with what sending needs: the recipient's language, choices, Telegram id
+    and the keys that open the payload and the id."""
+    UserKey = aliased(DataKey)
+    query = (
+        select(
+            OutboxMessage,
+            User.language,
+            User.discreet,
+            User.frozen_at,
+            DataKey.sealed,
+            User.telegram_id,
+            UserKey.id,
+            UserKey.sealed,
+        )
+        .outerjoin(User, User.id == OutboxMessage.chat_id)
+        .outerjoin(DataKey, DataKey.id == OutboxMessage.data_key_id)
+        .outerjoin(UserKey, UserKey.user_id == User.id)
+        .where(OutboxMessage.id.in_(list(ids)))
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+    )
+    return list((await session.execute(query)).all())
 
 
 async def _withhold_from_former_monitors(
@@ -306,14 +387,31 @@ async def _withhold_from_former_monitors(
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(withheld))
-            .values(status=OutboxStatus.CANCELLED, lease_until=None, last_error=NOT_A_MONITOR)
+            .values(
+                status=OutboxStatus.CANCELLED,
+                owner=None,
+                lease_until=None,
+                last_error=NOT_A_MONITOR,
+            )
         )
     return withheld
+
+
+def _held_by(message_id: int, owner: str | None) -> ColumnElement[bool]:
+    """This row, and (with an owner) only while that owner still holds it."""
+    if owner is None:
+        return OutboxMessage.id == message_id
+    return and_(
+        OutboxMessage.id == message_id,
+        OutboxMessage.owner == owner,
+        OutboxMessage.status == OutboxStatus.SENDING,
+    )
 
 
 async def mark_sent(
     session: AsyncSession, message_id: int, *, telegram_message_id: int | None, now: datetime
 ) -> None:
+    """The message is out: recorded whoever holds the row now (it must never go out again)."""
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
@@ -321,8 +419,10 @@ async def mark_sent(
             status=OutboxStatus.SENT,
             telegram_message_id=telegram_message_id,
             sent_at=now,
+            owner=None,
             lease_until=None,
             last_error=None,
+            failing_since=None,
         )
     )
 
@@ -334,63 +434,204 @@ async def reschedule(
     not_before: datetime,
     error: str | None = None,
     count_attempt: bool = True,
+    failing_since: datetime | None = None,
+    owner: str | None = None,
 ) -> None:
-    """Back to pending until `not_before`; a 429 is not a failed attempt, a network error is."""
+    """Back to pending until `not_before`; a 429 is not a failed attempt, a network error is.
+
+    `failing_since` starts a run of network errors (kept if one is already running), which
+    `delivery_horizon_hours` measures from. With `owner`, nothing happens unless that owner
+    still holds the row."""
     values: dict[str, Any] = {
         "status": OutboxStatus.PENDING,
         "not_before": not_before,
+        "owner": None,
         "lease_until": None,
     }
     if error is not None:
         values["last_error"] = error[:200]
     if count_attempt:
         values["attempts"] = OutboxMessage.attempts + 1
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
-    )
+    if failing_since is not None:
+        values["failing_since"] = func.coalesce(OutboxMessage.failing_since, failing_since)
+    await session.execute(update(OutboxMessage).where(_held_by(message_id, owner)).values(**values))
 
 
-async def mark_dead(session: AsyncSession, message_id: int, *, reason: str) -> None:
-    """Give up on one row; `reason` names an error type or code, never message text."""
+async def mark_dead(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    reason: str,
+    now: datetime | None = None,
+    owner: str | None = None,
+) -> None:
+    """Give up on one row; `reason` names an error type or code, never message text. Staff hear
+    of it in the next summary (`unreported_dead`)."""
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
+        .where(_held_by(message_id, owner))
         .values(
             status=OutboxStatus.DEAD,
+            owner=None,
             lease_until=None,
             last_error=reason[:200],
             attempts=OutboxMessage.attempts + 1,
+            dead_at=now or utcnow(),
         )
     )
 
 
-async def mark_withheld(session: AsyncSession, message_id: int, *, reason: str) -> None:
+async def mark_withheld(
+    session: AsyncSession, message_id: int, *, reason: str, owner: str | None = None
+) -> None:
     """Not sent on purpose (the recipient is frozen): cancelled, not a delivery failure."""
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(status=OutboxStatus.CANCELLED, lease_until=None, last_error=reason[:200])
+        .where(_held_by(message_id, owner))
+        .values(
+            status=OutboxStatus.CANCELLED, owner=None, lease_until=None, last_error=reason[:200]
+        )
     )
 
 
-async def mark_chat_dead(session: AsyncSession, chat_id: int, *, reason: str) -> int:
+async def mark_chat_dead(
+    session: AsyncSession, chat_id: int, *, reason: str, now: datetime | None = None
+) -> int:
     """Give up on every unsent row to a chat (the user blocked the bot); returns how many."""
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status.in_(_OPEN))
-        .values(status=OutboxStatus.DEAD, lease_until=None, last_error=reason[:200])
+        .values(
+            status=OutboxStatus.DEAD,
+            owner=None,
+            lease_until=None,
+            last_error=reason[:200],
+            dead_at=now or utcnow(),
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def requeue_expired_leases(session: AsyncSession, *, now: datetime) -> int:
-    """Rows left `sending` by a process that died are pending again; returns how many."""
+    """Rows whose owner stopped renewing their lease (it died) are pending again; returns how
+    many. A live owner's rows are never touched, however long they wait."""
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now)
-        .values(status=OutboxStatus.PENDING, lease_until=None)
+        .values(status=OutboxStatus.PENDING, owner=None, lease_until=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def renew_leases(
+    session: AsyncSession, *, owner: str, ids: Iterable[int], until: datetime
+) -> set[int]:
+    """Extend to `until` the leases `owner` still holds among `ids` (the rows it is working on;
+    a row it forgot, say after an error, is left to expire and go out again); returns the ids
+    it still holds. A row missing from them was taken back after its lease ran out: it must
+    not be sent by this owner."""
+    wanted = list(ids)
+    still: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(wanted[start : start + 500]),
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.owner == owner,
+            )
+            .values(lease_until=until)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        still.update(result.scalars())
+    return still
+
+
+async def release(session: AsyncSession, ids: Iterable[int], *, owner: str) -> int:
+    """Give rows back unsent (a clean stop): pending again at once, for whoever runs next."""
+    wanted = list(ids)
+    if not wanted:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(wanted),
+            OutboxMessage.owner == owner,
+            OutboxMessage.status == OutboxStatus.SENDING,
+        )
+        .values(status=OutboxStatus.PENDING, owner=None, lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def retry_failing_now(session: AsyncSession, *, now: datetime) -> int:
+    """Telegram answers again after an outage: rows backing off from network errors are due now
+    rather than at the end of their (up to five-minute) backoff; returns how many."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.failing_since.is_not(None),
+            OutboxMessage.not_before > now,
+        )
+        .values(not_before=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- dead rows: one summary for staff -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadRow:
+    """A row that will never be sent, for the staff summary: why, and the case code if any."""
+
+    id: int
+    template: str
+    reason: str
+    code: str | None
+
+
+async def unreported_dead(
+    session: AsyncSession, cipher: FieldCipher, *, died_before: datetime, limit: int = 2000
+) -> list[DeadRow]:
+    """Every dead row staff have not been told of, once the oldest of them died before
+    `died_before` (so a burst is gathered into one summary); else nothing."""
+    unreported = and_(
+        OutboxMessage.status == OutboxStatus.DEAD, OutboxMessage.dead_reported_at.is_(None)
+    )
+    oldest = await session.scalar(select(func.min(OutboxMessage.dead_at)).where(unreported))
+    if oldest is None or oldest > died_before:
+        return []
+    query = (
+        select(OutboxMessage, DataKey.sealed)
+        .outerjoin(DataKey, DataKey.id == OutboxMessage.data_key_id)
+        .where(unreported)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    found = []
+    for row, sealed_key in (await session.execute(query)).all():
+        try:
+            params = open_params(row_cipher(cipher, row.data_key_id, sealed_key), row.payload)
+        except (DataKeyError, ValueError):  # unreadable: it still counts, without its code
+            params = {}
+        code = params.get("code")
+        found.append(
+            DeadRow(row.id, row.template, row.last_error or "", str(code) if code else None)
+        )
+    return found
+
+
+async def mark_dead_reported(session: AsyncSession, ids: Iterable[int], *, now: datetime) -> None:
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(wanted[start : start + 500]))
+            .values(dead_reported_at=now)
+        )
 
 
 async def counts(session: AsyncSession) -> dict[OutboxStatus, int]:

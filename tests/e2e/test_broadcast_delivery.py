@@ -67,7 +67,9 @@ def bot_at(
     sandbox: SandboxServer, tmp_path: Path, data_key: str, i18n: I18n, rate: float
 ) -> BotHarness:
     url = f"sqlite+aiosqlite:///{tmp_path / 'broadcast.db'}"
-    settings = harness_settings(sandbox, url, data_key, send_rate_per_second=rate)
+    settings = harness_settings(
+        sandbox, url, data_key, send_rate_per_second=rate, delivery_lease_seconds=5
+    )
     return BotHarness(sandbox=sandbox, settings=settings, i18n=i18n)
 
 

@@ -1,23 +1,28 @@
 """The delivery job against a misbehaving Telegram (the sandbox): 429s, dropped connections, a user
-who blocked the bot, and a bot process killed in the middle of sending 200 notifications."""
+who blocked the bot, a bot process killed in the middle of sending 200 notifications, an outage
+(502 for minutes) that must lose nothing, the retry horizon, and one staff summary of dead rows."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
+from jobs.delivery import DELIVERY_KEY, SUMMARY_TEMPLATE, Delivery
 from storage import outbox
 from storage.db import make_engine, make_session_factory
 from storage.enums import OutboxStatus
-from storage.models import User
+from storage.models import OutboxMessage, User, utcnow
 from storage.outbox import Outgoing
 from tests.support.harness import BotHarness, harness_settings
 from tests.support.identity import known_user
-from tests.support.waiting import settled
+from tests.support.waiting import eventually, settled
 
 TEMPLATE = "cases.public_note"
 
@@ -40,6 +45,7 @@ async def queue_notes(bot: BotHarness, chats: list[int], per_chat: int = 1) -> N
                 for n in range(per_chat)
                 for chat in chats
             ],
+            now=bot.services.clock(),
         )
 
 
@@ -109,7 +115,10 @@ async def fast_bot(
     url = f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
     bot = BotHarness(
         sandbox=sandbox,
-        settings=harness_settings(sandbox, url, data_key, send_rate_per_second=100),
+        # a short lease: rows a killed process held go out again seconds after the restart
+        settings=harness_settings(
+            sandbox, url, data_key, send_rate_per_second=100, delivery_lease_seconds=5
+        ),
         i18n=i18n,
     )
     try:
@@ -150,3 +159,208 @@ async def test_killed_while_sending_200_all_arrive_few_twice(
         )
     assert duplicates <= in_flight
     assert all(len(sandbox.messages(chat)) <= 2 for chat in chats)
+
+
+# -- an outage is not a loss; dead rows make one summary ---------------------------------------
+
+ADMIN = 9001
+
+
+class Clock:
+    """A fixed clock for `services.clock`, moved only by the test."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Stopped:
+    bot: BotHarness
+    clock: Clock
+
+    @property
+    def delivery(self) -> Delivery:
+        assert self.bot.application is not None
+        found = self.bot.application.bot_data[DELIVERY_KEY]
+        assert isinstance(found, Delivery)
+        return found
+
+    async def rows(self) -> list[OutboxMessage]:
+        assert self.bot.services is not None
+        async with self.bot.services.sessions() as session:
+            return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+    async def tried(self, attempts: int) -> None:
+        """Until every row failed `attempts` times in all, and is back in the queue."""
+
+        async def failed() -> bool:
+            rows = await self.rows()
+            return sum(row.attempts for row in rows) >= attempts and all(
+                row.status == OutboxStatus.PENDING for row in rows
+            )
+
+        await eventually(failed, f"{attempts} failed attempts", within=30)
+
+    async def sweeps(self, count: int) -> None:
+        """Until the delivery job swept `count` more times (each drain, then the summary)."""
+        target = self.delivery.stats.drains + count
+
+        async def swept() -> bool:
+            return self.delivery.stats.drains >= target
+
+        await eventually(swept, f"{count} sweeps", within=30)
+
+
+@pytest.fixture
+async def clocked(
+    sandbox: SandboxServer, tmp_path: Path, data_key: str, i18n: I18n
+) -> AsyncIterator[Callable[..., Awaitable[Stopped]]]:
+    """A bot on a fixed clock that sweeps often; staff (the admin) read English."""
+    made: list[BotHarness] = []
+
+    async def make(**settings: object) -> Stopped:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'outage.db'}"
+        values: dict[str, object] = {"delivery_sweep_seconds": 0.2, **settings}
+        bot = BotHarness(sandbox, harness_settings(sandbox, url, data_key, **values), i18n)
+        made.append(bot)
+        await bot.start()
+        assert bot.services is not None
+        clock = Clock()
+        bot.services.clock = clock
+        sandbox.user(ADMIN)
+        async with bot.services.sessions() as session, session.begin():
+            await known_user(session, bot.services.keys, ADMIN, "en")
+        return Stopped(bot, clock)
+
+    yield make
+    for bot in made:
+        await bot.close()
+
+
+async def test_a_150_s_outage_loses_nothing_201_arrive_after_it(
+    clocked: Callable[..., Awaitable[Stopped]],
+) -> None:
+    """The Bot API answers 502 for 150 s (on the fixed clock) while 201 notifications wait: they
+    are retried with backoff, none dies, staff are not told of anything, and once Telegram
+    answers again all 201 go out at once, each once (not at the end of their backoff)."""
+    run = await clocked(send_rate_per_second=200)
+    sandbox, delivery = run.bot.sandbox, run.delivery
+    sandbox.fail_with(502)
+    chats = users(sandbox, 201)
+    await queue_notes(run.bot, chats)
+    await run.tried(201)
+    outage_ends = run.clock.now + timedelta(seconds=150)
+    while run.clock.now < outage_ends:
+        run.clock.advance(seconds=10)
+        await delivery.drain(wait=True)  # every row due by now is tried, and fails again
+    rows = await run.rows()
+    assert {row.status for row in rows} == {OutboxStatus.PENDING}
+    assert min(row.attempts for row in rows) >= 8  # the old limit: dead after 8 attempts
+    assert all(row.failing_since is not None for row in rows)
+    tried = sandbox.stats.server_errors
+
+    sandbox.heal()
+    assert run.bot.services is not None
+    async with run.bot.services.sessions() as session:
+        first_due = await outbox.next_due_at(session)
+    assert first_due is not None
+    run.clock.now = max(run.clock.now, first_due)  # the first retry after the outage...
+    await sandbox.wait_for(lambda: arrived(sandbox, chats), timeout=60)  # ...brings all the rest
+    counts = await settled(run.bot)
+    assert counts[OutboxStatus.SENT] == 201 and counts[OutboxStatus.DEAD] == 0
+    assert sandbox.stats.duplicates() == {}
+    assert all(len(sandbox.messages(chat)) == 1 for chat in chats)
+    assert sandbox.messages(ADMIN) == []
+    print(f"\n[outage 150 s] {tried} sends refused with 502, 201 delivered after, 0 dead")
+
+
+async def test_a_row_past_the_horizon_dies_and_staff_get_one_summary(
+    clocked: Callable[..., Awaitable[Stopped]],
+) -> None:
+    run = await clocked(delivery_horizon_hours=1)
+    sandbox = run.bot.sandbox
+    sandbox.fail_with(502)
+    early, late = users(sandbox, 2)
+    await queue_notes(run.bot, [early])
+    await run.tried(1)
+    run.clock.advance(minutes=30)
+    await queue_notes(run.bot, [late])
+    await run.tried(2)  # early's retry and late's first try
+    for _ in range(8):  # 40 more minutes of outage: early is past its hour, late is not
+        run.clock.advance(minutes=5)
+        await run.delivery.drain(wait=True)
+    by_chat = {row.chat_id: row for row in await run.rows()}
+    dead, waiting = by_chat[run.bot.key(early)], by_chat[run.bot.key(late)]
+    assert dead.status == OutboxStatus.DEAD and dead.last_error == "NetworkError:horizon"
+    assert waiting.status == OutboxStatus.PENDING
+    assert sandbox.messages(ADMIN) == []  # gathered for dead_summary_seconds first
+
+    sandbox.heal()
+    run.clock.advance(seconds=61)
+    summary = await sandbox.next_message(ADMIN, timeout=30)
+    assert "1 message could not be delivered" in summary.plain
+    assert "Telegram could not be reached for 1 h: 1" in summary.plain
+    assert "N0" in summary.plain  # the case code the note was about
+    await sandbox.wait_for(lambda: arrived(sandbox, [late]), timeout=30)  # Telegram is back
+    run.clock.advance(seconds=120)
+    await run.sweeps(3)
+    assert len(sandbox.messages(ADMIN)) == 1
+    assert sandbox.messages(early) == []
+
+
+async def test_three_blocked_recipients_make_one_staff_summary(
+    clocked: Callable[..., Awaitable[Stopped]],
+) -> None:
+    run = await clocked()
+    sandbox = run.bot.sandbox
+    blocked = users(sandbox, 3)
+    fine = users(sandbox, 1)
+    for chat in blocked:
+        sandbox.block_bot(chat)
+    await queue_notes(run.bot, blocked + fine)
+    await sandbox.wait_for(lambda: sandbox.stats.status_403 >= 3 and arrived(sandbox, fine))
+    counts = await settled(run.bot)
+    assert counts[OutboxStatus.DEAD] == 3
+    await run.sweeps(3)
+    assert sandbox.messages(ADMIN) == []  # a burst is gathered before staff hear of it
+
+    run.clock.advance(seconds=61)
+    summary = await sandbox.next_message(ADMIN, timeout=30)
+    assert "3 messages could not be delivered" in summary.plain
+    assert "the recipient blocked the bot: 3" in summary.plain
+    run.clock.advance(seconds=120)
+    await run.sweeps(3)
+    assert len(sandbox.messages(ADMIN)) == 1
+    assert all(row.dead_reported_at is not None for row in await run.rows() if row.dead_at)
+
+
+async def test_a_summary_that_cannot_be_delivered_makes_no_more_summaries(
+    clocked: Callable[..., Awaitable[Stopped]],
+) -> None:
+    """The only admin blocked the bot too: the summary to them dies, and that death is not
+    summarised again (dead notices never breed dead notices)."""
+    run = await clocked()
+    sandbox = run.bot.sandbox
+    sandbox.block_bot(ADMIN)
+    (family,) = users(sandbox, 1)
+    sandbox.block_bot(family)
+    await queue_notes(run.bot, [family])
+    await sandbox.wait_for(lambda: sandbox.stats.status_403 >= 1)
+    await settled(run.bot)  # dead, at the clock's time
+    run.clock.advance(seconds=61)
+    await sandbox.wait_for(lambda: sandbox.stats.status_403 >= 2, timeout=30)  # the summary
+    await settled(run.bot)
+    for _ in range(3):
+        run.clock.advance(seconds=61)
+        await run.sweeps(2)
+    rows = await run.rows()
+    summaries = [row for row in rows if row.template == SUMMARY_TEMPLATE]
+    assert len(summaries) == 1 and summaries[0].status == OutboxStatus.DEAD
+    assert all(row.dead_reported_at is not None for row in rows)
+    assert sandbox.stats.status_403 == 2

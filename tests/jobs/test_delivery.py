@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from jobs.delivery import MAX_ATTEMPTS, backoff_seconds
+from jobs.delivery import backoff_seconds
 from storage import outbox
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage
@@ -70,16 +71,22 @@ async def test_a_recipient_whose_telegram_id_is_not_known_is_cancelled_not_sent(
     assert running_bot.sandbox.stats.sends_to(515151) == []
 
 
-async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarness) -> None:
-    sandbox = running_bot.sandbox
+async def test_network_give_up_past_the_horizon_tells_staff_without_the_text(
+    harness: BotHarness,
+) -> None:
+    """A row failing with network errors since longer than the horizon is dead at its next
+    failure; staff read the case code in the summary, never the note."""
+    harness.settings = harness.settings.model_copy(update={"dead_summary_seconds": 0})
+    await harness.start()
+    sandbox = harness.sandbox
     sandbox.user(ADMIN)
     family = sandbox.add_user(language_code="en").id
-    services = running_bot.services
+    services = harness.services
     assert services is not None
     sandbox.drop_connections(None)
     async with services.sessions() as session, session.begin():
         await known_user(session, services.keys, family, "en")
-        # the notice is rendered in the admin's language: English, so the words can be checked
+        # the summary is rendered in the admin's language: English, so the words can be checked
         await known_user(session, services.keys, ADMIN, "en")
         await outbox.enqueue(
             session,
@@ -93,14 +100,22 @@ async def test_network_give_up_marks_dead_and_tells_staff(running_bot: BotHarnes
                 )
             ],
         )
-        # as if it had already failed all but one of its attempts
-        await session.execute(update(OutboxMessage).values(attempts=MAX_ATTEMPTS - 1))
+        # as if Telegram had been unreachable for the whole horizon already
+        horizon = timedelta(hours=services.settings.delivery_horizon_hours)
+        await session.execute(
+            update(OutboxMessage).values(failing_since=services.clock() - horizon, attempts=40)
+        )
     await sandbox.wait_for(lambda: sandbox.stats.dropped >= 1)
     sandbox.heal()
     notice = await sandbox.next_message(ADMIN)
-    assert "K7M4-9XQ2" in notice.plain and "could not be delivered" in notice.plain
+    assert "K7M4-9XQ2" in notice.plain and "1 message could not be delivered" in notice.plain
+    assert "Telegram could not be reached for 24 h: 1" in notice.plain
     assert SECRET_NOTE not in notice.plain and SECRET_NOTE not in notice.text
     assert sandbox.messages(family) == []
+    async with services.sessions() as session:
+        row = await session.get(OutboxMessage, 1)
+    assert row is not None and row.status == OutboxStatus.DEAD
+    assert row.last_error is not None and row.last_error.endswith(":horizon")
 
 
 async def test_a_send_is_recorded_even_when_the_database_is_busy_at_first(

@@ -9,7 +9,7 @@ import heapq
 import itertools
 import random
 
-from jobs.delivery import GROUP_INTERVAL, PER_CHAT_INTERVAL, Pacer
+from jobs.pacer import GROUP_INTERVAL, MAX_NAP, PER_CHAT_INTERVAL, Pacer
 
 
 class FakeTime:
@@ -160,3 +160,36 @@ async def test_a_429_pauses_one_chat_unless_the_window_was_full() -> None:
     await _send_times(pacer, list(range(100, 130)), time)
     pacer.refused(7, 3.0)  # thirty in the last second: the bot's overall limit
     assert pacer.paused_until > time.now
+
+
+async def test_a_waiter_gives_up_during_a_long_pause_and_a_lifted_pause_is_noticed() -> None:
+    """A row no longer ours (or a stopping bot) stops waiting within MAX_NAP, not after the
+    hour-long pause; and a pause that is lifted early lets the others go within MAX_NAP."""
+    time = FakeTime()
+    pacer = Pacer(30, clock=time.clock, sleep=time.sleep)
+    pacer.pause(3600)
+    lost = [False]
+    turns: dict[str, float | None] = {}
+
+    async def wait(name: str, chat: int, give_up: list[bool]) -> None:
+        ticket = await pacer.wait_turn(chat, give_up=lambda: give_up[0])
+        turns[name] = None if ticket is None else time.now
+        if ticket is not None:
+            pacer.finish(ticket)
+
+    async def events() -> None:
+        await time.sleep(5)
+        lost[0] = True
+        await time.sleep(5)
+        pacer.paused_until = 0.0
+
+    await time.run(
+        [
+            asyncio.create_task(wait("lost", 1, lost)),
+            asyncio.create_task(wait("kept", 2, [False])),
+            asyncio.create_task(events()),
+        ]
+    )
+    assert turns["lost"] is None
+    kept = turns["kept"]
+    assert kept is not None and 10 <= kept <= 10 + MAX_NAP

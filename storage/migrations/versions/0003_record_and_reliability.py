@@ -11,8 +11,8 @@ sections in reverse order. On SQLite, never rebuild a parent table in batch mode
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401  (used by the sections)
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -59,12 +59,38 @@ def _downgrade_record() -> None:
 # == delivery: atomic claims, owners and leases, the outage horizon ==============================
 
 
+_PENDING = "status = 'pending'"
+_DEAD_UNREPORTED = "status = 'dead' AND dead_reported_at IS NULL"
+
+
 def _upgrade_delivery() -> None:
-    pass
+    op.add_column("outbox", sa.Column("owner", sa.String(length=32), nullable=True))
+    op.add_column("outbox", sa.Column("failing_since", sa.DateTime(), nullable=True))
+    op.add_column("outbox", sa.Column("dead_at", sa.DateTime(), nullable=True))
+    op.add_column("outbox", sa.Column("dead_reported_at", sa.DateTime(), nullable=True))
+    op.create_index(
+        "ix_outbox_pending",
+        "outbox",
+        ["priority", "id", "chat_id", "not_before"],
+        sqlite_where=sa.text(_PENDING),
+        postgresql_where=sa.text(_PENDING),
+    )
+    op.create_index(
+        "ix_outbox_dead_unreported",
+        "outbox",
+        ["dead_at"],
+        sqlite_where=sa.text(_DEAD_UNREPORTED),
+        postgresql_where=sa.text(_DEAD_UNREPORTED),
+    )
+    # Rows that died before this release were each announced to staff already.
+    op.execute("UPDATE outbox SET dead_reported_at = CURRENT_TIMESTAMP WHERE status = 'dead'")
 
 
 def _downgrade_delivery() -> None:
-    pass
+    op.drop_index("ix_outbox_dead_unreported", table_name="outbox")
+    op.drop_index("ix_outbox_pending", table_name="outbox")
+    for column in ("dead_reported_at", "dead_at", "failing_since", "owner"):
+        op.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
 
 
 # == announcements in every language, the guide ==================================================
