@@ -236,6 +236,9 @@ class Delivery:
                 )
                 for row in claimed:
                     holding = Holding(row.id)
+                    earlier = self._held.get(row.id)
+                    if earlier is not None:  # its lease ran out during a stall: claimed anew
+                        earlier.lost = True
                     self._held[row.id] = holding
                     task = asyncio.create_task(self._deliver(row, holding))
                     tasks.add(task)

@@ -9,15 +9,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from jobs.delivery import backoff_seconds
+from jobs.delivery import DELIVERY_KEY, Delivery, backoff_seconds
 from storage import outbox
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage
 from storage.outbox import Outgoing
 from tests.support.harness import BotHarness
 from tests.support.identity import key_of, known_user
-from tests.support.waiting import settled
+from tests.support.waiting import eventually, settled
 
 ADMIN = 9001
 SECRET_NOTE = "SECRET-NOTE-5f2"
@@ -118,16 +119,25 @@ async def test_network_give_up_past_the_horizon_tells_staff_without_the_text(
     assert row.last_error is not None and row.last_error.endswith(":horizon")
 
 
+@pytest.mark.parametrize(
+    "busy",
+    [
+        OperationalError("UPDATE outbox", {}, sqlite3.OperationalError("locked")),
+        PoolTimeout("QueuePool limit reached"),
+    ],
+    ids=["sqlite-locked", "pool-timeout"],
+)
 async def test_a_send_is_recorded_even_when_the_database_is_busy_at_first(
-    running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+    running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch, busy: Exception
 ) -> None:
-    """SQLite's lock held past its timeout while marking a row sent: the mark is retried, so the
-    row does not stay `sending` and go out a second time after its lease."""
+    """SQLite's lock held past its timeout, or a connection pool exhausted (not a DBAPIError),
+    while marking a row sent: the mark is retried, so the row does not stay `sending` and go
+    out a second time after its lease."""
     sandbox, services = running_bot.sandbox, running_bot.services
     assert services is not None
     family = sandbox.add_user(language_code="en").id
     real_mark_sent = outbox.mark_sent
-    failures = [OperationalError("UPDATE outbox", {}, sqlite3.OperationalError("locked"))] * 2
+    failures = [busy] * 2
 
     async def busy_then_real(*args: object, **kwargs: object) -> None:
         if failures:
@@ -146,3 +156,48 @@ async def test_a_send_is_recorded_even_when_the_database_is_busy_at_first(
     assert failures == []
     assert counts[OutboxStatus.SENT] == 1
     assert len(sandbox.stats.sends_to(family)) == 1
+
+
+async def test_a_row_whose_lease_was_lost_is_never_sent_by_its_old_owner(
+    harness: BotHarness,
+) -> None:
+    """A stall longer than the lease: another sender took the row meanwhile. The old owner
+    learns it at its next renewal and drops the row instead of sending it a second time."""
+    harness.settings = harness.settings.model_copy(update={"delivery_lease_seconds": 3})
+    await harness.start()
+    sandbox, services = harness.sandbox, harness.services
+    assert services is not None and harness.application is not None
+    delivery = harness.application.bot_data[DELIVERY_KEY]
+    assert isinstance(delivery, Delivery)
+    delivery.pacer.pause(3600)  # the row waits at the pacer
+    family = sandbox.add_user(language_code="en").id
+    async with services.sessions() as session, session.begin():
+        key = await known_user(session, services.keys, family, "en")
+        await outbox.enqueue(
+            session, services.cipher, [Outgoing(key, "t:lost", "cases.public_note", {"code": "K"})]
+        )
+
+    async def held() -> bool:
+        return len(delivery.held) == 1
+
+    await eventually(held, "the row held at the pacer")
+    (row_id,) = delivery.held
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row_id).values(owner="another")
+        )
+
+    async def noticed() -> bool:
+        return delivery.stats.lost == 1
+
+    await eventually(noticed, "the renewal noticing the lost lease")
+    delivery.pacer.paused_until = 0.0
+
+    async def dropped() -> bool:
+        return row_id not in delivery.held
+
+    await eventually(dropped, "the old owner dropping the row")
+    assert sandbox.stats.sends_to(family) == []
+    async with services.sessions() as session:
+        row = await session.get(OutboxMessage, row_id)
+    assert row is not None and (row.status, row.owner) == (OutboxStatus.SENDING, "another")
