@@ -84,7 +84,13 @@ async def claim_once(sessions: SessionFactory, cipher: FieldCipher) -> tuple[flo
     started = time.perf_counter()
     async with sessions() as session, session.begin():
         claimed = await outbox.claim(
-            session, cipher, now=NOW, lease=timedelta(seconds=60), limit=BATCH, owner=OWNER
+            session,
+            cipher,
+            now=NOW,
+            lease=timedelta(seconds=60),
+            limit=BATCH,
+            owner=OWNER,
+            recover=False,  # as the delivery job claims (orphans are recovered by its sweep)
         )
     return time.perf_counter() - started, [row.id for row in claimed]
 

@@ -228,19 +228,22 @@ async def _due_heads(session: AsyncSession, *, now: datetime, limit: int, lock: 
     """The first `limit` due pending rows (by priority, then age) that head their chat.
 
     Reads due rows page by page along the partial index `ix_outbox_pending` (pending rows only,
-    in claim order, with the chat and due time in the index) and checks "first in its chat" for
-    that page alone, so the cost follows the rows looked at, never the size of the table or
-    fresh statistics. A chat met once is skipped on later pages: one chat with thousands of rows
-    queued does not hide the others.
+    in claim order, with the chat and due time in the index), checking "first in its chat" for
+    that page's rows alone in the same query: the cost follows the rows looked at, never the
+    size of the table or fresh statistics. A chat met once is skipped on later pages, so one
+    chat with thousands of rows queued does not hide the others.
     """
     page = min(max(limit * 4, 64), 2000)
     heads: list[int] = []
     seen: set[int] = set()
     after: tuple[int, int] | None = None
     for _ in range(CLAIM_PAGES):
-        query = select(OutboxMessage.id, OutboxMessage.priority, OutboxMessage.chat_id).where(
-            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now
-        )
+        query = select(
+            OutboxMessage.id,
+            OutboxMessage.priority,
+            OutboxMessage.chat_id,
+            _earlier_open_row_of_its_chat().label("blocked"),
+        ).where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now)
         if after is not None:
             priority, row_id = after
             query = query.where(
@@ -255,20 +258,11 @@ async def _due_heads(session: AsyncSession, *, now: datetime, limit: int, lock: 
         if lock:  # PostgreSQL: rows another claim is taking right now are simply skipped
             query = query.with_for_update(skip_locked=True)
         found = (await session.execute(query)).all()
-        firsts = []  # the first row of each chat on this page: only it can head its chat
-        for row_id, _, chat_id in found:
-            if chat_id not in seen:
+        for row_id, _, chat_id, blocked in found:
+            if chat_id not in seen:  # only a chat's first row on the page can head it
                 seen.add(chat_id)
-                firsts.append(row_id)
-        if firsts:
-            blocked = set(
-                await session.scalars(
-                    select(OutboxMessage.id).where(
-                        OutboxMessage.id.in_(firsts), _earlier_open_row_of_its_chat()
-                    )
-                )
-            )
-            heads += [row_id for row_id in firsts if row_id not in blocked]
+                if not blocked:
+                    heads.append(row_id)
         if len(heads) >= limit or len(found) < page or len(seen) > MAX_SEEN_CHATS:
             break
         after = (found[-1][1], found[-1][0])
