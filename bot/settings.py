@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=730, ge=30)
     messages_per_minute: int = Field(default=30, ge=1)
     reports_per_day: int = Field(default=5, ge=1)
+    # An urgent alert nobody took within this many minutes is sent again, and to every admin.
+    urgent_escalation_minutes: int = Field(default=10, ge=1, le=240)
     timezone: str = "Europe/Kyiv"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # How to reach a person at the hotline, shown in /start, /help and the acknowledgements;

@@ -26,6 +26,8 @@ class Permission(StrEnum):
     EXPORT = "export"
     ANSWER_FAMILIES = "answer_families"
     MANAGE_PREPARED_ANSWERS = "manage_prepared_answers"
+    HANDLE_URGENT = "handle_urgent"  # be on call, take urgent cases, tell the family each step
+    MANAGE_ONCALL = "manage_oncall"  # set the weekly on-call schedule of others
 
 
 _FAMILY = frozenset(
@@ -39,6 +41,7 @@ _STAFF = _FAMILY | {
     Permission.MERGE_CASES,
     Permission.BROADCAST,
     Permission.ANSWER_FAMILIES,
+    Permission.HANDLE_URGENT,
 }
 _ADMIN = (
     _STAFF
@@ -48,6 +51,7 @@ _ADMIN = (
         Permission.GRANT_ROLES,
         Permission.EXPORT,
         Permission.MANAGE_PREPARED_ANSWERS,
+        Permission.MANAGE_ONCALL,
     }
 )
 

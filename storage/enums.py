@@ -86,6 +86,31 @@ class EventKind(StrEnum):
     CONTACT_LINKED = "contact_linked"
     MERGED = "merged"
     VISIBILITY_CHANGED = "visibility_changed"
+    URGENT_TAKEN = "urgent_taken"  # a staff member on call took an urgent case
+    URGENT_STEP = "urgent_step"  # a step the family is told ("a lawyer is on the way")
+    URGENT_ESCALATED = "urgent_escalated"  # nobody took it in time: sent again, and to admins
+
+
+class UrgentKind(StrEnum):
+    """What is happening now, as the family chose it on the urgent path."""
+
+    SEARCH = "search"
+    DETENTION = "detention"
+    TAKEN_AWAY = "taken_away"
+
+
+class UrgentStep(StrEnum):
+    """What staff tell a family during an urgent case, each picked from a button."""
+
+    TAKEN = "taken"  # said by itself when someone takes the case
+    LAWYER_TOLD = "lawyer_told"
+    LAWYER_ON_WAY = "lawyer_on_way"
+    LAWYER_THERE = "lawyer_there"
+    STILL_LOOKING = "still_looking"  # for a lawyer who can come
+    LOCATING = "locating"  # finding out where the person was taken
+    LOCATED = "located"
+    WILL_CALL = "will_call"
+    DONE = "done"
 
 
 class SubscriptionScope(StrEnum):

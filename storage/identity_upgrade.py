@@ -26,6 +26,8 @@ from storage.models import (
     DigestSetting,
     Meta,
     MonitorRequest,
+    OnCall,
+    OnCallShift,
     OutboxMessage,
     PersistenceEntry,
     PreparedAnswer,
@@ -33,6 +35,7 @@ from storage.models import (
     Subscription,
     Thread,
     ThreadMessage,
+    UrgentCase,
     User,
 )
 
@@ -58,6 +61,9 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     AuditEntry.__table__.c.actor_id,
     AuditEntry.__table__.c.target_user_id,
     DataKey.__table__.c.user_id,
+    UrgentCase.__table__.c.taken_by,
+    OnCall.__table__.c.user_id,
+    OnCallShift.__table__.c.user_id,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 
@@ -72,6 +78,8 @@ DEDUPE_USER_SEGMENT = {
     "digest": 2,
     "pinfreeze": 1,
     "frozenwrote": 1,
+    "urgent": -1,
+    "urgtaken": -1,
 }
 """Where outbox dedupe keys (``event:42:<chat>``) carry a chat id."""
 

@@ -202,6 +202,65 @@ class CaseEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class UrgentCase(Base):
+    """A case born on the urgent path ("a search or detention is happening now"): what is
+    happening, who took it, how far its alert went. Its answers live where every case keeps
+    them (the place in `case_personal`, by whom in `cases`, the phone in `case_contacts`, all
+    sealed with the case's key), so erasing and re-keying treat them like any other case's."""
+
+    __tablename__ = "urgent_cases"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    what: Mapped[str | None] = mapped_column(String(16))
+    contact_here: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The family asked to be reached here in Telegram (no phone)."""
+    taken_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    """The user key of the staff member who took it: set once, by an atomic update."""
+    taken_at: Mapped[datetime | None]
+    taker_name: Mapped[bytes | None]
+    """The taker's Telegram name, sealed with the master key (it names staff, not the family):
+    the others are told who took it."""
+    last_step: Mapped[str | None] = mapped_column(String(16))
+    last_step_at: Mapped[datetime | None]
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times the alert went out again because nobody took it."""
+    last_alert_at: Mapped[datetime] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
+    report_code: Mapped[str | None] = mapped_column(String(9))
+    """The full report the family filed from these answers later, if any."""
+
+
+class OnCall(Base):
+    """A staff member's own on-call switch (`/oncall on|off`)."""
+
+    __tablename__ = "oncall"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    on_now: Mapped[bool] = mapped_column(Boolean, default=False)
+    off_until: Mapped[datetime | None]
+    """`/oncall off` during a scheduled shift: off until that shift ends."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OnCallShift(Base):
+    """One weekly on-call shift set by an admin, in the hotline's time zone (HOTLINE_TIMEZONE)."""
+
+    __tablename__ = "oncall_shifts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    days: Mapped[int] = mapped_column(Integer)
+    """The days the shift starts on: bit 0 Monday ... bit 6 Sunday."""
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    """Minutes after midnight; an end at or before the start ends on the next day."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Thread(Base):
     """One family member's conversation with the hotline: about one of their cases, or general
     (no case yet). Each member has their own thread per case, so a staff answer reaches exactly

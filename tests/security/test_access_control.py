@@ -31,7 +31,9 @@ P = Permission
 FAMILY = {P.REPORT_CASE, P.VIEW_OWN_CASES, P.REQUEST_MONITOR_ACCESS}
 STAFF_ACTIONS = {P.REVIEW_CASES, P.CHANGE_STATUS, P.ADD_NOTES, P.MERGE_CASES, P.BROADCAST}
 STAFF_ACTIONS |= {P.ANSWER_FAMILIES}  # the staff desk: answering families' messages
+STAFF_ACTIONS |= {P.HANDLE_URGENT}  # on call: taking urgent cases, telling the family each step
 ADMIN_ONLY = {P.DECIDE_MONITOR_REQUESTS, P.GRANT_ROLES, P.EXPORT, P.MANAGE_PREPARED_ANSWERS}
+ADMIN_ONLY |= {P.MANAGE_ONCALL}
 # DESIGN.md "Who sees what", as roles (a pending monitor is still a family user).
 EXPECTED: dict[str, tuple[Role, set[Permission]]] = {
     "family": (Role.FAMILY, FAMILY),
@@ -43,9 +45,10 @@ EXPECTED: dict[str, tuple[Role, set[Permission]]] = {
 
 # What any user may use; everything else registered must be refused to a family user.
 FAMILY_COMMANDS = {"start", "help", "language", "cancel", "privacy", "mydata", "forget"}
-FAMILY_COMMANDS |= {"report", "status", "monitor", "request_monitor"}
+FAMILY_COMMANDS |= {"report", "status", "monitor", "request_monitor", "urgent"}
 FAMILY_CALLBACK_PREFIXES = ("menu:", "lang:", "forget:", "hide:", "report:", "rep:", "status:")
 FAMILY_CALLBACK_PREFIXES += ("show:", "priv:")  # discreet notifications, /privacy switches
+FAMILY_CALLBACK_PREFIXES += ("urg:",)  # "it is happening now": the family's own questions
 
 
 @pytest.mark.parametrize("who", list(EXPECTED))
