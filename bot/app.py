@@ -28,6 +28,7 @@ from handlers import (
     fallbacks,
     family_messages,
     monitor,
+    oncall,
     pin,
     prepared,
     privacy,
@@ -36,6 +37,7 @@ from handlers import (
     safety,
     staff,
     status,
+    urgent,
 )
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
 from jobs import register_jobs
@@ -135,6 +137,8 @@ def register_handlers(application: HotlineApplication) -> None:
     desk.register(application)
     prepared.register(application)
     roles.register(application)
+    oncall.register(application)
+    urgent.register(application)  # before the report form: while it is on, its answers go to it
     report.register(application)
     status.register(application)
     monitor.register(application)

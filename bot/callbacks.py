@@ -82,3 +82,25 @@ DESK = CallbackFamily(
 
 FAMILY = CallbackFamily("fam", {"case": 2})  # thread message id, case code
 """A family member says which case a message is about."""
+
+URGENT = CallbackFamily(
+    "urg",
+    {
+        "start": 0,  # the first screen's button
+        "a": 2,  # question, answer (a choice)
+        "skip": 1,  # question
+        "now": 1,  # question: send the alert with what was answered so far
+    },
+)
+"""A family's "it is happening now" questions."""
+
+DUTY = CallbackFamily(
+    "duty",
+    {
+        "take": 1,  # case code: "I'll take it"
+        "step": 2,  # case code, step: what the family is told
+        "on": 0,  # go on call
+        "off": 0,  # go off call
+    },
+)
+"""Staff on call: taking an urgent case and telling the family each step."""

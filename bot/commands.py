@@ -24,6 +24,7 @@ TELEGRAM_LANGUAGE_CODES = ("uk", "en", "ru")
 
 FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("Main menu")),
+    ("urgent", N_("A search or detention is happening now")),
     ("report", N_("Report a detention")),
     ("status", N_("Status of my cases")),
     ("language", N_("Change the language")),
@@ -41,6 +42,7 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("inbox", N_("Cases waiting for review")),
     ("mine", N_("Conversations you took")),
     ("case", N_("Open a case by its code")),
+    ("oncall", N_("On call for urgent alerts")),
     ("broadcast", N_("Send an announcement")),
     ("broadcasts", N_("Recent announcements")),
     ("visibility", N_("Record what the family allows to publish")),

@@ -9,6 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
+from bot.callbacks import URGENT
 from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
@@ -44,8 +45,10 @@ def reach_us_lines(context: HotlineContext, *, hours_only: bool = False) -> list
 
 def main_menu(context: HotlineContext) -> InlineKeyboardMarkup:
     tr = context.tr
+    urgent = tr.gettext("A search or detention is happening now")
     return InlineKeyboardMarkup(
         [
+            [InlineKeyboardButton("🚨 " + urgent, callback_data=URGENT.build("start"))],
             [InlineKeyboardButton(tr.gettext("Report a detention"), callback_data=MENU_REPORT)],
             [InlineKeyboardButton(tr.gettext("Status of my cases"), callback_data=MENU_STATUS)],
             [InlineKeyboardButton(tr.gettext("Language"), callback_data=MENU_LANGUAGE)],

@@ -18,6 +18,7 @@ def register_jobs(application: HotlineApplication) -> None:
         reminders,
         retention,
         sqlite_maintenance,
+        urgent_escalation,
     )
 
     retention.schedule(application)
@@ -27,3 +28,4 @@ def register_jobs(application: HotlineApplication) -> None:
     digests.setup(application)
     broadcast_progress.setup(application)
     sqlite_maintenance.setup(application)
+    urgent_escalation.setup(application)

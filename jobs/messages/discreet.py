@@ -31,6 +31,7 @@ FAMILY_FACING: frozenset[str] = frozenset(
         "cases.contact_linked",
         "cases.need_info_reminder",
         "threads.staff_reply",
+        "urgent.step",
     }
 )
 """Templates that tell a family about their case: sent discreetly unless the family opted out."""
