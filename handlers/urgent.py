@@ -44,7 +44,7 @@ from bot.i18n import N_
 from handlers import report_fields as fields
 from handlers.common import MENU_REPORT, reach_us_lines
 from handlers.middleware import ONLY_IN_PRIVATE
-from handlers.privacy import offer_hide_chat, remember_sensitive_message
+from handlers.privacy import HIDE_CHAT, HIDE_CODE, remember_sensitive_message
 from handlers.urgent_words import BY_WORDS, WHAT_WORDS, advice
 from storage.enums import Detainer, UrgentKind
 from storage.oncall import Duty
@@ -355,15 +355,28 @@ async def _tell_filed(update: Update, context: HotlineContext, code: str, what: 
         "When you can, complete the full report (the person's name and more): tap the button "
         "below or send /report. It starts from what you told us now."
     )
-    report_button = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(tr.gettext("Complete the full report"), callback_data=MENU_REPORT)]]
+    hide = tr.gettext(
+        "If someone else might look at this phone, I can delete the messages with details "
+        "from this chat and leave only your case code."
     )
-    advice_message = await _send(
-        update, html.escape(advice(tr, what) + "\n\n" + later), report_button
+    if context.user_data is not None:
+        context.user_data[HIDE_CODE] = code  # what "Hide this chat" leaves (handlers.privacy)
+    buttons = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Complete the full report"), callback_data=MENU_REPORT
+                )
+            ],
+            [InlineKeyboardButton(tr.gettext("Hide this chat"), callback_data=HIDE_CHAT)],
+        ]
     )
-    if advice_message is not None:
-        remember_sensitive_message(context, advice_message.message_id)
-        await offer_hide_chat(advice_message, context, code)
+    # One message, not three: a burst of messages to one chat is what Telegram limits first.
+    sent_advice = await _send(
+        update, html.escape("\n\n".join([advice(tr, what), later, hide])), buttons
+    )
+    if sent_advice is not None:
+        remember_sensitive_message(context, sent_advice.message_id)
 
 
 # -- anywhere on the path ------------------------------------------------------------------------

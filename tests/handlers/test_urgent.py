@@ -88,8 +88,8 @@ async def report_urgently(
     sandbox: SandboxServer, family: int, *, entry: str = "button"
 ) -> tuple[str, int, list[BotMessage]]:
     """Five answers: the first screen's button, where, what, by whom, contact. Returns the case
-    code, how many answers were given, and the family's last three messages (confirmation,
-    advice, the offer to hide the chat)."""
+    code, how many answers were given, and the family's last two messages (the confirmation,
+    then the advice with its buttons)."""
     answers = 0
     if entry == "button":
         await sandbox.send_text(family, "/start")
@@ -114,7 +114,7 @@ async def report_urgently(
     assert URGENT.build("now", "contact") not in contact.callback_data  # the last question
     await sandbox.send_text(family, PHONE)
     answers += 1
-    done = [await sandbox.next_message(family) for _ in range(3)]
+    done = [await sandbox.next_message(family) for _ in range(2)]
     found = CODE.search(done[0].plain)
     assert found is not None, done[0].plain
     return found.group(0), answers, done
@@ -135,7 +135,7 @@ async def test_urgent_report_in_five_answers_reaches_those_on_call(urgent_bot: B
     await go_on_call(sandbox, OLENA, PETRO)
     family = sandbox.add_user(language_code="en").id
 
-    code, answers, (confirmation, advice, hide) = await report_urgently(sandbox, family)
+    code, answers, (confirmation, advice) = await report_urgently(sandbox, family)
 
     assert answers <= 5
     assert "has been alerted" in confirmation.plain and confirmation.protect_content
@@ -144,7 +144,7 @@ async def test_urgent_report_in_five_answers_reaches_those_on_call(urgent_bot: B
         assert words in advice.plain
     assert "During a search" not in advice.plain  # a detention: the part that fits
     assert advice.button_data("Complete the full report") == "menu:report"
-    assert hide.button_data("Hide this chat")
+    assert advice.button_data("Hide this chat") == "hide:chat"
     for staff in (OLENA, PETRO):
         alert = await alert_in(sandbox, staff, code)
         assert "A detention" in alert.plain and "FSB" in alert.plain
@@ -189,9 +189,7 @@ async def test_the_first_take_owns_it_and_the_family_sees_each_step(
     assert f"Already taken by {owner_name}" in edited.plain
     # the owner gets the details, protected, with the step buttons
     await sandbox.wait_for(
-        lambda: any(
-            "you took it" in m.plain and m.protect_content for m in sandbox.messages(owner)
-        )
+        lambda: any("you took it" in m.plain and m.protect_content for m in sandbox.messages(owner))
     )
     details = next(m for m in sandbox.messages(owner) if "you took it" in m.plain)
     assert PLACE in details.plain and "+380671234567" in details.plain
@@ -224,14 +222,12 @@ async def test_the_first_take_owns_it_and_the_family_sees_each_step(
     assert answer.show_alert and f"{owner_name} took this case" in (answer.text or "")
     # and is told, besides, who took it
     await sandbox.wait_for(
-        lambda: any(
-            f"was taken by {owner_name}" in m.plain for m in sandbox.messages(other)
-        )
+        lambda: any(f"was taken by {owner_name}" in m.plain for m in sandbox.messages(other))
     )
     await settled(urgent_bot)
-    # the path (menu, intro, four questions, confirmation, advice, hide offer), then two steps
-    # (each a discreet notice and what Show gave), no more
-    assert len(sandbox.messages(family)) == 9 + 2 * 2
+    # the path (menu, intro, four questions, confirmation, advice), then two steps (each a
+    # discreet notice and what Show gave), no more
+    assert len(sandbox.messages(family)) == 8 + 2 * 2
 
 
 async def test_an_alert_nobody_takes_goes_to_the_admins_on_a_fixed_clock(
@@ -267,9 +263,7 @@ async def test_an_alert_nobody_takes_goes_to_the_admins_on_a_fixed_clock(
     now[0] = MONDAY_10 + timedelta(minutes=30)
     assert await run_escalation(services) == []  # taken: nobody is paged again
     async with services.sessions() as session:
-        kinds = list(
-            await session.scalars(select(CaseEvent.kind).order_by(CaseEvent.id))
-        )
+        kinds = list(await session.scalars(select(CaseEvent.kind).order_by(CaseEvent.id)))
     assert kinds == [EventKind.CREATED, EventKind.URGENT_ESCALATED, EventKind.URGENT_TAKEN]
 
 
@@ -351,7 +345,7 @@ async def test_a_family_member_cannot_take_or_post_steps(urgent_bot: BotHarness)
     sandbox = urgent_bot.sandbox
     await go_on_call(sandbox, OLENA)
     family = sandbox.add_user(language_code="en").id
-    code, _, (confirmation, _, _) = await report_urgently(sandbox, family)
+    code, _, (confirmation, _) = await report_urgently(sandbox, family)
     await alert_in(sandbox, OLENA, code)
     intruder = sandbox.add_user(language_code="en").id
     await sandbox.send_text(intruder, "/start")
@@ -389,3 +383,54 @@ async def test_a_family_member_cannot_take_or_post_steps(urgent_bot: BotHarness)
     assert kinds == [EventKind.CREATED]
     assert switches == 1  # Olena's own
     assert denied == 2 * (4 + 3)
+
+
+@pytest.mark.parametrize(
+    ("language", "advice_words", "step_words"),
+    [
+        ("uk", "Нічого не підписуйте без адвоката", "отримав ваш сигнал"),
+        ("crh", "Advokatsız iç bir şeyge imza atmañız", "haberiñizni aldı"),
+        ("ru", "Ничего не подписывайте без адвоката", "получил ваш сигнал"),
+    ],
+)
+async def test_the_family_reads_the_advice_and_the_steps_in_their_language(
+    urgent_bot: BotHarness, language: str, advice_words: str, step_words: str
+) -> None:
+    sandbox = urgent_bot.sandbox
+    await go_on_call(sandbox, OLENA)
+    family = sandbox.add_user(language_code="en").id
+    assert urgent_bot.services is not None
+    async with urgent_bot.services.sessions() as session, session.begin():
+        await known_user(session, urgent_bot.services.keys, family, language)
+    await sandbox.send_text(family, "/urgent")
+    await sandbox.next_message(family)
+    where = await sandbox.next_message(family)
+    await sandbox.press(family, where.message_id, URGENT.build("now", "where"))
+    confirmation = await sandbox.next_message(family)
+    advice = await sandbox.next_message(family)
+    assert advice_words in advice.plain
+    found = CODE.search(confirmation.plain)
+    assert found is not None
+    alert = await alert_in(sandbox, OLENA, found.group(0))
+    assert "What: ?" in alert.plain  # nothing was said: the alert went anyway
+    await sandbox.press(OLENA, alert.message_id, DUTY.build("take", found.group(0)))
+    notice = await sandbox.next_message(family)
+    assert len(notice.callback_data) == 1 and notice.callback_data[0].startswith("show:")
+    await sandbox.press(family, notice.message_id, notice.callback_data[0])
+    step = await sandbox.next_message(family)
+    assert step_words in step.plain and step.protect_content
+
+
+async def test_hide_this_chat_leaves_only_the_code(urgent_bot: BotHarness) -> None:
+    sandbox = urgent_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    code, _, (_, advice) = await report_urgently(sandbox, family)
+    await sandbox.press(family, advice.message_id, "hide:chat")
+    left = await sandbox.next_message(family)
+    assert left.plain == f"Your case code is {code}."
+    await wait_until_idle(urgent_bot)
+    kept = [m for m in sandbox.messages(family, include_deleted=False) if m is not left]
+    assert not any(code in m.plain or "Article 51" in m.plain for m in kept)
+    answers = sandbox.world.user_messages.get(family, [])
+    place = [m for m in answers if m.text in (PLACE, PHONE)]
+    assert len(place) == 2 and all(m.deleted for m in place)  # the family's own answers too

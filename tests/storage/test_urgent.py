@@ -57,9 +57,9 @@ async def _file(db: Db, now: datetime = MONDAY_10) -> urgent.UrgentFiled:
 async def _rows(db: Db, template: str) -> list[OutboxMessage]:
     async with db.sessions() as session:
         found = await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.template == template).order_by(
-                OutboxMessage.id
-            )
+            select(OutboxMessage)
+            .where(OutboxMessage.template == template)
+            .order_by(OutboxMessage.id)
         )
         return list(found)
 
@@ -172,9 +172,7 @@ async def test_steps_come_from_the_owner_or_an_admin_only(db: Db) -> None:
         other = await urgent.post_step(
             session, db.cipher, filed.code, STAFF_B, "lawyer_told", now=later
         )
-        forged = await urgent.post_step(
-            session, db.cipher, filed.code, STAFF_A, "taken", now=later
-        )
+        forged = await urgent.post_step(session, db.cipher, filed.code, STAFF_A, "taken", now=later)
     assert other.refused == "taken" and forged.refused == "bad_step"
     async with db.sessions() as session, session.begin():
         mine = await urgent.post_step(
@@ -277,7 +275,9 @@ async def test_shifts_follow_the_hotlines_time_zone(db: Db) -> None:
     assert await on_call(datetime(2026, 3, 2, 18, 0, tzinfo=KYIV)) == []  # the end is exclusive
     assert await on_call(datetime(2026, 3, 7, 10, 0, tzinfo=KYIV)) == []  # Saturday
     assert await on_call(datetime(2026, 3, 8, 23, 0, tzinfo=KYIV)) == [STAFF_B]  # Sunday night
-    assert await on_call(datetime(2026, 3, 9, 5, 59, tzinfo=KYIV)) == [STAFF_B]  # Sunday 22-06 ends on Monday
+    assert await on_call(datetime(2026, 3, 9, 5, 59, tzinfo=KYIV)) == [
+        STAFF_B
+    ]  # Sunday 22-06 ends on Monday
     assert await on_call(datetime(2026, 7, 6, 9, 0, tzinfo=KYIV)) == [STAFF_A]  # summer time
     # /oncall off during a shift: off for this shift, back for the next one
     async with db.sessions() as session, session.begin():
@@ -316,3 +316,33 @@ def test_shifts_are_read_as_admins_write_them(
 def test_unreadable_shifts_are_refused(days: str, hours: str) -> None:
     with pytest.raises(oncall.ShiftError):
         oncall.parse_shift(days, hours)
+
+
+async def test_the_full_report_is_tied_to_the_urgent_answers_it_started_from(db: Db) -> None:
+    await _people(db)
+    filed = await _file(db)
+    async with db.sessions() as session, session.begin():
+        session.add(
+            Case(
+                code="FULL-RPRT",
+                status=CaseStatus.NEW,
+                region="crimea",
+                reporter_id=FAMILY,
+                created_at=MONDAY_10,
+                updated_at=MONDAY_10,
+            )
+        )
+        await session.flush()
+        await urgent.mark_draft_used(
+            session, filed.case_id, "FULL-RPRT", user_id=STAFF_A, now=MONDAY_10
+        )  # not the reporter: ignored
+        assert await urgent.urgent_draft_for(session, db.cipher, FAMILY) is not None
+        await urgent.mark_draft_used(
+            session, filed.case_id, "FULL-RPRT", user_id=FAMILY, now=MONDAY_10
+        )
+    async with db.sessions() as session:
+        assert await urgent.urgent_draft_for(session, db.cipher, FAMILY) is None
+        full = await session.scalar(select(Case).where(Case.code == "FULL-RPRT"))
+        row = await session.get(UrgentCase, filed.case_id)
+    assert full is not None and full.duplicate_of == filed.code  # staff see they belong together
+    assert row is not None and row.report_code == "FULL-RPRT"
