@@ -434,3 +434,28 @@ async def test_hide_this_chat_leaves_only_the_code(urgent_bot: BotHarness) -> No
     answers = sandbox.world.user_messages.get(family, [])
     place = [m for m in answers if m.text in (PLACE, PHONE)]
     assert len(place) == 2 and all(m.deleted for m in place)  # the family's own answers too
+
+
+async def test_a_restart_in_the_middle_loses_no_answer(urgent_bot: BotHarness) -> None:
+    sandbox = urgent_bot.sandbox
+    await go_on_call(sandbox, OLENA)
+    family = sandbox.add_user(language_code="en").id
+    await sandbox.send_text(family, "/urgent")
+    await sandbox.next_message(family)
+    await sandbox.next_message(family)
+    await sandbox.send_text(family, PLACE)
+    what = await sandbox.next_message(family)
+    await wait_until_idle(urgent_bot)
+    await urgent_bot.stop()
+    await urgent_bot.start()
+    await sandbox.press(family, what.message_id, URGENT.build("a", "what", "search"))
+    by = await sandbox.next_message(family)
+    assert "Who is doing it?" in by.plain
+    await sandbox.press(family, by.message_id, URGENT.build("now", "by"))
+    confirmation = await sandbox.next_message(family)
+    found = CODE.search(confirmation.plain)
+    assert found is not None
+    alert = await alert_in(sandbox, OLENA, found.group(0))
+    assert "A search" in alert.plain
+    await sandbox.press(OLENA, alert.message_id, DUTY.build("take", found.group(0)))
+    await sandbox.wait_for(lambda: any(PLACE in m.plain for m in sandbox.messages(OLENA)))
