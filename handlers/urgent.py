@@ -209,8 +209,10 @@ async def typed_answer(update: Update, context: HotlineContext) -> int | None:
     """Text: the place, or the phone; the other questions take buttons."""
     message = update.effective_message
     question = _current(context)
-    if message is None or message.text is None or question is None:
+    if message is None or message.text is None:
         return None
+    if question is None:  # the answers were erased meanwhile (/forget): start again
+        return await ask(update, context, QUESTIONS[0])
     try:
         if question == "where":
             value = fields.parse_place(message.text)
@@ -231,8 +233,10 @@ async def location_shared(update: Update, context: HotlineContext) -> int | None
     """A shared location answers "where" (kept as coordinates, sealed with the case)."""
     message = update.effective_message
     question = _current(context)
-    if message is None or message.location is None or question is None:
+    if message is None or message.location is None:
         return None
+    if question is None:
+        question = _draft(context)[AT] = QUESTIONS[0]
     if question != "where":
         await _say(update, context, N_("Please answer the question above."))
         return await ask(update, context, question)
@@ -246,11 +250,11 @@ async def contact_shared(update: Update, context: HotlineContext) -> int | None:
     """A shared contact card answers "contact" with its phone number."""
     message = update.effective_message
     question = _current(context)
-    if message is None or message.contact is None or question is None:
+    if message is None or message.contact is None:
         return None
     if question != "contact":
         await _say(update, context, N_("Please answer the question above."))
-        return await ask(update, context, question)
+        return await ask(update, context, question or QUESTIONS[0])
     try:
         phone = fields.parse_phone(message.contact.phone_number)
     except fields.Invalid as invalid:
@@ -408,12 +412,12 @@ async def stale_button(update: Update, context: HotlineContext) -> None:
 
 def build_conversation() -> ConversationHandler[HotlineContext]:
     private = filters.ChatType.PRIVATE
-    text = filters.TEXT & ~filters.COMMAND
+    new = filters.UpdateType.MESSAGE  # an edit (or a live location moving) is not an answer
     answers: list[Any] = [
         CallbackQueryHandler(pressed, pattern=r"^urg:(a|skip|now):"),
-        MessageHandler(text, typed_answer),
-        MessageHandler(filters.LOCATION, location_shared),
-        MessageHandler(filters.CONTACT, contact_shared),
+        MessageHandler(new & filters.TEXT & ~filters.COMMAND, typed_answer),
+        MessageHandler(new & filters.LOCATION, location_shared),
+        MessageHandler(new & filters.CONTACT, contact_shared),
     ]
     with warnings.catch_warnings():
         # per_message=False is meant: one urgent path per user and chat, whatever is tapped.
@@ -433,7 +437,7 @@ def _conversation(answers: list[Any], private: filters.BaseFilter) -> Conversati
         states={state: answers for state in STATE.values()},
         fallbacks=[
             CommandHandler("cancel", cancel),
-            MessageHandler(~filters.COMMAND, other_message),
+            MessageHandler(filters.UpdateType.MESSAGE & ~filters.COMMAND, other_message),
             CallbackQueryHandler(stale_button, pattern=URGENT.pattern),
         ],
         name="urgent",

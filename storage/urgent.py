@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
@@ -40,6 +40,7 @@ from storage.data_keys import case_cipher, new_key
 from storage.enums import (
     AuditOutcome,
     CaseStatus,
+    Detainer,
     EventKind,
     OutboxKind,
     OutboxStatus,
@@ -171,14 +172,16 @@ async def reports_in_last_day(session: AsyncSession, user_id: int, *, now: datet
     """Cases this user reported in the last 24 hours, urgent or not (one shared limit: an urgent
     alert pages people, so it must not be free to repeat)."""
     since = now - timedelta(days=1)
-    rows = await session.scalars(
-        select(CaseContact.id).where(
+    count = await session.scalar(
+        select(func.count())
+        .select_from(CaseContact)
+        .where(
             CaseContact.user_id == user_id,
             CaseContact.created_at >= since,
             CaseContact.is_reporter.is_(True) | CaseContact.approved.is_(False),
         )
     )
-    return len(list(rows))
+    return int(count or 0)
 
 
 async def family_of(session: AsyncSession, case_id: int) -> list[int]:
@@ -274,7 +277,9 @@ async def file_urgent(
     if await reports_in_last_day(session, reporter_id, now=now) >= reports_per_day:
         raise UrgentLimitReached
     if answers.what is not None:
-        UrgentKind(answers.what)  # re-checked: it came from a button
+        UrgentKind(answers.what)  # re-checked: they came from buttons
+    if answers.detained_by is not None:
+        Detainer(answers.detained_by)
     local_day = now.astimezone(duty.timezone).date()
     case = Case(
         code=await _unused_code(session),
