@@ -432,8 +432,21 @@ async def step_button(update: Update, context: HotlineContext) -> None:
         )
 
 
+async def duty_button(update: Update, context: HotlineContext) -> None:
+    """Every `DUTY` button, by its verb (the role is checked by each)."""
+    query = update.callback_query
+    assert query is not None
+    press = DUTY.parse(query.data)
+    if press is not None and press.verb == "take":
+        await take_button(update, context)
+    elif press is not None and press.verb == "step":
+        await step_button(update, context)
+    elif press is not None and press.verb in ("on", "off"):
+        await switch_button(update, context)
+    elif await require(update, context, Permission.HANDLE_URGENT, action="urgent"):
+        await query.answer(context.tr.gettext("This button is no longer valid."))
+
+
 def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("oncall", oncall_command))
-    application.add_handler(CallbackQueryHandler(take_button, pattern=r"^duty:take:"))
-    application.add_handler(CallbackQueryHandler(step_button, pattern=r"^duty:step:"))
-    application.add_handler(CallbackQueryHandler(switch_button, pattern=r"^duty:(on|off)$"))
+    application.add_handler(CallbackQueryHandler(duty_button, pattern=DUTY.pattern))

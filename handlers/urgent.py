@@ -271,7 +271,7 @@ async def pressed(update: Update, context: HotlineContext) -> int | None:
     assert query is not None
     press = URGENT.parse(query.data)
     question = _current(context)
-    if press is None or question is None or press.args[0] != question:
+    if press is None or question is None or press.args[:1] != (question,):
         await query.answer(context.tr.gettext(N_EARLIER))
         return None
     await query.answer()
@@ -414,7 +414,7 @@ def build_conversation() -> ConversationHandler[HotlineContext]:
     private = filters.ChatType.PRIVATE
     new = filters.UpdateType.MESSAGE  # an edit (or a live location moving) is not an answer
     answers: list[Any] = [
-        CallbackQueryHandler(pressed, pattern=r"^urg:(a|skip|now):"),
+        CallbackQueryHandler(pressed, pattern=URGENT.pattern),
         MessageHandler(new & filters.TEXT & ~filters.COMMAND, typed_answer),
         MessageHandler(new & filters.LOCATION, location_shared),
         MessageHandler(new & filters.CONTACT, contact_shared),
