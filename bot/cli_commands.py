@@ -11,7 +11,7 @@ import signal
 from bot.app import build_application, open_services, start_application, stop_application
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError
-from storage.db import make_engine
+from storage.db import make_engine, refused_writes_as_unwritable
 from storage.enums import Role
 from storage.identity import is_user_key, telegram_ids_of
 from storage.migrate import upgrade_to_head
@@ -26,8 +26,11 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     if args.command == "migrate":
         engine = make_engine(settings.database_url)
-        await upgrade_to_head(engine)
-        await engine.dispose()
+        try:
+            with refused_writes_as_unwritable():
+                await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
         print("database is up to date")
         return 0
     if args.command in ("staff", "monitor"):
