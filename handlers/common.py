@@ -1,4 +1,5 @@
-"""What every user can do: /start, /help, /language, /cancel, and the polite error reply."""
+"""What every user can do: /start, /help, /language, /cancel; and the polite error reply
+(`handlers.errors`) is registered here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
-from bot.logs import describe_error
+from handlers.errors import on_error
 from storage.access import is_staff
 from storage.users import set_language
 
@@ -182,25 +183,6 @@ async def cancel(update: Update, context: HotlineContext) -> None:
     await update.effective_message.reply_text(
         context.tr.gettext("Nothing to cancel."), reply_markup=main_menu(context)
     )
-
-
-async def on_error(update: object, context: HotlineContext) -> None:
-    """Log the failure without personal data and answer the user politely in their language."""
-    error = context.error
-    update_id = update.update_id if isinstance(update, Update) else None
-    if error is not None:
-        log.error("update %s failed: %s", update_id, describe_error(error))
-    if isinstance(update, Update) and update.effective_chat is not None:
-        try:
-            await context.bot.send_message(
-                update.effective_chat.id,
-                context.tr.gettext(
-                    "Sorry, something went wrong on our side. Your data is safe. "
-                    "Please try again in a minute, or send /start."
-                ),
-            )
-        except Exception as reply_error:
-            log.warning("could not send the error reply: %s", type(reply_error).__name__)
 
 
 def register(application: HotlineApplication) -> None:
