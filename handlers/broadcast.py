@@ -30,6 +30,7 @@ from telegram.ext import (
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
 from handlers.guard import require
+from handlers.pressed import drop_buttons, show
 from handlers.report_keyboards import REGION_WORDS
 from handlers.telegram_html import CAPTION_LIMIT, TEXT_LIMIT, Problem, check_text
 from jobs.messages import render
@@ -252,16 +253,15 @@ async def audience_chosen(update: Update, context: HotlineContext) -> int:
     argument = parts[3] if len(parts) > 3 else None
     tr = context.tr
     if audience in broadcasts.NEEDS_ARGUMENT and argument is None:
-        await query.edit_message_text(
-            tr.gettext("Which one?"), reply_markup=argument_keyboard(tr, audience)
-        )
+        await show(query, tr.gettext("Which one?"), reply_markup=argument_keyboard(tr, audience))
         return ASK_AUDIENCE
     try:
         broadcasts.check_audience(audience, argument)
     except BadAudience:
         return ASK_AUDIENCE
     _save(context, {"audience": audience.value, "arg": argument})
-    await query.edit_message_text(
+    await show(
+        query,
         tr.gettext(
             "Audience: {audience}.\n\nNow send the announcement's text. Telegram formatting is "
             "allowed: <b>bold</b>, <i>italic</i>, links with &lt;a href=...&gt;. It is sent as "
@@ -388,12 +388,10 @@ async def send(update: Update, context: HotlineContext) -> int:
     tr = context.tr
     verdict = check_text(draft.get("text"), with_photo=bool(draft.get("photo")))
     if "audience" not in draft or verdict.problem is not None:
-        await query.edit_message_text(
-            tr.gettext("This draft is no longer valid. Start again with /broadcast.")
-        )
+        await show(query, tr.gettext("This draft is no longer valid. Start again with /broadcast."))
         _forget(context)
         return ConversationHandler.END
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     progress = await context.bot.send_message(chat_id, tr.gettext("Queuing the announcement…"))
     services = context.services
     async with services.sessions() as session, session.begin():
@@ -426,7 +424,7 @@ async def edit(update: Update, context: HotlineContext) -> int:
     query = update.callback_query
     if query is not None:
         await query.answer()
-        await query.edit_message_text(context.tr.gettext("Send the new text of the announcement."))
+        await show(query, context.tr.gettext("Send the new text of the announcement."))
     return ASK_TEXT
 
 
@@ -525,7 +523,8 @@ async def manage(update: Update, context: HotlineContext) -> None:
     await query.answer(tr.gettext(STATUS_WORDS.get(item.status, item.status)))
     async with services.sessions() as session:
         items = await broadcasts.recent(session, RECENT_SHOWN)
-    await query.edit_message_text(
+    await show(
+        query,
         "\n\n".join(describe(tr, one) for one in items),
         parse_mode=ParseMode.HTML,
         reply_markup=manage_keyboard(tr, items),

@@ -14,6 +14,7 @@ from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
 from handlers.errors import on_error
+from handlers.pressed import show
 from storage.access import is_staff
 from storage.users import set_language
 
@@ -104,12 +105,12 @@ def language_keyboard() -> InlineKeyboardMarkup:
 
 
 async def language_command(update: Update, context: HotlineContext) -> None:
-    message = update.effective_message
-    if message is None:
-        return
     if update.callback_query is not None:
         await update.callback_query.answer()
-    await message.reply_text(
+    chat = update.effective_chat  # also for the menu button on a message gone or too old
+    if chat is None:
+        return
+    await chat.send_message(
         context.tr.gettext("Choose your language:"), reply_markup=language_keyboard()
     )
 
@@ -122,9 +123,7 @@ async def set_language_choice(update: Update, context: HotlineContext) -> None:
     if query.data == KEEP_LANGUAGE:  # the Crimean Tatar offer declined: nothing is stored
         await query.answer()
         language_name = LANGUAGE_NAMES[context.tr.lang]
-        await query.edit_message_text(
-            context.tr.gettext("Language: {language}").format(language=language_name)
-        )
+        await show(query, context.tr.gettext("Language: {language}").format(language=language_name))
         return
     if language not in LANGUAGES:
         await query.answer()
@@ -136,7 +135,7 @@ async def set_language_choice(update: Update, context: HotlineContext) -> None:
         **{**context.profile.__dict__, "language": language}
     )
     await query.answer()
-    await query.edit_message_text(context.tr.gettext("Language changed to English."))
+    await show(query, context.tr.gettext("Language changed to English."))
     chat = query.message.chat if query.message is not None else None
     if chat is not None and chat.type == ChatType.PRIVATE:
         # The chat's own menu in the chosen language (Telegram has no language code for crh)

@@ -30,6 +30,7 @@ from telegram.ext import (
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
 from handlers.guard import require
+from handlers.pressed import drop_buttons
 from handlers.report_keyboards import REGION_WORDS, VISIBILITY_WORDS
 from jobs.messages.monitors import APPROVE_PREFIX, REFUSE_PREFIX
 from storage import audit, digests, monitors, subscriptions
@@ -295,7 +296,7 @@ async def decide(update: Update, context: HotlineContext) -> None:
         if decision.approved
         else tr.gettext("Refused: user {user} was told.")
     ).format(user=decision.user_id)
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     if update.effective_chat is not None:
         await update.effective_chat.send_message(html.escape(text), parse_mode=ParseMode.HTML)
 

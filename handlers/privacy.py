@@ -21,6 +21,7 @@ from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from handlers.monitor import label_for_target
 from handlers.pin import add_action, ask_new_pin, pin_asked
+from handlers.pressed import show
 from handlers.status_words import status_word
 from jobs.messages.threads import kind_word
 from storage import chat_cleanup, safety
@@ -361,7 +362,7 @@ async def confirm_forget(update: Update, context: HotlineContext) -> None:
     )
     # The language was erased too: answer in the hotline's default language from now on.
     tr = services.i18n.get(None)
-    await query.edit_message_text(tr.gettext("Your data has been erased."))
+    await show(query, tr.gettext("Your data has been erased."))
 
 
 async def cancel_forget(update: Update, context: HotlineContext) -> None:
@@ -369,7 +370,7 @@ async def cancel_forget(update: Update, context: HotlineContext) -> None:
     if query is None:
         return
     await query.answer()
-    await query.edit_message_text(context.tr.gettext("Nothing was erased."))
+    await show(query, context.tr.gettext("Nothing was erased."))
 
 
 async def hide_chat(update: Update, context: HotlineContext) -> None:

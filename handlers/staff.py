@@ -32,6 +32,7 @@ from bot.i18n import N_, Translator
 from handlers import desk, staff_contacts
 from handlers import report_keyboards as kb
 from handlers.guard import require
+from handlers.pressed import show
 from handlers.replies import reply_html as _reply
 from handlers.status_words import status_word
 from storage import audit, cases, threads
@@ -183,7 +184,7 @@ async def inbox(update: Update, context: HotlineContext) -> None:
     markup = InlineKeyboardMarkup([desk_row, *inbox_markup(tr, page).inline_keyboard])
     text = f"{conversations}\n\n{text}"
     if query is not None and query.message is not None and query.data:
-        await query.edit_message_text(text, reply_markup=markup)
+        await show(query, text, reply_markup=markup)
     else:
         await _reply(update, text, markup)
 
