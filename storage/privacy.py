@@ -41,6 +41,7 @@ from storage.models import (
     PersistenceEntry,
     Subscription,
     Thread,
+    UnreachableChat,
     User,
 )
 from storage.threads import MessageView, family_messages_of
@@ -263,6 +264,7 @@ async def forget_user(
         delete(Subscription).where(Subscription.user_id == user_id)
     )
     await session.execute(delete(DigestSetting).where(DigestSetting.user_id == user_id))
+    await session.execute(delete(UnreachableChat).where(UnreachableChat.chat_id == user_id))
     requests = list(
         await session.scalars(select(MonitorRequest.id).where(MonitorRequest.user_id == user_id))
     )

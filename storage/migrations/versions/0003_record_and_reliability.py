@@ -11,8 +11,8 @@ sections in reverse order. On SQLite, never rebuild a parent table in batch mode
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401  (used by the sections)
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -25,9 +25,11 @@ def upgrade() -> None:
     _upgrade_record()
     _upgrade_delivery()
     _upgrade_announcements()
+    _upgrade_errors()
 
 
 def downgrade() -> None:
+    _downgrade_errors()
     _downgrade_announcements()
     _downgrade_delivery()
     _downgrade_record()
@@ -76,3 +78,23 @@ def _upgrade_announcements() -> None:
 
 def _downgrade_announcements() -> None:
     pass
+
+
+# == errors: staff chats that cannot be reached ===================================================
+
+
+def _upgrade_errors() -> None:
+    op.create_table(
+        "unreachable_chats",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("since", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unreachable_chats")),
+        sa.UniqueConstraint("chat_id", name=op.f("uq_unreachable_chats_chat_id")),
+        sqlite_autoincrement=True,
+    )
+
+
+def _downgrade_errors() -> None:
+    op.drop_table("unreachable_chats")
