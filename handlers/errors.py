@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
@@ -46,7 +47,8 @@ async def on_error(update: object, context: HotlineContext) -> None:
         log.error("update %s failed: %s", update_id, describe_error(error))
     if not isinstance(update, Update):
         return  # a job: nobody is waiting for an answer
-    tr = await user_translator(update, context)
+    # With every connection taken, a look-up would only wait as long again: Telegram's language.
+    tr = await user_translator(update, context, read=not isinstance(error, PoolTimeout))
     refused = error is not None and write_refused(error)
     text = tr.gettext(NOT_SAVED if refused else SOMETHING_WENT_WRONG)
     chat = update.effective_chat
@@ -60,17 +62,20 @@ async def on_error(update: object, context: HotlineContext) -> None:
         await _quietly(context.bot.send_message(chat.id, text))
 
 
-async def user_translator(update: Update, context: HotlineContext) -> Translator:
+async def user_translator(
+    update: Update, context: HotlineContext, *, read: bool = True
+) -> Translator:
     """The translator of the language stored for the update's user; Telegram's language when
-    none is stored or the database cannot be read; the hotline's default otherwise."""
+    none is stored or the database cannot (or need not: `read`) be read; else the default."""
     services = context.services
     user = update.effective_user
     if user is None:
         return services.i18n.get(None)
     language = None
     try:
-        async with services.sessions() as session:
-            language = await language_of(session, services.keys.key(user.id))
+        if read:
+            async with services.sessions() as session:
+                language = await language_of(session, services.keys.key(user.id))
     except Exception as error:  # the database may be what failed
         log.warning("error reply: the user's language was not read (%s)", type(error).__name__)
     return services.i18n.get(language or language_from_telegram(user.language_code))
