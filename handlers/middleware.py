@@ -79,13 +79,16 @@ async def load_profile(update: object, context: HotlineContext) -> None:
 async def _reachable_now(
     session: AsyncSession, update: Update, context: HotlineContext, user_key: int
 ) -> None:
-    """A staff member writing in private (or anyone in the staff group) shows that chat exists:
-    notices to it no longer fail with `chat not found` (storage/reachability.py)."""
+    """A staff member's /start in private (how everyone opens a bot), or any update from the
+    staff group, shows that chat exists: notices to it no longer fail with `chat not found`
+    (storage/reachability.py). Other updates cost nothing here."""
     chat = update.effective_chat
     if chat is None:
         return
-    if chat.type == ChatType.PRIVATE and is_staff(context.profile.role):
-        await mark_reachable(session, user_key)
+    if chat.type == ChatType.PRIVATE:
+        started = command_of(update.message, context.bot.username) == "start"
+        if started and is_staff(context.profile.role):
+            await mark_reachable(session, user_key)
     elif chat.id == context.services.settings.staff_chat_id:
         await mark_reachable(session, chat.id)
 

@@ -422,8 +422,8 @@ class Meta(Base):
 class UnreachableChat(Base):
     """A staff chat Telegram says does not exist (`chat not found`: the person never opened the
     bot, or the bot is not in the staff group). Recorded once, so the other staff are told once,
-    not per notice, and `python -m bot staff list` shows it; gone when that chat next writes to
-    the bot (`storage.reachability`)."""
+    not per notice, and `python -m bot staff list` shows it; gone when that person opens the bot
+    (/start) or the group writes (`storage.reachability`)."""
 
     __tablename__ = "unreachable_chats"
     __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - an id is never used twice

@@ -5,8 +5,8 @@ every notice to a staff group the bot is not in. Each such notice is given up (t
 marks it dead), but nobody would know that someone misses every report. The first refusal is
 recorded here and the other staff are told once (`reachability.staff_unreachable`, which names no
 one: the staff group is read on many phones; `python -m bot staff list` on the server shows who
-it is); later refusals change nothing. When that person (or the group) next writes to the bot,
-the record goes (`mark_reachable`), so a later refusal is told again.
+it is); later refusals change nothing. When that person opens the bot (/start), or anything
+comes from the staff group, the record goes (`mark_reachable`): a later refusal is told again.
 """
 
 from __future__ import annotations
