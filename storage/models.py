@@ -316,6 +316,20 @@ class Broadcast(Base):
     finished_at: Mapped[datetime | None]
 
 
+class BroadcastText(Base):
+    """A broadcast's text in one more language (crh, en, ru). The Ukrainian text, required, is
+    `broadcasts.text`; each recipient reads their language's text, or that one."""
+
+    __tablename__ = "broadcast_texts"
+
+    broadcast_id: Mapped[int] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    text: Mapped[bytes]
+    """Sealed, as `broadcasts.text` is."""
+
+
 class OutboxMessage(Base):
     """One message to one chat, written in the same transaction as the change that caused it.
 
@@ -417,3 +431,15 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[bytes]
+
+
+class GuideVersion(Base):
+    """One imported version of the "what to do" guide (`python -m bot guide import`): the TOML
+    source of every language, validated before it was stored. The newest row is the guide; with
+    none, the files under locales/guide/ are. Public advice, not personal data: not sealed."""
+
+    __tablename__ = "guide_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sources: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

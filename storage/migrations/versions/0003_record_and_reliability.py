@@ -11,8 +11,8 @@ sections in reverse order. On SQLite, never rebuild a parent table in batch mode
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401  (used by the sections)
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -71,8 +71,28 @@ def _downgrade_delivery() -> None:
 
 
 def _upgrade_announcements() -> None:
-    pass
+    op.create_table(
+        "broadcast_texts",
+        sa.Column("broadcast_id", sa.Integer(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["broadcast_id"],
+            ["broadcasts.id"],
+            name=op.f("fk_broadcast_texts_broadcast_id_broadcasts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("broadcast_id", "language", name=op.f("pk_broadcast_texts")),
+    )
+    op.create_table(
+        "guide_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sources", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_guide_versions")),
+    )
 
 
 def _downgrade_announcements() -> None:
-    pass
+    op.drop_table("guide_versions")
+    op.drop_table("broadcast_texts")
