@@ -82,3 +82,31 @@ DESK = CallbackFamily(
 
 FAMILY = CallbackFamily("fam", {"case": 2})  # thread message id, case code
 """A family member says which case a message is about."""
+
+BROADCAST = CallbackFamily(
+    "bc",
+    {
+        "aud": 1,  # audience
+        "of": 2,  # audience, its argument (a language or a region)
+        "lang": 1,  # language code: write (or rewrite) the text in that language
+        "done": 0,  # no more languages
+        "nophoto": 0,
+        "send": 0,
+        "edit": 0,
+        "cancel": 0,
+    },
+)
+"""Composing an announcement (/broadcast)."""
+
+BROADCASTS = CallbackFamily("bcs", {"pause": 1, "resume": 1, "cancel": 1})  # broadcast id
+"""Managing announcements under way (/broadcasts)."""
+
+GUIDE = CallbackFamily(
+    "gd",
+    {
+        "open": 1,  # pages shown first ("-": none): opens the guide in a new message
+        "p": 2,  # page id, pages shown first: shows a page in place
+        "toc": 1,  # pages shown first: the contents, in place
+    },
+)
+"""The "what to do" guide (/guide, the menu, the button after a report)."""
