@@ -27,6 +27,7 @@ from handlers import (
     desk,
     fallbacks,
     family_messages,
+    guide,
     monitor,
     pin,
     prepared,
@@ -139,6 +140,7 @@ def register_handlers(application: HotlineApplication) -> None:
     status.register(application)
     monitor.register(application)
     broadcast.register(application)
+    guide.register(application)
     common.register(application)
     family_messages.register(application)  # what no form or command took: a family's message
     fallbacks.register(application)  # last: unknown commands, stale buttons, edits

@@ -13,6 +13,7 @@ from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
 from bot.logs import describe_error
+from handlers.guide import menu_button
 from storage.access import is_staff
 from storage.users import set_language
 
@@ -48,6 +49,7 @@ def main_menu(context: HotlineContext) -> InlineKeyboardMarkup:
         [
             [InlineKeyboardButton(tr.gettext("Report a detention"), callback_data=MENU_REPORT)],
             [InlineKeyboardButton(tr.gettext("Status of my cases"), callback_data=MENU_STATUS)],
+            [menu_button(tr)],
             [InlineKeyboardButton(tr.gettext("Language"), callback_data=MENU_LANGUAGE)],
         ]
     )

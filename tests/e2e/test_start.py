@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.callbacks import GUIDE
 from storage.models import User
 from tests.support.harness import BotHarness
 from tests.support.identity import grant
@@ -16,7 +17,7 @@ async def test_start_replies_in_the_users_language_with_the_menu(running_bot: Bo
     reply = await sandbox.next_message(user.id)
     assert "hotline" in reply.plain.lower()
     callbacks = [data for row in reply.buttons for _, data in row]
-    assert callbacks == ["menu:report", "menu:status", "menu:language"]
+    assert callbacks == ["menu:report", "menu:status", GUIDE.build("open", "-"), "menu:language"]
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
         stored = await session.scalar(select(User).where(User.id == running_bot.key(user.id)))
