@@ -15,6 +15,7 @@ def register_jobs(application: HotlineApplication) -> None:
         deletions,
         delivery,
         digests,
+        hearings,
         reminders,
         retention,
         sqlite_maintenance,
@@ -24,6 +25,7 @@ def register_jobs(application: HotlineApplication) -> None:
     delivery.setup(application)
     deletions.setup(application)
     reminders.setup(application)
+    hearings.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)
     sqlite_maintenance.setup(application)

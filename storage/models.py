@@ -146,6 +146,8 @@ class Case(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    custody: Mapped[str | None] = mapped_column(String(16), index=True)
+    """Where the person stands (`enums.Custody`), apart from the lifecycle; kept by staff."""
 
 
 class CasePersonal(Base):
@@ -278,6 +280,8 @@ class Subscription(Base):
     target: Mapped[str] = mapped_column(String(40), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     region: Mapped[str | None] = mapped_column(String(16))
+    group_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """A group of co-defendants' cases (`case_groups.id`) the monitor follows."""
     alert_filter: Mapped[str] = mapped_column(String(16), default=AlertFilter.ALL_CHANGES)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -417,3 +421,49 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[bytes]
+
+
+class CaseGroup(Base):
+    """Co-defendants tried together (one criminal case, e.g. "the second Simferopol group"):
+    a hearing or verdict set on the group is written to every case in it, in one transaction.
+    The name is sealed with the master key (it may name people) and shown to staff and to
+    monitors following the group."""
+
+    __tablename__ = "case_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[bytes]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseRecord(Base):
+    """The prisoner's record staff keep current (storage/record.py): what the rights groups'
+    lists hold. Values that could identify the person or their family (court, place of
+    detention and its postal address, transfers, health, the criminal case's name) are sealed
+    with the case's data key; dates, articles and the regime stay plain, so hearing reminders
+    and statistics can query them without opening anything."""
+
+    __tablename__ = "case_records"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_groups.id", ondelete="SET NULL"), index=True
+    )
+    articles: Mapped[list[Any] | None] = mapped_column(JSON)
+    criminal_case: Mapped[bytes | None]
+    court: Mapped[bytes | None]
+    next_hearing_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    hearing_access: Mapped[str | None] = mapped_column(String(8))
+    pretrial_until: Mapped[date | None] = mapped_column(Date)
+    sentence_months: Mapped[int | None] = mapped_column(Integer)
+    sentence_regime: Mapped[str | None] = mapped_column(String(16))
+    detention_place: Mapped[bytes | None]
+    postal_address: Mapped[bytes | None]
+    transfers: Mapped[bytes | None]
+    """Earlier places of detention, newest last: sealed JSON [{"place": ..., "until": ISO}]."""
+    punishment_cell_since: Mapped[date | None] = mapped_column(Date)
+    health_flags: Mapped[bytes | None]
+    end_of_term: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

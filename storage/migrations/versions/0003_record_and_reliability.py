@@ -11,8 +11,8 @@ sections in reverse order. On SQLite, never rebuild a parent table in batch mode
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401  (used by the sections)
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -49,11 +49,60 @@ def _downgrade_report_form() -> None:
 
 
 def _upgrade_record() -> None:
-    pass
+    op.create_table(
+        "case_groups",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_groups")),
+    )
+    op.create_table(
+        "case_records",
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=True),
+        sa.Column("articles", sa.JSON(), nullable=True),
+        sa.Column("criminal_case", sa.LargeBinary(), nullable=True),
+        sa.Column("court", sa.LargeBinary(), nullable=True),
+        sa.Column("next_hearing_at", sa.DateTime(), nullable=True),
+        sa.Column("hearing_access", sa.String(length=8), nullable=True),
+        sa.Column("pretrial_until", sa.Date(), nullable=True),
+        sa.Column("sentence_months", sa.Integer(), nullable=True),
+        sa.Column("sentence_regime", sa.String(length=16), nullable=True),
+        sa.Column("detention_place", sa.LargeBinary(), nullable=True),
+        sa.Column("postal_address", sa.LargeBinary(), nullable=True),
+        sa.Column("transfers", sa.LargeBinary(), nullable=True),
+        sa.Column("punishment_cell_since", sa.Date(), nullable=True),
+        sa.Column("health_flags", sa.LargeBinary(), nullable=True),
+        sa.Column("end_of_term", sa.Date(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_records_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["case_groups.id"], name=op.f("fk_case_records_group_id_case_groups"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("case_id", name=op.f("pk_case_records")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_case_records_group_id"), "case_records", ["group_id"])
+    op.create_index(op.f("ix_case_records_next_hearing_at"), "case_records", ["next_hearing_at"])
+    # Plain ALTER: batch mode would rebuild `cases` and delete every row that refers to it.
+    op.add_column("cases", sa.Column("custody", sa.String(length=16), nullable=True))
+    op.create_index(op.f("ix_cases_custody"), "cases", ["custody"])
+    op.add_column("subscriptions", sa.Column("group_id", sa.Integer(), nullable=True))
+    op.create_index(op.f("ix_subscriptions_group_id"), "subscriptions", ["group_id"])
 
 
 def _downgrade_record() -> None:
-    pass
+    op.drop_index(op.f("ix_subscriptions_group_id"), table_name="subscriptions")
+    op.drop_column("subscriptions", "group_id")
+    op.drop_index(op.f("ix_cases_custody"), table_name="cases")
+    op.drop_column("cases", "custody")  # plain, as above
+    op.drop_index(op.f("ix_case_records_next_hearing_at"), table_name="case_records")
+    op.drop_index(op.f("ix_case_records_group_id"), table_name="case_records")
+    op.drop_table("case_records")
+    op.drop_table("case_groups")
 
 
 # == delivery: atomic claims, owners and leases, the outage horizon ==============================
