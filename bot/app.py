@@ -31,6 +31,7 @@ from handlers import (
     pin,
     prepared,
     privacy,
+    record_edit,
     report,
     roles,
     safety,
@@ -133,6 +134,7 @@ def register_handlers(application: HotlineApplication) -> None:
     safety.register(application)
     staff.register(application)
     desk.register(application)
+    record_edit.register(application)
     prepared.register(application)
     roles.register(application)
     report.register(application)

@@ -41,6 +41,7 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("inbox", N_("Cases waiting for review")),
     ("mine", N_("Conversations you took")),
     ("case", N_("Open a case by its code")),
+    ("group", N_("Groups of co-defendants: hearings and verdicts")),
     ("broadcast", N_("Send an announcement")),
     ("broadcasts", N_("Recent announcements")),
     ("visibility", N_("Record what the family allows to publish")),
