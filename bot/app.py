@@ -27,6 +27,7 @@ from handlers import (
     desk,
     fallbacks,
     family_messages,
+    letters,
     monitor,
     pin,
     prepared,
@@ -135,6 +136,7 @@ def register_handlers(application: HotlineApplication) -> None:
     staff.register(application)
     desk.register(application)
     record_edit.register(application)
+    letters.register(application)
     prepared.register(application)
     roles.register(application)
     report.register(application)

@@ -18,6 +18,7 @@ def register_jobs(application: HotlineApplication) -> None:
         hearings,
         reminders,
         retention,
+        silence,
         sqlite_maintenance,
     )
 
@@ -26,6 +27,7 @@ def register_jobs(application: HotlineApplication) -> None:
     deletions.setup(application)
     reminders.setup(application)
     hearings.setup(application)
+    silence.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)
     sqlite_maintenance.setup(application)

@@ -122,6 +122,15 @@ class HealthFlag(StrEnum):
     URGENT_CARE = "urgent_care"
 
 
+class SignOfLife(StrEnum):
+    """What told a family the person is alive and where: logged with one tap."""
+
+    LETTER = "letter"
+    CALL = "call"
+    VISIT = "visit"
+    LAWYER_VISIT = "lawyer_visit"
+
+
 class SubscriptionScope(StrEnum):
     CASE = "case"
     REGION = "region"

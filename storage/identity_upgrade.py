@@ -30,6 +30,7 @@ from storage.models import (
     PersistenceEntry,
     PreparedAnswer,
     SensitiveMessage,
+    SignOfLifeEntry,
     Subscription,
     Thread,
     ThreadMessage,
@@ -58,6 +59,7 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     AuditEntry.__table__.c.actor_id,
     AuditEntry.__table__.c.target_user_id,
     DataKey.__table__.c.user_id,
+    SignOfLifeEntry.__table__.c.logged_by,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 

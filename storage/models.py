@@ -467,3 +467,19 @@ class CaseRecord(Base):
     health_flags: Mapped[bytes | None]
     end_of_term: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignOfLifeEntry(Base):
+    """A sign of life (a letter, a call, a visit, a lawyer's visit) on a day, logged by the
+    family or staff. The silence alarm (storage/signs_of_life.py) watches the newest one."""
+
+    __tablename__ = "signs_of_life"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    on_date: Mapped[date] = mapped_column(Date)
+    logged_by: Mapped[int | None] = mapped_column(BigInteger)
+    """The user key of who logged it (cleared by /forget)."""
+    by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

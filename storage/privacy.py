@@ -39,6 +39,7 @@ from storage.models import (
     MonitorRequest,
     OutboxMessage,
     PersistenceEntry,
+    SignOfLifeEntry,
     Subscription,
     Thread,
     User,
@@ -256,6 +257,9 @@ async def forget_user(
         await session.execute(
             update(CaseEvent).where(CaseEvent.actor_id == user_id).values(actor_id=None)
         )
+    await session.execute(
+        update(SignOfLifeEntry).where(SignOfLifeEntry.logged_by == user_id).values(logged_by=None)
+    )
     # Their conversations with the hotline, staff answers included (desk notices go with them).
     await session.execute(delete(Thread).where(Thread.user_id == user_id))
     contacts = await session.execute(delete(CaseContact).where(CaseContact.user_id == user_id))

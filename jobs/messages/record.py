@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.i18n import N_, Translator
 from jobs.messages.base import RenderedMessage, Renderer
-from storage.enums import Custody, HealthFlag, HearingAccess, SentenceRegime
+from storage.enums import Custody, HealthFlag, HearingAccess, SentenceRegime, SignOfLife
 from storage.record_values import court_time
 
 RECORD_LABELS: dict[str, str] = {
@@ -161,3 +161,60 @@ TEMPLATES: dict[str, Renderer] = {
     "record.hearing_reminder": hearing_reminder,
     "record.hearing_reminder_monitor": hearing_reminder,
 }
+
+
+SIGN_WORDS: dict[str, str] = {
+    SignOfLife.LETTER: N_("a letter"),
+    SignOfLife.CALL: N_("a call"),
+    SignOfLife.VISIT: N_("a visit"),
+    SignOfLife.LAWYER_VISIT: N_("a lawyer's visit"),
+}
+SIGN_BUTTONS: dict[str, str] = {
+    SignOfLife.LETTER: N_("✉ A letter came"),
+    SignOfLife.CALL: N_("☎ A call"),
+    SignOfLife.VISIT: N_("👁 A visit"),
+    SignOfLife.LAWYER_VISIT: N_("⚖ A lawyer's visit"),
+}
+
+
+def sign_text(tr: Translator, kind: object, on_date: date) -> str:
+    """`a letter, 02.12.2026` (plain text: escape at use)."""
+    return tr.gettext("{what}, {date}").format(
+        what=_word(tr, SIGN_WORDS, kind), date=tr.format_date(on_date)
+    )
+
+
+def silence_staff(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
+    days = int(params.get("days", 0))
+    text = tr.ngettext(
+        "No sign of life in case {code} for {days} day (since {since}). /case {code}",
+        "No sign of life in case {code} for {days} days (since {since}). /case {code}",
+        days,
+    ).format(
+        code=escape(str(params.get("code", ""))),
+        days=days,
+        since=escape(tr.format_date(date.fromisoformat(str(params.get("since"))))),
+    )
+    return RenderedMessage(text)
+
+
+def silence_monitor(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
+    days = int(params.get("days", 0))
+    text = tr.ngettext(
+        "No sign of life from {case} for {days} day (since {since}).",
+        "No sign of life from {case} for {days} days (since {since}).",
+        days,
+    ).format(
+        case=_case(tr, params),
+        days=days,
+        since=escape(tr.format_date(date.fromisoformat(str(params.get("since"))))),
+    )
+    return RenderedMessage(text, protect_content=bool(params.get("name")))
+
+
+TEMPLATES.update(
+    {
+        "record.silence_staff": silence_staff,
+        "record.silence_monitor": silence_monitor,
+    }
+)

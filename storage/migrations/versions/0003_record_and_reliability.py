@@ -92,9 +92,27 @@ def _upgrade_record() -> None:
     op.create_index(op.f("ix_cases_custody"), "cases", ["custody"])
     op.add_column("subscriptions", sa.Column("group_id", sa.Integer(), nullable=True))
     op.create_index(op.f("ix_subscriptions_group_id"), "subscriptions", ["group_id"])
+    op.create_table(
+        "signs_of_life",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("on_date", sa.Date(), nullable=False),
+        sa.Column("logged_by", sa.BigInteger(), nullable=True),
+        sa.Column("by_staff", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_signs_of_life_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signs_of_life")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_signs_of_life_case_id"), "signs_of_life", ["case_id"])
 
 
 def _downgrade_record() -> None:
+    op.drop_index(op.f("ix_signs_of_life_case_id"), table_name="signs_of_life")
+    op.drop_table("signs_of_life")
     op.drop_index(op.f("ix_subscriptions_group_id"), table_name="subscriptions")
     op.drop_column("subscriptions", "group_id")
     op.drop_index(op.f("ix_cases_custody"), table_name="cases")
