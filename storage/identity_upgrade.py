@@ -29,6 +29,7 @@ from storage.models import (
     OutboxMessage,
     PersistenceEntry,
     PreparedAnswer,
+    ReportForm,
     SensitiveMessage,
     Subscription,
     Thread,
@@ -58,6 +59,7 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     AuditEntry.__table__.c.actor_id,
     AuditEntry.__table__.c.target_user_id,
     DataKey.__table__.c.user_id,
+    ReportForm.__table__.c.user_id,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 
