@@ -25,6 +25,7 @@ from handlers import (
     broadcast,
     common,
     desk,
+    edits,
     fallbacks,
     family_messages,
     letters,
@@ -130,6 +131,7 @@ def register_handlers(application: HotlineApplication) -> None:
     """Order matters within a group: conversations and deep links before the generic /start."""
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
     application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
+    edits.register(application)  # every edit, before any input, form or command takes it
     privacy.register(application)
     pin.register(application)
     safety.register(application)

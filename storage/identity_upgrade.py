@@ -29,6 +29,7 @@ from storage.models import (
     OutboxMessage,
     PersistenceEntry,
     PreparedAnswer,
+    ReportForm,
     SensitiveMessage,
     SignOfLifeEntry,
     Subscription,
@@ -60,6 +61,7 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     AuditEntry.__table__.c.target_user_id,
     DataKey.__table__.c.user_id,
     SignOfLifeEntry.__table__.c.logged_by,
+    ReportForm.__table__.c.user_id,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 

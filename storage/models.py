@@ -151,7 +151,8 @@ class Case(Base):
 
 
 class CasePersonal(Base):
-    """The detainee's personal fields, each sealed with the data key."""
+    """The detainee's personal fields, each sealed with the case's data key; which field is
+    which column is said by `storage.fields.REGISTRY`."""
 
     __tablename__ = "case_personal"
 
@@ -160,9 +161,11 @@ class CasePersonal(Base):
     )
     detainee_name: Mapped[bytes | None]
     birth_date: Mapped[bytes | None]
-    place: Mapped[bytes | None]
+    arrest_place: Mapped[bytes | None]
+    """Where the arrest happened (town, address)."""
     charges: Mapped[bytes | None]
-    held_at: Mapped[bytes | None]
+    held_in: Mapped[bytes | None]
+    """Where the person is held now."""
     lawyer: Mapped[bytes | None]
     health: Mapped[bytes | None]
     kept_for_case: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -412,6 +415,29 @@ class PersistenceEntry(Base):
         ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
     )
     """The entry's own data key, destroyed with the entry (retention, /forget)."""
+
+
+class ReportForm(Base):
+    """A report being filled in (`storage.forms`): the state and the answers, written together
+    in one statement per step. The answers are sealed with the form's own data key."""
+
+    __tablename__ = "report_forms"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    version: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(32))
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)
+    answers: Mapped[bytes]
+    data_key_id: Mapped[int] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Meta(Base):

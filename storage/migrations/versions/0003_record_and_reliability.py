@@ -38,11 +38,49 @@ def downgrade() -> None:
 
 
 def _upgrade_report_form() -> None:
-    pass
+    # Names that say what the columns hold (plain RENAME: SQLite >= 3.25 and PostgreSQL).
+    op.execute("ALTER TABLE case_personal RENAME COLUMN place TO arrest_place")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN held_at TO held_in")
+    op.create_table(
+        "report_forms",
+        sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("version", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("step", sa.String(length=32), nullable=True),
+        sa.Column("editing", sa.Boolean(), nullable=False),
+        sa.Column("answers", sa.LargeBinary(), nullable=False),
+        sa.Column("data_key_id", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_report_forms_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"],
+            ["data_keys.id"],
+            name=op.f("fk_report_forms_data_key_id_data_keys"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_report_forms")),
+    )
+    op.create_index(
+        op.f("ix_report_forms_data_key_id"), "report_forms", ["data_key_id"], unique=False
+    )
+    op.create_index(
+        op.f("ix_report_forms_updated_at"), "report_forms", ["updated_at"], unique=False
+    )
 
 
 def _downgrade_report_form() -> None:
-    pass
+    # Open forms are lost on a downgrade (their keys go with them); their owners start again.
+    op.execute("DELETE FROM data_keys WHERE id IN (SELECT data_key_id FROM report_forms)")
+    op.drop_index(op.f("ix_report_forms_updated_at"), table_name="report_forms")
+    op.drop_index(op.f("ix_report_forms_data_key_id"), table_name="report_forms")
+    op.drop_table("report_forms")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN held_in TO held_at")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN arrest_place TO place")
 
 
 # == the prisoner's record: record fields, custody, groups, hearing reminders ===================
