@@ -27,10 +27,10 @@ from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
 from handlers.pin import add_action, pin_asked
 from handlers.privacy import remember_sensitive_message
-from handlers.report_fields import Invalid
 from jobs.messages.record import SIGN_BUTTONS, sign_text
 from storage.access import is_staff
 from storage.enums import SignOfLife
+from storage.field_checks import Invalid
 from storage.record_values import parse_record_date
 from storage.reports import cases_of
 from storage.signs_of_life import (

@@ -4,7 +4,16 @@ monitors' texts and the outbox templates read the same tables."""
 
 from __future__ import annotations
 
-from storage.enums import Detainer, Region, Relation, Visibility
+from storage.enums import (
+    Custody,
+    Detainer,
+    HealthFlag,
+    HearingAccess,
+    Region,
+    Relation,
+    SentenceRegime,
+    Visibility,
+)
 from storage.msgids import N_
 
 RELATION_WORDS: dict[str, str] = {
@@ -46,3 +55,28 @@ VISIBILITY_WORDS: dict[str, str] = {
 }
 DATE_WORDS: dict[str, str] = {"today": N_("Today"), "yesterday": N_("Yesterday")}
 """Buttons of a date question: the day is worked out when tapped."""
+
+CUSTODY_WORDS: dict[str, str] = {
+    Custody.PRE_TRIAL: N_("In pre-trial detention"),
+    Custody.HOUSE_ARREST: N_("Under house arrest or restrictions"),
+    Custody.COLONY: N_("Serving a sentence in a colony"),
+    Custody.IN_TRANSIT: N_("In transit between places of detention"),
+    Custody.RELEASED: N_("Released"),
+    Custody.PERSECUTED_FREE: N_("Prosecuted, not detained"),
+    Custody.UNKNOWN: N_("Whereabouts unknown"),
+}
+ACCESS_WORDS: dict[str, str] = {
+    HearingAccess.OPEN: N_("Open hearing"),
+    HearingAccess.CLOSED: N_("Closed hearing"),
+}
+REGIME_WORDS: dict[str, str] = {
+    SentenceRegime.GENERAL: N_("General regime colony"),
+    SentenceRegime.STRICT: N_("Strict regime colony"),
+    SentenceRegime.SPECIAL: N_("Special regime colony"),
+    SentenceRegime.PRISON: N_("Prison"),
+    SentenceRegime.SETTLEMENT: N_("Colony-settlement"),
+}
+FLAG_WORDS: dict[str, str] = {
+    HealthFlag.CHRONIC: N_("Chronic illness"),
+    HealthFlag.URGENT_CARE: N_("Needs urgent medical care"),
+}

@@ -17,18 +17,24 @@ translator satisfies, and labels are msgids translated where they are shown.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from storage import field_checks as checks
+from storage import record_values
 from storage.field_checks import Invalid
 from storage.field_words import (
+    ACCESS_WORDS,
+    CUSTODY_WORDS,
     DATE_WORDS,
     DETAINER_WORDS,
+    FLAG_WORDS,
     LAWYER_WORDS,
+    REGIME_WORDS,
     REGION_WORDS,
     RELATION_WORDS,
     VISIBILITY_WORDS,
@@ -40,6 +46,7 @@ Json = Any
 
 CASES = "cases"
 PERSONAL = "case_personal"
+RECORDS = "case_records"
 CONTACTS = "case_contacts"
 NAME = "name"
 BIRTH = "birth"
@@ -71,6 +78,8 @@ class Words(Protocol):
     def ngettext(self, singular: str, plural: str, n: int) -> str: ...
 
     def format_date(self, value: date) -> str: ...
+
+    def format_datetime(self, value: datetime) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,12 @@ class Kind:
     def column(self, answer: Json, today: date) -> object:
         """The value its column holds (before sealing)."""
         return answer
+
+    def from_column(self, stored: object) -> Json:
+        """A stored (opened) value back in the form's JSON shape (the record keeps these)."""
+        if isinstance(stored, date):
+            return stored.isoformat()
+        return stored
 
     def show_answer(self, words: Words, fld: Field, answer: Json) -> str:
         """A form answer as the summary shows it."""
@@ -303,6 +318,92 @@ class Files(Kind):
         return words.ngettext("{count} file", "{count} files", count).format(count=count)
 
 
+class Hearing(Kind):
+    """A court hearing: a day and, if known, a time, typed in court time (Moscow time, as the
+    courts of occupied Crimea sit); kept as a UTC instant (ISO), shown in court time."""
+
+    typed = True
+
+    def parse(self, text: str, typing: Typing) -> Json:
+        return record_values.parse_hearing(text, today=typing.today).isoformat()
+
+    def column(self, answer: Json, today: date) -> object:
+        return datetime.fromisoformat(answer).astimezone(UTC) if isinstance(answer, str) else None
+
+    def from_column(self, stored: object) -> Json:
+        return stored.isoformat() if isinstance(stored, datetime) else stored
+
+    def show(self, words: Words, fld: Field, stored: object) -> str:
+        instant = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
+        local = record_values.court_time(instant)
+        if (local.hour, local.minute) == (0, 0):  # the time is not known
+            return words.format_date(local.date())
+        return words.gettext("{when} (Moscow time)").format(when=words.format_datetime(local))
+
+
+class Articles(Kind):
+    """Articles of the criminal code: `205.5 ч. 2, 275.1` → [{"number", "part"}...]."""
+
+    typed = True
+
+    def parse(self, text: str, typing: Typing) -> Json:
+        return [article.as_json() for article in record_values.parse_articles(text)]
+
+    def show(self, words: Words, fld: Field, stored: object) -> str:
+        shown = []
+        for article in stored if isinstance(stored, list) else []:
+            if article.get("part"):
+                shown.append(words.gettext("art. {number} part {part}").format(**article))
+            else:
+                shown.append(words.gettext("art. {number}").format(number=article["number"]))
+        return ", ".join(shown)
+
+
+class Months(Kind):
+    """A term of years and months (`12`, `12 6`, `12,5`), kept in months."""
+
+    typed = True
+
+    def parse(self, text: str, typing: Typing) -> Json:
+        return record_values.parse_sentence_months(text)
+
+    def show(self, words: Words, fld: Field, stored: object) -> str:
+        years, months = divmod(int(str(stored)), 12)
+        parts = []
+        if years:
+            parts.append(words.ngettext("{count} year", "{count} years", years).format(count=years))
+        if months:
+            parts.append(
+                words.ngettext("{count} month", "{count} months", months).format(count=months)
+            )
+        return " ".join(parts)
+
+
+class Flags(Kind):
+    """Some of the field's choices at once; a button per choice and one for all of them. Kept
+    as a list; its column holds the list as JSON (sealed when the field is)."""
+
+    ALL = "all"
+
+    def tap(self, fld: Field, value: str, typing: Typing, current: Json) -> Json:
+        if fld.choices is not None and value == self.ALL:
+            return list(fld.choices)
+        if fld.choices is not None and value in fld.choices:
+            return [value]
+        raise Invalid(N_("Please use the buttons."))
+
+    def column(self, answer: Json, today: date) -> object:
+        return json.dumps(answer) if isinstance(answer, list) else None
+
+    def from_column(self, stored: object) -> Json:
+        return json.loads(stored) if isinstance(stored, str) else stored
+
+    def show(self, words: Words, fld: Field, stored: object) -> str:
+        flags = self.from_column(stored)
+        choices = fld.choices or {}
+        return ", ".join(words.gettext(choices.get(f, f)) for f in flags or [])
+
+
 CHOICE = Choice()
 NAME_TEXT = Text(limit=checks.NAME_LIMIT, multiline=False, letters=True)
 LINE = Text(limit=checks.PLACE_LIMIT, multiline=False)
@@ -311,6 +412,11 @@ BIRTH_OR_AGE = BirthOrAge()
 DETENTION_DATE = Date(check=checks.parse_detention_date)
 PHONE = Phone()
 FILES = Files()
+DATE = Date()
+HEARING = Hearing()
+ARTICLES = Articles()
+MONTHS = Months()
+FLAGS = Flags()
 
 
 # -- fields --------------------------------------------------------------------------------------
@@ -382,6 +488,14 @@ class Registry:
         """Facts of a report that staff compare between two reports of one person."""
         return tuple(f for f in self.stored_in(CASES) + self.stored_in(PERSONAL) if f.fact)
 
+    def record(self) -> tuple[Field, ...]:
+        """The prisoner's record staff keep (storage/record.py): custody and `case_records`."""
+        return tuple(
+            f
+            for f in self.fields
+            if f.stored is not None and (f.stored.table == RECORDS or f.key == "custody")
+        )
+
     def by_column(self, table: str, column: str) -> Field | None:
         for f in self.stored_in(table):
             if f.column == column:
@@ -439,6 +553,41 @@ FIELDS: tuple[Field, ...] = (
     Field("visibility", N_("Publicity"), CHOICE, Stored(CASES, "visibility", sealed=False),
           question=N_("May the hotline speak about this case publicly?"),
           choices=VISIBILITY_WORDS, in_form=True, fact=False),
+    # -- the prisoner's record: kept by staff (storage/record.py), never asked in the form ------
+    Field("custody", N_("Custody"), CHOICE, Stored(CASES, "custody", sealed=False),
+          Audience.PUBLIC, choices=CUSTODY_WORDS, staff_editable=True, fact=False),
+    Field("articles", N_("Articles"), ARTICLES, Stored(RECORDS, "articles", sealed=False),
+          Audience.PUBLIC, staff_editable=True, fact=False),
+    Field("criminal_case", N_("Criminal case or group"), LINE, Stored(RECORDS, "criminal_case"),
+          Audience.PUBLIC, staff_editable=True, fact=False),
+    Field("court", N_("Court"), LINE, Stored(RECORDS, "court"), Audience.PUBLIC,
+          staff_editable=True, fact=False),
+    Field("next_hearing", N_("Next hearing"), HEARING,
+          Stored(RECORDS, "next_hearing_at", sealed=False), Audience.PUBLIC,
+          staff_editable=True, fact=False),
+    Field("hearing_access", N_("Hearing open to the public"), CHOICE,
+          Stored(RECORDS, "hearing_access", sealed=False), Audience.PUBLIC,
+          choices=ACCESS_WORDS, staff_editable=True, fact=False),
+    Field("pretrial_until", N_("Pre-trial detention until"), DATE,
+          Stored(RECORDS, "pretrial_until", sealed=False), Audience.PUBLIC,
+          staff_editable=True, fact=False),
+    Field("sentence_term", N_("Sentence"), MONTHS,
+          Stored(RECORDS, "sentence_months", sealed=False), Audience.PUBLIC,
+          staff_editable=True, fact=False),
+    Field("sentence_regime", N_("Regime"), CHOICE,
+          Stored(RECORDS, "sentence_regime", sealed=False), Audience.PUBLIC,
+          choices=REGIME_WORDS, staff_editable=True, fact=False),
+    Field("detention_place", N_("Place of detention"), LINE, Stored(RECORDS, "detention_place"),
+          Audience.PUBLIC, staff_editable=True, fact=False),
+    Field("postal_address", N_("Postal address for letters"), TEXT,
+          Stored(RECORDS, "postal_address"), Audience.PUBLIC, staff_editable=True, fact=False),
+    Field("punishment_cell_since", N_("In a punishment cell since"), DATE,
+          Stored(RECORDS, "punishment_cell_since", sealed=False), Audience.PUBLIC,
+          staff_editable=True, fact=False),
+    Field("health_flags", N_("Health"), FLAGS, Stored(RECORDS, "health_flags"),
+          choices=FLAG_WORDS, staff_editable=True, fact=False),
+    Field("end_of_term", N_("End of term"), DATE, Stored(RECORDS, "end_of_term", sealed=False),
+          Audience.PUBLIC, staff_editable=True, fact=False),
 )  # fmt: skip
 REGISTRY = Registry(FIELDS)
 """Read it as `fields.REGISTRY` at the time of use (tests swap it for a later release's)."""

@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from bot.i18n import I18n
 from handlers.record_edit import RECORD
-from jobs.messages.record import CUSTODY_WORDS, custody_word
+from jobs.messages.record import custody_word
 from storage import subscriptions
 from storage.enums import AuditOutcome, MonitorStatus, Role, Visibility
+from storage.field_words import CUSTODY_WORDS
 from storage.models import AuditEntry, CaseRecord, User
-from storage.record import SLOTS
+from storage.record import record_keys
 from storage.users import set_language
 from tests.support.case_factory import make_case
 from tests.support.discreet import shown
@@ -96,8 +97,8 @@ async def test_each_record_field_edited_from_the_card_tells_whom_staff_chose(
     sandbox.add_user(MONITOR, language_code="en")
     code = await seed(running_bot, family, visibility)
     expected = {**{k: v[1] for k, v in TYPED.items()}, **{k: v[1] for k, v in CHOSEN.items()}}
-    assert set(expected) == set(SLOTS)  # every field of the record is edited here
-    for key in SLOTS:
+    assert set(expected) == set(record_keys())  # every field of the record is edited here
+    for key in record_keys():
         reply = await edit(running_bot, code, key, tell)
         assert "Saved on 1 case" in reply, (key, reply)
         if tell == "nobody":
@@ -120,7 +121,9 @@ async def test_each_record_field_edited_from_the_card_tells_whom_staff_chose(
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "case.record"))
         )
     assert stored is not None and stored.sentence_months == 150
-    assert len(audits) == len(SLOTS) and all(a.actor_id == running_bot.key(STAFF) for a in audits)
+    assert len(audits) == len(record_keys()) and all(
+        a.actor_id == running_bot.key(STAFF) for a in audits
+    )
 
 
 async def test_bad_values_are_refused_in_words_and_asked_again(running_bot: BotHarness) -> None:

@@ -21,6 +21,7 @@ from storage.fields import (
     FILES_LIMIT,
     PERSONAL,
     PHONE,
+    RECORDS,
     Registry,
     Typing,
 )
@@ -32,6 +33,7 @@ NOT_FIELDS = {
     PERSONAL: {"case_id", "kept_for_case"},
     CONTACTS: {"id", "case_id", "user_id", "is_reporter", "approved", "telegram_name",
                "telegram_username", "created_at"},
+    RECORDS: {"case_id", "group_id", "transfers", "updated_at"},  # membership, history, time
 }  # fmt: skip
 
 
@@ -42,10 +44,12 @@ def test_every_stored_field_has_its_column_and_every_personal_column_its_field()
             continue
         column = tables[field.stored.table].c[field.stored.column]
         assert isinstance(column.type, LargeBinary) == field.stored.sealed, field.key
-    for table in (PERSONAL, CONTACTS):
+    for table in (PERSONAL, CONTACTS, RECORDS):
         columns = {c.name for c in tables[table].c} - NOT_FIELDS[table]
         assert columns == set(REGISTRY.columns(table)), table
-    assert set(REGISTRY.columns(CASES)) == {"detention_date", "region", "detained_by", "visibility"}
+    assert set(REGISTRY.columns(CASES)) == {
+        "detention_date", "region", "detained_by", "visibility", "custody",
+    }  # fmt: skip
 
 
 def test_the_form_asks_its_questions_in_registry_order_and_names_renamed_keys() -> None:
@@ -72,7 +76,7 @@ def test_every_label_question_and_choice_is_translated(lang: str) -> None:
 def test_the_version_follows_the_questions() -> None:
     same = Registry(fields.FIELDS)
     assert same.version == REGISTRY.version
-    extra = replace(fields.FIELDS[-1], key="known_as", formerly=())
+    extra = replace(REGISTRY.form[-1], key="known_as", formerly=())  # a new question
     assert Registry([*fields.FIELDS, extra]).version != REGISTRY.version
     swapped = [fields.FIELDS[1], fields.FIELDS[0], *fields.FIELDS[2:]]
     assert Registry(swapped).version != REGISTRY.version
