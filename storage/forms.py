@@ -189,17 +189,20 @@ async def save(
 ) -> None:
     """Write the whole form (state and answers) in the caller's transaction; a new form gets a
     data key of its own."""
-    row = await session.get(ReportForm, user_id)
-    if row is None:
+    found = (
+        await session.execute(
+            select(ReportForm, DataKey.sealed)
+            .join(DataKey, DataKey.id == ReportForm.data_key_id)
+            .where(ReportForm.user_id == user_id)
+        )
+    ).first()
+    if found is None:
         keyed = await new_key(session, cipher)
         assert keyed.key_id is not None
         row = ReportForm(user_id=user_id, data_key_id=keyed.key_id)
         session.add(row)
     else:
-        sealed_key = await session.scalar(
-            select(DataKey.sealed).where(DataKey.id == row.data_key_id)
-        )
-        assert sealed_key is not None
+        row, sealed_key = found
         keyed = cipher.for_data_key(row.data_key_id, sealed_key)
     sealed = keyed.seal(_unsealed(form))
     assert sealed is not None
