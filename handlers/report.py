@@ -252,14 +252,16 @@ async def route(update: object, context: HotlineContext) -> None:
     form = await load_form(context)
     if form is None:
         return  # no form: a stale button or an ordinary message, for the other handlers
-    query, message = update.callback_query, update.message
-    if query is not None:
+    message = update.message
+    if update.callback_query is not None:
         await _pressed(update, context, form)
-    elif message is not None and command_of(message, context.bot.username) == "cancel":
+    elif message is None:
+        return
+    elif command_of(message, context.bot.username) == "cancel":
         await cancel(update, context)
-    elif message is not None and message.text is not None:
+    elif message.text is not None:
         await _typed(update, context, form)
-    elif message is not None and (message.photo or message.document is not None):
+    elif message.photo or message.document is not None:
         await _file_sent(update, context, form)
     else:
         await _not_text(update, context)
@@ -302,16 +304,17 @@ def _button_action(form: Form, pressed: Pressed | None) -> ButtonAction | None:
     if pressed is None:
         return None
     key = pressed.args[0] if pressed.args else None
-    if pressed.verb == "consent" and form.state == State.CONSENT:
-        return _consent_given if pressed.args == ("yes",) else _consent_refused
-    if pressed.verb == "confirm" and form.state == State.SUMMARY:
-        return _confirm
+    if pressed.verb in ("a", "skip", "back"):  # buttons of a question: of the current one only
+        return _question_button if form.state == State.QUESTION and key == form.step else None
     field = fields.REGISTRY.get(key)
-    if pressed.verb == "edit" and form.state == State.SUMMARY and field and field.in_form:
-        return _edit
-    if pressed.verb in ("a", "skip", "back") and form.state == State.QUESTION and key == form.step:
-        return _question_button
-    return None
+    actions: dict[tuple[str, State], ButtonAction | None] = {
+        ("consent", State.CONSENT): (
+            _consent_given if pressed.args == ("yes",) else _consent_refused
+        ),
+        ("confirm", State.SUMMARY): _confirm,
+        ("edit", State.SUMMARY): _edit if field is not None and field.in_form else None,
+    }
+    return actions.get((pressed.verb, form.state))
 
 
 async def _edit(update: Update, context: HotlineContext, form: Form, pressed: Pressed) -> None:

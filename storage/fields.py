@@ -8,8 +8,9 @@ whether staff may edit it. What used to be written out in several places is deri
 of the form's answers to columns (`storage.reports.file_report`), the personal-field lists
 (`REGISTRY.columns(PERSONAL)`), the staff card's lines and /mydata.
 
-Kinds are shared by fields (`TEXT`, `DETENTION_DATE`, `CHOICE`...): a field of a known kind is
-one entry; a new kind of value (a date and time, a list of articles) is one class here. Nothing
+Kinds are shared by fields (`TEXT`, `DETENTION_DATE`, `CHOICE`, `Date()`, `ListOf(item)`...): a
+field of a known kind is one entry; a new kind of value (a date and time, a sentence in years
+and regime) is one class here. Nothing
 here knows Telegram or the catalogs: a shown value goes through `Words`, which the bot's
 translator satisfies, and labels are msgids translated where they are shown.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -404,6 +406,49 @@ class Flags(Kind):
         return ", ".join(words.gettext(choices.get(f, f)) for f in flags or [])
 
 
+@dataclass(frozen=True)
+class ListOf(Kind):
+    """Several values of one kind, typed on separate lines or separated by ";" (articles of the
+    criminal code: "205.5 part 2; 275.1"), each checked by `item`; a list in the form, JSON text
+    in its column, shown joined by commas."""
+
+    item: Kind = field(default_factory=Text)
+
+    typed = True
+
+    @property
+    def name(self) -> str:
+        return f"ListOf[{self.item.name}]"
+
+    def parse(self, text: str, typing: Typing) -> Json:
+        parts = [part for part in re.split(r"[;\n]", text) if part.strip()]
+        if not parts:
+            raise Invalid(N_("Please write the answer in words, or use the buttons."))
+        return [self.item.parse(part, typing) for part in parts]
+
+    def keeps(self, fld: Field, answer: Json) -> bool:
+        return answer is None or (
+            isinstance(answer, list) and all(self.item.keeps(fld, one) for one in answer)
+        )
+
+    def column(self, answer: Json, today: date) -> object:
+        return json.dumps(answer, ensure_ascii=False) if answer else None
+
+    def show_answer(self, words: Words, fld: Field, answer: Json) -> str:
+        if not answer:
+            return "—"
+        return ", ".join(self.item.show_answer(words, fld, one) for one in answer)
+
+    def show(self, words: Words, fld: Field, stored: object) -> str:
+        try:
+            values = json.loads(str(stored))
+        except ValueError:
+            return str(stored)
+        if not isinstance(values, list):
+            return str(stored)
+        return ", ".join(self.item.show(words, fld, one) for one in values)
+
+
 CHOICE = Choice()
 NAME_TEXT = Text(limit=checks.NAME_LIMIT, multiline=False, letters=True)
 LINE = Text(limit=checks.PLACE_LIMIT, multiline=False)
@@ -454,14 +499,8 @@ class Registry:
     def __init__(self, fields: Iterable[Field]) -> None:
         self.fields = tuple(fields)
         self._by_key = {f.key: f for f in self.fields}
-        if len(self._by_key) != len(self.fields):
-            raise ValueError("two fields share a key")
         self._renamed = {old: f.key for f in self.fields for old in f.formerly}
-        if set(self._renamed) & set(self._by_key):
-            raise ValueError("a former key is a field's key today")
-        for f in self.fields:
-            if f.in_form and f.question is None:
-                raise ValueError(f"{f.key}: a form field needs its question")
+        _check(self.fields, self._by_key, self._renamed)
         self.form = tuple(f for f in self.fields if f.in_form)
         fingerprint = "|".join(f"{f.key}:{f.kind.name}:{int(f.optional)}" for f in self.form)
         self.version = hashlib.blake2b(fingerprint.encode(), digest_size=6).hexdigest()
@@ -501,6 +540,19 @@ class Registry:
             if f.column == column:
                 return f
         return None
+
+
+def _check(
+    fields: tuple[Field, ...], by_key: Mapping[str, Field], renamed: Mapping[str, str]
+) -> None:
+    """A registry a release can rely on: unique keys, former keys unused, form fields asked."""
+    if len(by_key) != len(fields):
+        raise ValueError("two fields share a key")
+    if set(renamed) & set(by_key):
+        raise ValueError("a former key is a field's key today")
+    for f in fields:
+        if f.in_form and f.question is None:
+            raise ValueError(f"{f.key}: a form field needs its question")
 
 
 FIELDS: tuple[Field, ...] = (

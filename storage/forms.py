@@ -101,25 +101,31 @@ def carry_over(form: Form, registry: Registry | None = None) -> Form:
     registry = registry or fields.REGISTRY
     if form.version == registry.version:
         return form
-    in_form = {f.key for f in registry.form}
-    answers: dict[str, Json] = {}
-    sources: dict[str, int] = {}
-    for old, answer in form.answers.items():
-        key = registry.current_key(old)
-        if key in in_form and key is not None and registry[key].kind.keeps(registry[key], answer):
-            answers[key] = answer
-            if old in form.sources:
-                sources[key] = form.sources[old]
+    answers, sources = _carried_answers(form, registry)
     moved = replace(form, version=registry.version, answers=answers, sources=sources)
     if form.state != State.QUESTION:
         return moved
     # From here on, each answer leads to the next question not answered yet (`editing`): the
     # questions may have moved, and none answered before is asked again.
     step = registry.current_key(form.step or "")
-    if step in in_form and step is not None:
+    if step is not None and registry[step].in_form:
         return moved.at(step, editing=True)
     unanswered = [f.key for f in registry.form if f.key not in answers]
     return moved.at(unanswered[0], editing=True) if unanswered else moved.at_summary()
+
+
+def _carried_answers(form: Form, registry: Registry) -> tuple[dict[str, Json], dict[str, int]]:
+    """The answers (and the messages that typed them) under today's keys, where they still fit."""
+    answers: dict[str, Json] = {}
+    sources: dict[str, int] = {}
+    for old, answer in form.answers.items():
+        field = registry.get(registry.current_key(old))
+        if field is None or not field.in_form or not field.kind.keeps(field, answer):
+            continue
+        answers[field.key] = answer
+        if old in form.sources:
+            sources[field.key] = form.sources[old]
+    return answers, sources
 
 
 def from_legacy(draft: dict[str, Any]) -> Form:
@@ -183,17 +189,20 @@ async def save(
 ) -> None:
     """Write the whole form (state and answers) in the caller's transaction; a new form gets a
     data key of its own."""
-    row = await session.get(ReportForm, user_id)
-    if row is None:
+    found = (
+        await session.execute(
+            select(ReportForm, DataKey.sealed)
+            .join(DataKey, DataKey.id == ReportForm.data_key_id)
+            .where(ReportForm.user_id == user_id)
+        )
+    ).first()
+    if found is None:
         keyed = await new_key(session, cipher)
         assert keyed.key_id is not None
         row = ReportForm(user_id=user_id, data_key_id=keyed.key_id)
         session.add(row)
     else:
-        sealed_key = await session.scalar(
-            select(DataKey.sealed).where(DataKey.id == row.data_key_id)
-        )
-        assert sealed_key is not None
+        row, sealed_key = found
         keyed = cipher.for_data_key(row.data_key_id, sealed_key)
     sealed = keyed.seal(_unsealed(form))
     assert sealed is not None

@@ -22,7 +22,11 @@ from storage.fields import (
     PERSONAL,
     PHONE,
     RECORDS,
+    Date,
+    Field,
+    ListOf,
     Registry,
+    Text,
     Typing,
 )
 from storage.models import Base
@@ -136,3 +140,23 @@ def test_kinds_check_store_and_show(i18n: I18n) -> None:
     assert FILES.tap(documents, "done", TODAY, files) == files
     assert FILES.skip(None) == []
     assert FILES.show_answer(tr, documents, files) == f"{FILES_LIMIT} files"
+
+
+def test_structured_kinds_for_staff_kept_fields(i18n: I18n) -> None:
+    """What record fields kept by staff need: a plain date, and a list of values."""
+    tr = i18n.get("en")
+    articles = Field("articles", "Articles", ListOf(Text(limit=20, multiline=False)), None)
+    answer = articles.kind.parse("205.5 part 2;\n 275.1 ;", TODAY)
+    assert answer == ["205.5 part 2", "275.1"]
+    stored = articles.kind.column(answer, TODAY.today)
+    assert stored == '["205.5 part 2", "275.1"]'
+    assert articles.kind.show(tr, articles, stored) == "205.5 part 2, 275.1"
+    with pytest.raises(Invalid):
+        articles.kind.parse(" ; ", TODAY)
+    with pytest.raises(Invalid):
+        articles.kind.parse("205.5; " + "x" * 21, TODAY)
+    hearings = Field("hearings", "Hearings", ListOf(Date()), None)
+    assert hearings.kind.parse("01.07.2025\n2025-08-02", TODAY) == ["2025-07-01", "2025-08-02"]
+    assert hearings.kind.name != articles.kind.name  # a different kind for the form's version
+    next_hearing = Field("next_hearing", "Next hearing", Date(), None)
+    assert next_hearing.kind.parse("01.07.2030", TODAY) == "2030-07-01"  # the future is fine
