@@ -25,13 +25,16 @@ from handlers import (
     broadcast,
     common,
     desk,
+    edits,
     fallbacks,
     family_messages,
     guide,
+    letters,
     monitor,
     pin,
     prepared,
     privacy,
+    record_edit,
     report,
     roles,
     safety,
@@ -129,11 +132,14 @@ def register_handlers(application: HotlineApplication) -> None:
     """Order matters within a group: conversations and deep links before the generic /start."""
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
     application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
+    edits.register(application)  # every edit, before any input, form or command takes it
     privacy.register(application)
     pin.register(application)
     safety.register(application)
     staff.register(application)
     desk.register(application)
+    record_edit.register(application)
+    letters.register(application)
     prepared.register(application)
     roles.register(application)
     report.register(application)

@@ -110,3 +110,16 @@ GUIDE = CallbackFamily(
     },
 )
 """The "what to do" guide (/guide, the menu, the button after a report)."""
+REPORT = CallbackFamily(
+    "rep",
+    {
+        "consent": 1,  # yes | no
+        "a": 2,  # field key, the value of the button (a choice, or an extra: here, done)
+        "skip": 1,  # field key
+        "back": 1,  # field key
+        "edit": 1,  # field key (a button of the summary)
+        "confirm": 0,
+    },
+)
+"""The report form: the field key in a question's buttons tells a stale button from a current
+one."""

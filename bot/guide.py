@@ -336,7 +336,7 @@ def pages_for_report(answers: Mapping[str, Any], *, today: date | None = None) -
     no lawyer -> the lawyer page first; detained in the last two days (when `today` is given)
     -> the first 24 hours; a lawyer not known -> the lawyer page; where they are held not known
     -> finding them. Pure: the report form passes its draft (`answers["lawyer"]` is "yes", "no",
-    "unknown" or None; `detention_date` an ISO date; `held_at` text or None)."""
+    "unknown" or None; `detention_date` an ISO date; `held_in` text or None)."""
     pages: list[str] = []
     lawyer = answers.get("lawyer")
     if lawyer == "no":
@@ -351,6 +351,6 @@ def pages_for_report(answers: Mapping[str, Any], *, today: date | None = None) -
             pages.append("first_day")
     if lawyer in (None, "", "unknown"):
         pages.append("lawyer")
-    if not answers.get("held_at"):
+    if not answers.get("held_in"):
         pages.append("where")
     return pages[:3]

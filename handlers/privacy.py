@@ -23,7 +23,7 @@ from handlers.monitor import label_for_target
 from handlers.pin import add_action, ask_new_pin, pin_asked
 from handlers.status_words import status_word
 from jobs.messages.threads import kind_word
-from storage import chat_cleanup, safety
+from storage import chat_cleanup, fields, safety
 from storage.data_keys import shred_copies
 from storage.enums import MonitorStatus
 from storage.privacy import HeldData, forget_user, held_data
@@ -234,13 +234,14 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
                     )
                 )
             )
-        if case.detainee_name:
+        for key, value in case.told:  # every field held, as the registry labels and shows it
+            field = fields.REGISTRY[key]
             lines.append(
-                html.escape(tr.gettext("  Name you gave: {name}").format(name=case.detainee_name))
-            )
-        if case.contact_phone:
-            lines.append(
-                html.escape(tr.gettext("  Your phone: {phone}").format(phone=case.contact_phone))
+                html.escape(
+                    tr.gettext("  {label}: {value}").format(
+                        label=tr.gettext(field.label), value=field.kind.show(tr, field, value)
+                    )
+                )
             )
         if case.telegram_name:
             lines.append(

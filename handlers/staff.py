@@ -34,7 +34,7 @@ from handlers import report_keyboards as kb
 from handlers.guard import require
 from handlers.replies import reply_html as _reply
 from handlers.status_words import status_word
-from storage import audit, cases, threads
+from storage import audit, cases, fields, threads
 from storage.access import Permission
 from storage.codes import normalise_case_code
 from storage.enums import AuditOutcome, CaseStatus, EventKind
@@ -64,15 +64,6 @@ EVENT_WORDS: dict[str, str] = {
     EventKind.CONTACT_LINKED: N_("relative linked"),
     EventKind.MERGED: N_("merged"),
     EventKind.VISIBILITY_CHANGED: N_("publicity changed"),
-}
-FIELD_WORDS = {
-    "detainee_name": N_("Name"),
-    "birth_date": N_("Date of birth"),
-    "place": N_("Place of detention"),
-    "charges": N_("Charges"),
-    "held_at": N_("Held at"),
-    "lawyer": N_("Lawyer"),
-    "health": N_("Health"),
 }
 REFUSALS = {
     RefusalReason.UNKNOWN_STATUS: N_("That status does not exist."),
@@ -221,12 +212,10 @@ def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
             )
         )
     lines.append("")
-    for name, label in FIELD_WORDS.items():
-        value = view.personal.get(name)
+    for field in fields.REGISTRY.stored_in(fields.PERSONAL):  # the card's lines: storage.fields
+        value = view.personal.get(field.column or "")
         if value:
-            if name == "lawyer":
-                value = kb.word(tr, kb.LAWYER_WORDS, value)
-            lines.append(f"{e(tr.gettext(label))}: {e(value)}")
+            lines.append(f"{e(tr.gettext(field.label))}: {e(field.kind.show(tr, field, value))}")
     lines.append("")
     lines.append(tr.gettext("Family contacts:"))
     for contact in view.contacts:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import html
 import logging
-from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
@@ -34,7 +33,7 @@ from handlers import report_keyboards as kb
 from handlers.guard import require
 from handlers.replies import reply_html as _reply
 from handlers.status_words import status_word
-from storage import audit, cases, relatives
+from storage import audit, cases, fields, relatives
 from storage.access import Permission
 from storage.codes import normalise_case_code
 from storage.enums import AuditOutcome, CaseStatus
@@ -58,18 +57,8 @@ METHOD_WORDS = {
     "known": N_("Known to us"),
     "other": N_("Other"),
 }
-FIELD_LABELS = {
-    "detainee_name": N_("Name"),
-    "birth_date": N_("Date of birth"),
-    "detention_date": N_("Detained on"),
-    "region": N_("Region"),
-    "place": N_("Place of detention"),
-    "detained_by": N_("Detained by"),
-    "charges": N_("Charges"),
-    "held_at": N_("Held at"),
-    "lawyer": N_("Lawyer"),
-    "health": N_("Health"),
-}
+FIELD_LABELS = {f.column: f.label for f in fields.REGISTRY.compared() if f.column}
+"""The compared facts and their labels, by column (`storage.fields`)."""
 NOTE_PROMPT = N_("Write the note for the family:")
 STATUS_NOTE_PROMPT = N_("Write the note for the family (it is sent with the status change):")
 CANCEL_HINT = N_("(/cancel to stop)")
@@ -115,17 +104,12 @@ async def contact_button(update: Update, context: HotlineContext) -> None:
 
 
 def _value(tr: Translator, name: str, value: str | None) -> str:
-    if not value:
-        return "—"
-    if name in ("birth_date", "detention_date"):
-        shown = relatives.birth_shown(value)
-        return tr.format_date(shown) if isinstance(shown, date) else value
-    words = {
-        "region": kb.REGION_WORDS,
-        "detained_by": kb.DETAINER_WORDS,
-        "lawyer": kb.LAWYER_WORDS,
-    }.get(name)
-    return kb.word(tr, words, value) if words else value
+    field = fields.REGISTRY.by_column(fields.PERSONAL, name) or fields.REGISTRY.by_column(
+        fields.CASES, name
+    )
+    if not value or field is None:
+        return value or "—"
+    return field.kind.show(tr, field, value)
 
 
 def comparison_text(tr: Translator, seen: relatives.Comparison) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit, relatives
+from storage import audit, fields, relatives
 from storage.crypto import FieldCipher
 from storage.data_keys import case_cipher
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role
@@ -38,7 +38,7 @@ from storage.outbox import PRIORITY_CASE_ALERT, PRIORITY_STAFF, Outgoing, enqueu
 from storage.subscriptions import monitor_alerts, monitor_may_hear, monitor_recipients
 from storage.users import users_with_role
 
-PERSONAL_FIELDS = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
+PERSONAL_FIELDS = fields.REGISTRY.columns(fields.PERSONAL)
 CLOSE_REASONS = ("duplicate", "withdrawn", "rejected")
 INBOX_STATUSES = (CaseStatus.NEW, CaseStatus.NEED_INFO)
 

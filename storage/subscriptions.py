@@ -36,7 +36,16 @@ from storage.enums import (
     SubscriptionScope,
     Visibility,
 )
-from storage.models import Case, CaseEvent, CasePersonal, OutboxMessage, Subscription, User, utcnow
+from storage.models import (
+    Case,
+    CaseEvent,
+    CasePersonal,
+    CaseRecord,
+    OutboxMessage,
+    Subscription,
+    User,
+    utcnow,
+)
 from storage.outbox import Outgoing, event_key, open_params, seal_params
 
 T_MONITOR_ALERT = "monitors.alert"
@@ -83,9 +92,11 @@ def monitor_may_hear(visibility: str, kind: str) -> bool:
 
 
 def _matching(case: Case) -> Any:
+    group = select(CaseRecord.group_id).where(CaseRecord.case_id == case.id).scalar_subquery()
     return or_(
         (Subscription.scope == SubscriptionScope.CASE) & (Subscription.case_id == case.id),
         (Subscription.scope == SubscriptionScope.REGION) & (Subscription.region == case.region),
+        (Subscription.scope == SubscriptionScope.GROUP) & (Subscription.group_id == group),
         Subscription.scope == SubscriptionScope.ALL,
     )
 
@@ -114,6 +125,24 @@ async def monitor_recipients(session: AsyncSession, case: Case, event: CaseEvent
         if wants_event(alert_filter, event):
             recipients[user_id] = None
     return list(recipients)
+
+
+async def record_recipients(session: AsyncSession, case: Case) -> list[int]:
+    """Monitors told about changes of a public case's record (a new hearing, a transfer):
+    those following it with every change; a "verdicts and returns" filter leaves them out."""
+    if case.visibility != Visibility.PUBLIC:
+        return []
+    rows = await session.scalars(
+        select(Subscription.user_id)
+        .join(User, User.id == Subscription.user_id)
+        .where(
+            _matching(case),
+            reachable_monitor(),
+            Subscription.alert_filter == AlertFilter.ALL_CHANGES,
+        )
+        .order_by(Subscription.user_id)
+    )
+    return list(dict.fromkeys(rows))
 
 
 def alert_params(
@@ -194,6 +223,32 @@ async def follow_case(
         alert_filter,
         scope=SubscriptionScope.CASE,
         case_id=case.id,
+    )
+
+
+def group_target(group_id: int) -> str:
+    return f"group:{group_id}"
+
+
+async def follow_group(
+    session: AsyncSession,
+    user_id: int,
+    group_id: int,
+    alert_filter: AlertFilter = AlertFilter.ALL_CHANGES,
+) -> bool:
+    """Follow every case of a group of co-defendants (each still heard of only as far as its
+    own visibility allows)."""
+    from storage.models import CaseGroup
+
+    if await session.get(CaseGroup, group_id) is None:
+        raise NotFollowable(str(group_id))
+    return await _upsert(
+        session,
+        user_id,
+        group_target(group_id),
+        alert_filter,
+        scope=SubscriptionScope.GROUP,
+        group_id=group_id,
     )
 
 

@@ -31,6 +31,8 @@ FAMILY_FACING: frozenset[str] = frozenset(
         "cases.contact_linked",
         "cases.need_info_reminder",
         "threads.staff_reply",
+        "record.changed",
+        "record.hearing_reminder",
     }
 )
 """Templates that tell a family about their case: sent discreetly unless the family opted out."""

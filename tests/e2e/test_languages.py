@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.callbacks import REPORT
 from bot.i18n import catalog_path, default_locales_dir, load_catalog
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
@@ -157,14 +158,14 @@ async def report_in(sandbox: SandboxServer, lang: str) -> list[BotMessage]:
             await sandbox.send_text(user, INVALID_DATE)
             question = await sandbox.next_message(user)  # asked again, politely
         if isinstance(value, Tap):
-            data = f"rep:a:{key}:{value.value}"
+            data = REPORT.build("a", key, value.value)
             assert data in question.callback_data, (key, question.callback_data)
             await sandbox.press(user, question.message_id, data)
         else:
             await sandbox.send_text(user, value)
         question = await sandbox.next_message(user)
     summary = question
-    await sandbox.press(user, summary.message_id, "rep:confirm")
+    await sandbox.press(user, summary.message_id, REPORT.build("confirm"))
     filed = await sandbox.next_message(user)
     assert CASE_CODE.search(filed.plain), filed.plain
     offer = await sandbox.next_message(user)

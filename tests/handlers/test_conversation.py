@@ -12,7 +12,7 @@ import re
 
 from sqlalchemy import func, select, update
 
-from bot.callbacks import DESK, FAMILY
+from bot.callbacks import DESK, FAMILY, REPORT
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 from storage import threads
@@ -302,7 +302,8 @@ async def test_stale_button_unknown_command_and_sticker_each_get_an_answer(
     await sandbox.send_text(user, "/export")
     reply = await sandbox.next_message(user)
     assert "/help" in reply.plain
-    query = await sandbox.press(user, reply.message_id, "rep:a:region:crimea")  # no form open
+    no_form_open = REPORT.build("a", "region", "crimea")
+    query = await sandbox.press(user, reply.message_id, no_form_open)
     answered = await sandbox.wait_for_callback_answer(query)
     assert answered.text == "This button is no longer valid."
     query = await sandbox.press(user, reply.message_id, "no-such-family:1")
@@ -461,7 +462,7 @@ async def test_report_form_takes_several_documents_and_staff_see_them_in_the_thr
         sandbox, family, received, {**FULL, "documents": Tap("done")}, start="documents"
     )
     assert "2 files" in summary.plain
-    await sandbox.press(family, summary.message_id, "rep:confirm")
+    await sandbox.press(family, summary.message_id, REPORT.build("confirm"))
     filed = await sandbox.next_message(family)
     found_code = re.search(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}\b", filed.plain)
     assert found_code is not None, filed.plain

@@ -100,7 +100,7 @@ async def test_after_a_report_the_guide_opens_at_the_pages_that_fit(
     """No lawyer, place of detention unknown: the lawyer page, then finding them, then the rest
     in order. The button is the one the report form puts under its last message."""
     chat = await reader(running_bot, "en")
-    pages = pages_for_report({"lawyer": "no", "held_at": None, "name": "X"})
+    pages = pages_for_report({"lawyer": "no", "held_in": None, "name": "X"})
     assert pages == ["lawyer", "where"]
     tr = I18n().get("en")
     assert running_bot.application is not None

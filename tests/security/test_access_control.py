@@ -31,6 +31,7 @@ P = Permission
 FAMILY = {P.REPORT_CASE, P.VIEW_OWN_CASES, P.REQUEST_MONITOR_ACCESS}
 STAFF_ACTIONS = {P.REVIEW_CASES, P.CHANGE_STATUS, P.ADD_NOTES, P.MERGE_CASES, P.BROADCAST}
 STAFF_ACTIONS |= {P.ANSWER_FAMILIES}  # the staff desk: answering families' messages
+STAFF_ACTIONS |= {P.EDIT_RECORD}  # the prisoner's record: staff keep it current
 ADMIN_ONLY = {P.DECIDE_MONITOR_REQUESTS, P.GRANT_ROLES, P.EXPORT, P.MANAGE_PREPARED_ANSWERS}
 # DESIGN.md "Who sees what", as roles (a pending monitor is still a family user).
 EXPECTED: dict[str, tuple[Role, set[Permission]]] = {

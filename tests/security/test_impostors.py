@@ -25,6 +25,7 @@ STAFF = 3001
 CODE = re.compile(r"[2-9A-HJKMNP-TV-Z]{4}-[2-9A-HJKMNP-TV-Z]{4}")
 SAME_PERSON = {**FULL, "name": "  petrenko  IVAN mykolaiovych"}  # typed differently
 OTHER_PERSON = {**FULL, "birth": "22.03.1985"}  # not on file
+BIRTH_TYPED = re.compile(r"2[12] Mar 1985")
 
 
 async def admin_ready(bot: BotHarness) -> None:
@@ -104,13 +105,16 @@ async def test_a_report_about_a_person_on_file_reads_like_a_first_report(
     assert offers[0].text == offers[1].text and offers[0].buttons == offers[1].buttons
 
     # Afterwards too: /status, /status CODE and /mydata read alike; nothing else ever arrives.
+    # (/mydata shows each their own answers, so the dates of birth they typed are masked.)
     for command in ("/status", "/status {code}", "/mydata"):
         answers = [
-            await ask(sandbox, user, command.format(code=code))
+            BIRTH_TYPED.sub(
+                "BIRTH", (await ask(sandbox, user, command.format(code=code))).text or ""
+            )
             for user, code in ((prober, probed_code), (control, fresh_code))
         ]
-        assert masked(answers[0].text, prober) == masked(answers[1].text, control), command
-        assert original not in answers[0].plain
+        assert masked(answers[0], prober) == masked(answers[1], control), command
+        assert original not in answers[0]
     await settled(running_bot)
     assert len(sandbox.messages(prober)) == len(sandbox.messages(control))
 
@@ -143,7 +147,7 @@ async def test_a_relative_is_linked_only_after_comparing_and_saying_how(
         language_code="en", first_name="Oleh", last_name="K.", username="oleh_k"
     ).id
     original = code_in(await file(sandbox, family))
-    own = code_in(await file(sandbox, joiner, {**SAME_PERSON, "place": "Bakhchysarai"}))
+    own = code_in(await file(sandbox, joiner, {**SAME_PERSON, "arrest_place": "Bakhchysarai"}))
     await staff_ready(running_bot)
 
     card = await ask(sandbox, STAFF, f"/case {original}")
@@ -157,8 +161,8 @@ async def test_a_relative_is_linked_only_after_comparing_and_saying_how(
     assert "Oleh K. @oleh_k" in compared.plain and str(running_bot.key(joiner)) in compared.plain
     assert own in compared.plain and original in compared.plain
     assert "✓ Name: Petrenko Ivan Mykolaiovych | petrenko IVAN mykolaiovych" in compared.plain
-    assert "≠ Place of detention: Simferopol, Kyivska 12 | Bakhchysarai" in compared.plain
-    assert "Differs: Place of detention" in compared.plain
+    assert "≠ Place of arrest: Simferopol, Kyivska 12 | Bakhchysarai" in compared.plain
+    assert "Differs: Place of arrest" in compared.plain
     assert "How did you verify this person?" in compared.plain
     methods = [d for d in compared.callback_data if d.startswith(f"case:lok:{original}:")]
     assert methods == [

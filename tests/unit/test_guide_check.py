@@ -130,17 +130,17 @@ def test_titles_are_escaped_and_texts_kept_as_html() -> None:
 @pytest.mark.parametrize(
     ("answers", "today", "expected"),
     [
-        ({"lawyer": "no", "held_at": None}, None, ["lawyer", "where"]),
-        ({"lawyer": "yes", "held_at": "SIZO-1"}, None, []),
-        ({"lawyer": "unknown", "held_at": "SIZO-1"}, None, ["lawyer"]),
+        ({"lawyer": "no", "held_in": None}, None, ["lawyer", "where"]),
+        ({"lawyer": "yes", "held_in": "SIZO-1"}, None, []),
+        ({"lawyer": "unknown", "held_in": "SIZO-1"}, None, ["lawyer"]),
         ({"lawyer": None}, None, ["lawyer", "where"]),
         (
             {"lawyer": "no", "detention_date": "2026-03-01"},
             date(2026, 3, 2),
             ["lawyer", "first_day", "where"],
         ),
-        ({"lawyer": "yes", "held_at": "x", "detention_date": "2026-01-01"}, date(2026, 3, 2), []),
-        ({"lawyer": "yes", "held_at": "x", "detention_date": "bad"}, date(2026, 3, 2), []),
+        ({"lawyer": "yes", "held_in": "x", "detention_date": "2026-01-01"}, date(2026, 3, 2), []),
+        ({"lawyer": "yes", "held_in": "x", "detention_date": "bad"}, date(2026, 3, 2), []),
     ],
 )
 def test_pages_for_report(
