@@ -472,6 +472,7 @@ class GuideVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sources: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CaseGroup(Base):
