@@ -61,7 +61,7 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 from bot.services import Services
 from bot.settings import Settings
-from jobs.messages.discreet import SHOW_PREFIX
+from bot.texts.messages.discreet import SHOW_PREFIX
 from storage import broadcasts
 from storage.codes import CODE_ALPHABET
 from storage.crypto import generate_key

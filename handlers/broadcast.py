@@ -29,11 +29,11 @@ from telegram.ext import (
 
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from bot.texts.messages import render
 from handlers.guard import require
 from handlers.report_keyboards import REGION_WORDS
 from handlers.telegram_html import CAPTION_LIMIT, TEXT_LIMIT, Problem, check_text
-from jobs.messages import render
-from jobs.messages.send import send_rendered
+from jobs.send import send_rendered
 from storage import broadcasts
 from storage.access import Permission
 from storage.broadcasts import (

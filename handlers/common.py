@@ -11,8 +11,9 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
 from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
+from bot.i18n import LANGUAGES, N_, suggested_language
 from bot.logs import describe_error
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from storage.access import is_staff
 from storage.users import set_language
 

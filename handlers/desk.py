@@ -27,12 +27,13 @@ from telegram.ext import (
 
 from bot.callbacks import DESK, Pressed
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.i18n import N_, Translator
+from bot.texts.messages.base import ATTACHMENT_KINDS, Attachment, RenderedMessage
+from bot.texts.messages.threads import kind_word
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from handlers.family_messages import incoming_of
 from handlers.guard import require
-from jobs.messages.base import ATTACHMENT_KINDS, Attachment, RenderedMessage
-from jobs.messages.send import send_rendered
-from jobs.messages.threads import kind_word
+from jobs.send import send_rendered
 from storage import prepared_answers, threads
 from storage.access import Permission, is_staff
 from storage.codes import normalise_case_code

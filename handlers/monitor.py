@@ -28,10 +28,10 @@ from telegram.ext import (
 )
 
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
+from bot.texts.messages.monitors import APPROVE_PREFIX, REFUSE_PREFIX
+from bot.texts.vocabulary import FILTER_WORDS, REGION_WORDS, VISIBILITY_WORDS
 from handlers.guard import require
-from handlers.report_keyboards import REGION_WORDS, VISIBILITY_WORDS
-from jobs.messages.monitors import APPROVE_PREFIX, REFUSE_PREFIX
 from storage import audit, digests, monitors, subscriptions
 from storage.access import Permission, can
 from storage.codes import normalise_case_code
@@ -47,10 +47,6 @@ UNFOLLOW_PREFIX = "mon:unf:"
 DEEP_LINK_PREFIX = "follow-"
 ANSWER_LIMIT = 1000
 
-FILTER_WORDS: dict[str, str] = {
-    AlertFilter.ALL_CHANGES: N_("All changes"),
-    AlertFilter.VERDICTS_AND_RETURNS: N_("Only verdicts and returns"),
-}
 VISIBILITY_ARGS = {v.value: v for v in Visibility}
 
 

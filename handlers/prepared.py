@@ -16,7 +16,8 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES
+from bot.i18n import LANGUAGES
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from handlers.guard import require
 from storage import prepared_answers
 from storage.access import Permission

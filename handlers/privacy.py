@@ -18,23 +18,18 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.i18n import Translator
+from bot.texts.messages.threads import kind_word
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import LANGUAGE_NAMES, REQUEST_WORDS
 from handlers.monitor import label_for_target
 from handlers.pin import add_action, ask_new_pin, pin_asked
-from handlers.status_words import status_word
-from jobs.messages.threads import kind_word
 from storage import chat_cleanup, safety
 from storage.data_keys import shred_copies
-from storage.enums import MonitorStatus
 from storage.privacy import HeldData, forget_user, held_data
 
 log = logging.getLogger(__name__)
 
-REQUEST_WORDS: dict[str, str] = {
-    MonitorStatus.PENDING: N_("waiting for a decision"),
-    MonitorStatus.APPROVED: N_("approved"),
-    MonitorStatus.REFUSED: N_("refused"),
-}
 SENSITIVE_IDS = "sensitive_ids"
 HIDE_CODE = "hide_case_code"
 FORGET_YES = "forget:yes"

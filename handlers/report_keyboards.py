@@ -2,7 +2,8 @@
 
 Labels are msgids (translated at use). Button data is `rep:<verb>:<step>[:<value>]`; the step in
 the data lets the handler ignore a tap on an earlier question's buttons, and every value is
-re-checked against its enumeration on the server.
+re-checked against its enumeration on the server. The words of stored values (regions,
+relations...) are `bot.texts.vocabulary`'s, re-exported here for the form.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import N_, Translator
-from storage.enums import Detainer, Region, Relation, Visibility
+from bot.texts.vocabulary import DETAINER_WORDS as DETAINER_WORDS
+from bot.texts.vocabulary import LAWYER_WORDS as LAWYER_WORDS
+from bot.texts.vocabulary import REGION_WORDS as REGION_WORDS
+from bot.texts.vocabulary import RELATION_WORDS as RELATION_WORDS
+from bot.texts.vocabulary import VISIBILITY_WORDS as VISIBILITY_WORDS
+from bot.texts.vocabulary import word as word
 
 PREFIX = "rep"
 CONSENT_YES = "rep:consent:yes"
@@ -20,50 +26,7 @@ LAWYER_ANSWERS = ("yes", "no", "unknown")
 CONTACT_HERE = "here"
 DOCUMENTS_DONE = "done"
 
-RELATION_WORDS: dict[str, str] = {
-    Relation.PARENT: N_("Parent"),
-    Relation.SPOUSE: N_("Wife or husband"),
-    Relation.CHILD: N_("Son or daughter"),
-    Relation.SIBLING: N_("Brother or sister"),
-    Relation.OTHER_RELATIVE: N_("Other relative"),
-    Relation.FRIEND: N_("Friend"),
-    Relation.LAWYER: N_("Lawyer"),
-    Relation.OTHER: N_("Other"),
-}
-REGION_WORDS: dict[str, str] = {
-    Region.CRIMEA: N_("Crimea"),
-    Region.SEVASTOPOL: N_("Sevastopol"),
-    Region.DONETSK: N_("Donetsk oblast (occupied part)"),
-    Region.LUHANSK: N_("Luhansk oblast (occupied part)"),
-    Region.ZAPORIZHZHIA: N_("Zaporizhzhia oblast (occupied part)"),
-    Region.KHERSON: N_("Kherson oblast (occupied part)"),
-    Region.RUSSIA: N_("Russia"),
-    Region.OTHER: N_("Other place"),
-}
-DETAINER_WORDS: dict[str, str] = {
-    Detainer.FSB: N_("FSB"),
-    Detainer.POLICE: N_("Police"),
-    Detainer.MILITARY: N_("Military"),
-    Detainer.UNKNOWN: N_("Unknown"),
-    Detainer.OTHER: N_("Other"),
-}
-LAWYER_WORDS: dict[str, str] = {
-    "yes": N_("Yes, there is a lawyer"),
-    "no": N_("No lawyer"),
-    "unknown": N_("I don't know"),
-}
-VISIBILITY_WORDS: dict[str, str] = {
-    Visibility.PUBLIC: N_("Public: the name may be published"),
-    Visibility.ANONYMOUS: N_("Anonymous: region, date and status only, no name"),
-    Visibility.STAFF_ONLY: N_("Staff only: nothing is published"),
-}
 DATE_WORDS: dict[str, str] = {"today": N_("Today"), "yesterday": N_("Yesterday")}
-
-
-def word(tr: Translator, words: dict[str, str], value: object) -> str:
-    """The translated label of a stored value (the value itself if unknown)."""
-    msgid = words.get(str(value))
-    return tr.gettext(msgid) if msgid else str(value)
 
 
 def button(label: str, data: str) -> InlineKeyboardButton:

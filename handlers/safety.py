@@ -19,12 +19,12 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_
+from bot.texts.messages import UnknownTemplateError, render
+from bot.texts.messages.discreet import FAMILY_FACING, SHOW_PREFIX
 from handlers.guard import require
 from handlers.pin import add_action, pin_asked
 from jobs import deletions
-from jobs.messages import UnknownTemplateError, render
-from jobs.messages.discreet import FAMILY_FACING, SHOW_PREFIX
-from jobs.messages.send import send_rendered
+from jobs.send import send_rendered
 from storage import chat_cleanup, safety
 from storage.access import Permission, is_staff
 from storage.cases import staff_contacts

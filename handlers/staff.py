@@ -29,15 +29,16 @@ from telegram.ext import (
 from bot.callbacks import DESK
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from bot.texts import vocabulary as kb
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import CLOSE_REASON_WORDS, EVENT_WORDS
 from handlers import desk, staff_contacts
-from handlers import report_keyboards as kb
 from handlers.guard import require
 from handlers.replies import reply_html as _reply
-from handlers.status_words import status_word
 from storage import audit, cases, threads
 from storage.access import Permission
 from storage.codes import normalise_case_code
-from storage.enums import AuditOutcome, CaseStatus, EventKind
+from storage.enums import AuditOutcome, CaseStatus
 from storage.lifecycle import RefusalReason, TransitionRefused
 
 log = logging.getLogger(__name__)
@@ -48,23 +49,6 @@ MAX_EVENTS_SHOWN = 10
 MAX_BODY_SHOWN = 300
 NOTE_LIMIT = 2000
 
-CLOSE_REASON_WORDS = {
-    "duplicate": N_("duplicate"),
-    "withdrawn": N_("withdrawn by the family"),
-    "rejected": N_("rejected"),
-}
-EVENT_WORDS: dict[str, str] = {
-    EventKind.CREATED: N_("reported"),
-    EventKind.STATUS_CHANGED: N_("status changed"),
-    EventKind.PUBLIC_NOTE: N_("note for the family"),
-    EventKind.FAMILY_NOTE: N_("note for the family only"),
-    EventKind.INTERNAL_NOTE: N_("internal note"),
-    EventKind.INFO_REQUESTED: N_("question to the family"),
-    EventKind.INFO_RECEIVED: N_("answer from the family"),
-    EventKind.CONTACT_LINKED: N_("relative linked"),
-    EventKind.MERGED: N_("merged"),
-    EventKind.VISIBILITY_CHANGED: N_("publicity changed"),
-}
 FIELD_WORDS = {
     "detainee_name": N_("Name"),
     "birth_date": N_("Date of birth"),

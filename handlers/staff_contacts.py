@@ -30,10 +30,11 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
-from handlers import report_keyboards as kb
+from bot.texts import vocabulary as kb
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import VERIFICATION_WORDS
 from handlers.guard import require
 from handlers.replies import reply_html as _reply
-from handlers.status_words import status_word
 from storage import audit, cases, relatives
 from storage.access import Permission
 from storage.codes import normalise_case_code
@@ -51,12 +52,6 @@ VERB_PERMISSIONS = {
     "note": Permission.ADD_NOTES,
     "fnote": Permission.ADD_NOTES,
     "okn": Permission.CHANGE_STATUS,
-}
-METHOD_WORDS = {
-    "call": N_("A call to the case's reporter"),
-    "documents": N_("Documents"),
-    "known": N_("Known to us"),
-    "other": N_("Other"),
 }
 FIELD_LABELS = {
     "detainee_name": N_("Name"),
@@ -195,7 +190,7 @@ def comparison_markup(tr: Translator, seen: relatives.Comparison) -> InlineKeybo
                 callback_data=f"case:lok:{seen.code}:{seen.user_id}.{method}",
             )
         ]
-        for method, word in METHOD_WORDS.items()
+        for method, word in VERIFICATION_WORDS.items()
     ]
     rows.append(
         [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{seen.code}")]
@@ -230,7 +225,7 @@ async def show_comparison(update: Update, context: HotlineContext, code: str, ar
 async def approve(update: Update, context: HotlineContext, code: str, arg: str) -> None:
     tr, services = context.tr, context.services
     user, _, method = arg.partition(".")
-    if not user.isdigit() or method not in METHOD_WORDS:
+    if not user.isdigit() or method not in VERIFICATION_WORDS:
         await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
         return
     try:
@@ -271,7 +266,7 @@ async def approve(update: Update, context: HotlineContext, code: str, arg: str) 
         html.escape(
             tr.gettext(
                 "User {user} now receives the updates of case {code} (verified by: {method})."
-            ).format(user=user, code=code, method=tr.gettext(METHOD_WORDS[method]))
+            ).format(user=user, code=code, method=tr.gettext(VERIFICATION_WORDS[method]))
         ),
     )
 

@@ -16,11 +16,11 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
+from bot.texts.statuses import status_explanation, status_word
 from handlers.common import MENU_STATUS
 from handlers.monitor import follow_button
 from handlers.pin import add_action, pin_asked
 from handlers.privacy import remember_sensitive_message
-from handlers.status_words import status_explanation, status_word
 from storage import audit
 from storage.access import is_staff
 from storage.codes import normalise_case_code

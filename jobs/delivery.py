@@ -38,9 +38,9 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.i18n import Translator
-from jobs.messages import UnknownTemplateError, discreet, render
-from jobs.messages.base import RenderedMessage
-from jobs.messages.send import send_rendered
+from bot.texts.messages import UnknownTemplateError, discreet, render
+from bot.texts.messages.base import RenderedMessage
+from jobs.send import send_rendered
 from storage import outbox
 from storage.cases import StaffContacts, staff_desk
 from storage.enums import OutboxKind
@@ -542,7 +542,7 @@ def discreet_version(
     row: ClaimedMessage, tr: Translator, message: RenderedMessage
 ) -> RenderedMessage:
     """A family-facing row to a discreet recipient goes out as the notice with its Show button
-    (jobs/messages/discreet.py); it is rendered in full first, so bad parameters still fail."""
+    (bot/texts/messages/discreet.py); it is rendered in full first, so bad parameters still fail."""
     if discreet.is_discreet(row.template, row.discreet):
         return discreet.notice(tr, row.id)
     return message

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.commands import FAMILY_COMMANDS, STAFF_COMMANDS
-from bot.i18n import LANGUAGE_NAMES
 from bot.sandbox.server import SandboxServer
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from handlers.common import KEEP_LANGUAGE, OFFER_CRIMEAN_TATAR
 from storage.enums import Role
 from storage.models import User

@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from jobs.messages import render
+from bot.texts.messages import render
 from storage.enums import AuditOutcome, CaseStatus, Role
 from storage.models import AuditEntry, Case, CaseEvent, CasePersonal
 from storage.users import set_language

@@ -11,7 +11,7 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import MessageLimit, ParseMode
 
-from jobs.messages.base import RenderedMessage
+from bot.texts.messages.base import RenderedMessage
 
 _NO_CAPTION = frozenset({"sticker", "video_note"})
 

@@ -14,8 +14,8 @@ from html import escape
 from typing import Any
 
 from bot.i18n import Translator
-from handlers.report_keyboards import REGION_WORDS
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.base import RenderedMessage, Renderer
+from bot.texts.vocabulary import REGION_WORDS
 
 
 def _region(tr: Translator, params: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ from html import escape
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.base import RenderedMessage, Renderer
 
 SHOW_PREFIX = "show:"
 

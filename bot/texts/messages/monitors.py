@@ -18,9 +18,9 @@ from html import escape
 from typing import Any
 
 from bot.i18n import Translator
-from handlers.report_keyboards import REGION_WORDS
-from jobs.messages.base import RenderedMessage, Renderer
-from jobs.messages.cases import status_word
+from bot.texts.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.cases import status_word
+from bot.texts.vocabulary import REGION_WORDS
 from storage.enums import EventKind
 
 TELEGRAM_LIMIT = 4096
