@@ -35,6 +35,9 @@ from handlers import (
     roles,
     safety,
     staff,
+    staff_actions,
+    staff_contacts,
+    staff_input,
     status,
 )
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
@@ -131,7 +134,10 @@ def register_handlers(application: HotlineApplication) -> None:
     privacy.register(application)
     pin.register(application)
     safety.register(application)
-    staff.register(application)
+    staff.register(application)  # the inbox and a case's card
+    staff_actions.register(application)  # moves, /keep, /visibility
+    staff_contacts.register(application)  # relatives, merging, notes for the family
+    staff_input.register(application)  # what staff type after a button asked
     desk.register(application)
     prepared.register(application)
     roles.register(application)

@@ -23,7 +23,7 @@ from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from bot.context import HotlineApplication, HotlineContext
 from storage import safety
-from storage.cases import staff_contacts
+from storage.recipients import staff_contacts
 
 log = logging.getLogger(__name__)
 

@@ -17,17 +17,18 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
+from bot.callbacks import SHOW
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_
 from bot.texts.messages import UnknownTemplateError, render
-from bot.texts.messages.discreet import FAMILY_FACING, SHOW_PREFIX
+from bot.texts.messages.discreet import FAMILY_FACING
 from handlers.guard import require
 from handlers.pin import add_action, pin_asked
 from jobs import deletions
 from jobs.send import send_rendered
 from storage import chat_cleanup, safety
 from storage.access import Permission, is_staff
-from storage.cases import staff_contacts
+from storage.recipients import staff_contacts
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ STALE = N_("This message is no longer available.")
 
 async def show_button(update: Update, context: HotlineContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None:
+    pressed = SHOW.parse(query.data) if query is not None else None
+    if query is None or pressed is None:  # routing lets only well-formed presses through
         return
-    row = query.data.removeprefix(SHOW_PREFIX)
+    row = pressed.args[0]
     if context.profile.frozen:
         await query.answer(context.tr.gettext(STALE), show_alert=True)
         return
@@ -188,7 +190,7 @@ async def frozen_watch(update: object, context: HotlineContext) -> None:
 
 def register(application: HotlineApplication) -> None:
     application.add_handler(TypeHandler(Update, frozen_watch), group=FROZEN_WATCH_GROUP)
-    application.add_handler(CallbackQueryHandler(show_button, pattern=rf"^{SHOW_PREFIX}\d+$"))
+    application.add_handler(CallbackQueryHandler(show_button, pattern=SHOW.pattern))
     application.add_handler(CommandHandler("freeze", freeze_command))
     application.add_handler(CommandHandler("unfreeze", unfreeze_command))
     add_action(application, SHOW_ACTION, _show_after_pin)

@@ -42,9 +42,9 @@ from bot.texts.messages import UnknownTemplateError, discreet, render
 from bot.texts.messages.base import RenderedMessage
 from jobs.send import send_rendered
 from storage import outbox
-from storage.cases import StaffContacts, staff_desk
 from storage.enums import OutboxKind
 from storage.outbox import PRIORITY_STAFF, ClaimedMessage, Outgoing
+from storage.recipients import StaffContacts, staff_desk
 from storage.users import mark_blocked
 
 if TYPE_CHECKING:
