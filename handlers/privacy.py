@@ -17,6 +17,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.callbacks import FORGET, HIDE, PRIVACY
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
 from bot.texts.messages.threads import kind_word
@@ -32,14 +33,13 @@ log = logging.getLogger(__name__)
 
 SENSITIVE_IDS = "sensitive_ids"
 HIDE_CODE = "hide_case_code"
-FORGET_YES = "forget:yes"
-FORGET_NO = "forget:no"
-HIDE_CHAT = "hide:chat"
-PRIVACY_PREFIX = "priv:"
-DISCREET_ON = "priv:discreet:on"
-DISCREET_OFF = "priv:discreet:off"
-PIN_SET = "priv:pin:set"
-PIN_REMOVE = "priv:pin:remove"
+FORGET_YES = FORGET.build("yes")
+FORGET_NO = FORGET.build("no")
+HIDE_CHAT = HIDE.build("chat")
+DISCREET_ON = PRIVACY.build("discreet", "on")
+DISCREET_OFF = PRIVACY.build("discreet", "off")
+PIN_SET = PRIVACY.build("pin", "set")
+PIN_REMOVE = PRIVACY.build("pin", "remove")
 DELETE_BATCH = 100  # deleteMessages takes up to 100 ids
 MAX_REMEMBERED = 200
 MESSAGES_SHOWN = 30  # /mydata must fit one message
@@ -418,10 +418,10 @@ def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("privacy", privacy))
     application.add_handler(CommandHandler("mydata", my_data))
     application.add_handler(CommandHandler("forget", ask_forget))
-    application.add_handler(CallbackQueryHandler(confirm_forget, pattern=f"^{FORGET_YES}$"))
-    application.add_handler(CallbackQueryHandler(cancel_forget, pattern=f"^{FORGET_NO}$"))
-    application.add_handler(CallbackQueryHandler(hide_chat, pattern=f"^{HIDE_CHAT}$"))
-    application.add_handler(CallbackQueryHandler(privacy_choice, pattern=f"^{PRIVACY_PREFIX}"))
+    application.add_handler(CallbackQueryHandler(confirm_forget, pattern=FORGET.pattern_of("yes")))
+    application.add_handler(CallbackQueryHandler(cancel_forget, pattern=FORGET.pattern_of("no")))
+    application.add_handler(CallbackQueryHandler(hide_chat, pattern=HIDE.pattern))
+    application.add_handler(CallbackQueryHandler(privacy_choice, pattern=PRIVACY.pattern))
     add_action(application, "mydata", _show_my_data)
     add_action(application, "discreet", _set_discreet)
     add_action(application, "pin_new", _new_pin)

@@ -14,10 +14,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.callbacks import MENU, STATUS
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
 from bot.texts.statuses import status_explanation, status_word
-from handlers.common import MENU_STATUS
 from handlers.monitor import follow_button
 from handlers.pin import add_action, pin_asked
 from handlers.privacy import remember_sensitive_message
@@ -26,7 +26,6 @@ from storage.access import is_staff
 from storage.codes import normalise_case_code
 from storage.reports import CaseSummary, MyCases, cases_of, look_up
 
-SHOW_PREFIX = "status:show:"
 PIN_ACTION = "status"
 NOTE_SHOWN = 300
 
@@ -93,7 +92,7 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
             [
                 InlineKeyboardButton(
                     tr.gettext("Details of {code}").format(code=case.code),
-                    callback_data=SHOW_PREFIX + case.code,
+                    callback_data=STATUS.build("show", case.code),
                 )
             ]
         )
@@ -118,9 +117,10 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
 
 async def show_button(update: Update, context: HotlineContext) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
+    pressed = STATUS.parse(query.data if query is not None else None)
+    assert query is not None and pressed is not None  # routing lets only these through
     await query.answer()
-    typed = query.data.removeprefix(SHOW_PREFIX)
+    typed = pressed.args[0]
     if not await pin_asked(update, context, PIN_ACTION, typed):
         await show_one(update, context, typed)
 
@@ -177,6 +177,6 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
 
 def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("status", status_command))
-    application.add_handler(CallbackQueryHandler(status_button, pattern=f"^{MENU_STATUS}$"))
+    application.add_handler(CallbackQueryHandler(status_button, pattern=MENU.pattern_of("status")))
     add_action(application, PIN_ACTION, _status)
-    application.add_handler(CallbackQueryHandler(show_button, pattern=f"^{SHOW_PREFIX}"))
+    application.add_handler(CallbackQueryHandler(show_button, pattern=STATUS.pattern))
