@@ -9,7 +9,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 from telegram.warnings import PTBUserWarning
 
 from bot.clean_input import CleanInputApplication
@@ -112,6 +113,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_url(settings.api_base_url)
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
         .concurrent_updates(PerUserUpdateProcessor(256))
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))

@@ -71,7 +71,7 @@ async def start(update: Update, context: HotlineContext) -> None:
     reach = reach_us_lines(context)
     if reach:
         text += "\n" + "\n".join(reach)
-    await update.effective_message.reply_text(text, reply_markup=main_menu(context))
+    await update.effective_message.reply_text(html.escape(text), reply_markup=main_menu(context))
 
 
 async def help_command(update: Update, context: HotlineContext) -> None:

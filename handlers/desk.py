@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -92,9 +92,7 @@ async def _say(update: Update, context: HotlineContext, msgid: str, **params: ob
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     chat = update.effective_chat
     if chat is not None:
-        await chat.send_message(
-            text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
-        )
+        await chat.send_message(text, reply_markup=markup, disable_web_page_preview=True)
 
 
 def _private(update: Update) -> bool:

@@ -17,7 +17,6 @@ import html
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -145,7 +144,7 @@ async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None 
         await update.callback_query.answer()
     chat = update.effective_chat
     if chat is not None:
-        await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        await chat.send_message(text, reply_markup=markup)
 
 
 async def _approved(update: Update, context: HotlineContext, action: str) -> bool:
@@ -283,7 +282,7 @@ async def decide(update: Update, context: HotlineContext) -> None:
     ).format(user=decision.user_id)
     await query.edit_message_reply_markup(None)
     if update.effective_chat is not None:
-        await update.effective_chat.send_message(html.escape(text), parse_mode=ParseMode.HTML)
+        await update.effective_chat.send_message(html.escape(text))
 
 
 # -- following -----------------------------------------------------------------------------------

@@ -57,8 +57,10 @@ async def answers_command(update: Update, context: HotlineContext) -> None:
             )
             return
         await message.reply_text(
-            tr.gettext("Saved: {key} ({language}).").format(
-                key=key.lower(), language=LANGUAGE_NAMES[language]
+            html.escape(
+                tr.gettext("Saved: {key} ({language}).").format(
+                    key=key.lower(), language=LANGUAGE_NAMES[language]
+                )
             )
         )
         return
@@ -79,7 +81,8 @@ async def answers_command(update: Update, context: HotlineContext) -> None:
     async with services.sessions() as session:
         answers = await prepared_answers.all_answers(session)
     if not answers:
-        await message.reply_text(tr.gettext("There are no prepared answers yet.") + "\n" + usage)
+        empty = tr.gettext("There are no prepared answers yet.")
+        await message.reply_text(html.escape(empty + "\n" + usage))
         return
     lines = [tr.gettext("Prepared answers:")]
     for key, texts in answers.items():
@@ -92,7 +95,7 @@ async def answers_command(update: Update, context: HotlineContext) -> None:
         lines.append(
             "\n" + tr.gettext("Missing some languages: {keys}").format(keys=", ".join(missing))
         )
-    await message.reply_text("\n".join(lines)[:4000])
+    await message.reply_text(html.escape("\n".join(lines)[:4000]))  # the limit counts as shown
 
 
 def register(application: HotlineApplication) -> None:

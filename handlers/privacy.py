@@ -13,7 +13,6 @@ import html
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -295,9 +294,7 @@ async def _show_my_data(update: Update, context: HotlineContext, arg: str) -> No
     if not context.profile.frozen:  # a seized phone is shown nothing
         async with services.sessions() as session:
             held = await held_data(session, services.cipher, context.profile.id)
-    sent = await chat.send_message(
-        render_held_data(context.tr, held), parse_mode=ParseMode.HTML, protect_content=True
-    )
+    sent = await chat.send_message(render_held_data(context.tr, held), protect_content=True)
     remember_sensitive_message(context, sent.message_id)
 
 
@@ -400,7 +397,7 @@ async def hide_chat(update: Update, context: HotlineContext) -> None:
         text += "\n" + tr.gettext(
             "Some messages were too old for me to delete; please delete them yourself."
         )
-    await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
+    await context.bot.send_message(chat.id, text)
 
 
 async def _delete_messages(context: HotlineContext, chat_id: int, ids: list[int]) -> int:

@@ -10,6 +10,7 @@ restart or not). A gone or foreign row, or a frozen account, gets "no longer ava
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 from datetime import timedelta
 
@@ -138,7 +139,7 @@ async def _set_frozen(update: Update, context: HotlineContext, *, frozen: bool) 
             if frozen
             else tr.gettext("Usage: /unfreeze <user id>")
         )
-        await message.reply_text(usage)
+        await message.reply_text(html.escape(usage))
         return
     user_id = int(args[0])
     if user_id == 0:
@@ -162,7 +163,7 @@ async def _set_frozen(update: Update, context: HotlineContext, *, frozen: bool) 
         )
     else:
         text = tr.gettext("User {user} is no longer frozen.")
-    await message.reply_text(text.format(user=user_id))  # plain text: nothing to escape
+    await message.reply_text(html.escape(text.format(user=user_id)))
 
 
 # -- a frozen account writes ----------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.callbacks import MENU, STATUS
@@ -107,7 +106,6 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
         )
     sent = await chat.send_message(
         "\n\n".join(blocks),
-        parse_mode=ParseMode.HTML,
         reply_markup=InlineKeyboardMarkup(buttons) if buttons else None,
         protect_content=bool(mine.cases),
     )
@@ -134,7 +132,7 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
     limiter = services.lookup_limiter
     if not limiter.allow(context.profile.id):
         text = tr.gettext("You have looked up many codes. Please wait a while and try again.")
-        await chat.send_message(text)  # plain text: no parse mode, nothing to escape
+        await chat.send_message(html.escape(text))
         return
     staff = is_staff(context.profile.role)
     # A frozen account (a seized phone) gets the answer for a code it cannot see.
@@ -160,7 +158,7 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
             "I cannot show a case with this code. Please check the code (it looks like "
             "K7M4-9XQ2). If it is your case and the code is right, write to the hotline."
         )
-        await chat.send_message(text)  # plain text: no parse mode, nothing to escape
+        await chat.send_message(html.escape(text))
         return
     lines = _case_lines(tr, case)
     explanation = status_explanation(tr, case.status)
@@ -168,9 +166,7 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
         lines.append(html.escape(explanation))
     # A stranger's view is only ever given for a public or anonymous case: those monitors follow.
     markup = follow_button(tr, case.code) if context.profile.is_approved_monitor else None
-    sent = await chat.send_message(
-        "\n".join(lines), parse_mode=ParseMode.HTML, protect_content=case.full, reply_markup=markup
-    )
+    sent = await chat.send_message("\n".join(lines), protect_content=case.full, reply_markup=markup)
     if case.full:
         remember_sensitive_message(context, sent.message_id)
 

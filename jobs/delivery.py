@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
 
 from bot.i18n import Translator
 from bot.texts.messages import UnknownTemplateError, discreet, render
@@ -295,12 +296,13 @@ class Delivery:
         """A Bot on the Application's token and connection pool, without its rate limiter."""
         if self._bot is None:
             app_bot = self.application.bot
-            self._bot = Bot(
+            self._bot = ExtBot(
                 token=app_bot.token,
                 base_url=self.services.settings.api_base_url,
                 base_file_url=app_bot.base_file_url,
                 request=app_bot.request,
                 get_updates_request=app_bot.request,
+                defaults=app_bot.defaults,  # HTML, as every message the Application sends
             )
         return self._bot
 

@@ -344,3 +344,24 @@ async def test_every_refusal_has_one_wording_and_an_audit_row(running_bot: BotHa
         "case.merge",
     ]
     assert events == ["created"]
+
+
+async def test_texts_with_html_characters_arrive_as_written(running_bot: BotHarness) -> None:
+    """Every text is sent as HTML (the default parse mode): a usage line naming `<user id>`,
+    and an admin's prepared answer with `<`, `&` and quotes, read exactly as written."""
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    await seed_case(running_bot, family)
+    for text, expected in (
+        ("/grant", "Usage: /grant <user id> staff|monitor"),
+        ("/revoke", "Usage: /revoke <user id>"),
+    ):
+        await sandbox.send_text(ADMIN, text)
+        assert (await sandbox.next_message(ADMIN)).plain == expected
+    await sandbox.send_text(STAFF, "/freeze")
+    assert (await sandbox.next_message(STAFF)).plain == "Usage: /freeze <user id>"
+    await sandbox.send_text(ADMIN, '/answers set greet en Hello <b>friend</b> & "you"')
+    await sandbox.next_message(ADMIN)
+    await sandbox.send_text(ADMIN, "/answers")
+    listing = await sandbox.next_message(ADMIN)
+    assert 'en: Hello <b>friend</b> & "you"' in listing.plain
