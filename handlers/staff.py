@@ -29,7 +29,7 @@ from storage import audit, case_views, threads
 from storage.access import Permission
 from storage.codes import normalise_case_code
 from storage.recipients import monitors_may_read_notes
-from storage.statuses import STATUSES, CardFlow
+from storage.statuses import STATUSES, CardFlow, Status
 
 MAX_EVENTS_SHOWN = 10
 MAX_BODY_SHOWN = 300
@@ -197,25 +197,56 @@ def case_text(tr: Translator, view: case_views.StaffCaseView) -> str:
 def case_markup(tr: Translator, view: case_views.StaffCaseView) -> InlineKeyboardMarkup:
     """Buttons only for the moves the lifecycle allows from the current status, each as its
     status's row says (`storage.statuses.CardFlow`); then notes, and relatives to approve."""
-    code = view.code
     moves = [STATUSES[status] for status in view.allowed_next]
-    rows: list[list[InlineKeyboardButton]] = []
-    for row in moves:
-        if row.flow == CardFlow.MOVE:
-            label = tr.gettext(row.button) if row.button else "→ " + status_label(tr, row.status)
-            rows.append([_button(label, CASE.build("st", code, row.status))])
-    rows += _note_rows(tr, view)
+    return InlineKeyboardMarkup(
+        [
+            *_move_rows(tr, view.code, [row for row in moves if row.flow == CardFlow.MOVE]),
+            *_note_rows(tr, view),
+            *_flow_rows(tr, view.code, [row for row in moves if row.flow != CardFlow.MOVE]),
+            *_approval_rows(tr, view),
+        ]
+    )
+
+
+def _move_rows(tr: Translator, code: str, moves: list[Status]) -> list[list[InlineKeyboardButton]]:
+    """A plain move: "→ <word>" (or the status's own label), then Confirm."""
+    return [
+        [
+            _button(
+                tr.gettext(row.button) if row.button else "→ " + status_label(tr, row.status),
+                CASE.build("st", code, row.status),
+            )
+        ]
+        for row in moves
+    ]
+
+
+def _flow_rows(tr: Translator, code: str, moves: list[Status]) -> list[list[InlineKeyboardButton]]:
+    """A move that asks something first: the question (need_info), the reason (closed)."""
+    rows = []
     for row in moves:
         if row.flow == CardFlow.QUESTION and row.button:
             rows.append([_button(tr.gettext(row.button), CASE.build("ask", code))])
         elif row.flow == CardFlow.REASON and row.button:
             merge = _button(tr.gettext("Merge into another case"), CASE.build("merge", code))
             rows.append([merge, _button(tr.gettext(row.button), CASE.build("close", code))])
-    for contact in view.contacts:
-        if not contact.approved and not contact.is_reporter:
-            label = tr.gettext("Approve contact {user}").format(user=contact.user_id)
-            rows.append([_button(label, CASE.build("link", code, contact.user_id))])
-    return InlineKeyboardMarkup(rows)
+    return rows
+
+
+def _approval_rows(
+    tr: Translator, view: case_views.StaffCaseView
+) -> list[list[InlineKeyboardButton]]:
+    """Someone waiting to be linked as family: compare, verify, approve (`staff_contacts`)."""
+    return [
+        [
+            _button(
+                tr.gettext("Approve contact {user}").format(user=contact.user_id),
+                CASE.build("link", view.code, contact.user_id),
+            )
+        ]
+        for contact in view.contacts
+        if not contact.approved and not contact.is_reporter
+    ]
 
 
 def _note_rows(tr: Translator, view: case_views.StaffCaseView) -> list[list[InlineKeyboardButton]]:

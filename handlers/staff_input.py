@@ -12,6 +12,8 @@ checked again when the text arrives, and the operation runs through
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,20 +81,55 @@ async def staff_input(update: Update, context: HotlineContext) -> None:
         return
     if context.user_data is not None:
         context.user_data.pop(INPUT_KEY, None)
-    kind, code, status = pending["kind"], pending["code"], pending.get("status", "")
+    kind = str(pending.get("kind"))
     permission = INPUT_PERMISSIONS.get(kind, Permission.CHANGE_STATUS)
     if not await require(update, context, permission, action=f"case.input.{kind}"):
         await _stop_here(context)
-    text = message.text.strip()[:NOTE_LIMIT]
-    if kind == "status_note" and status in set(CaseStatus):
-        await apply_status(update, context, code, CaseStatus(status), note=text)
-    elif kind in ("note", "fnote"):  # the prompt said who reads it; so does the answer
-        await staff_contacts.note_typed(update, context, kind, code, text)
-    elif kind == "merge":  # nothing merges before both cases are shown and confirmed
-        await staff_contacts.confirm_merge(update, context, code, text)
-    elif kind in ("inote", "ask"):
-        await _save_note_or_question(update, context, kind, code, text)
+    typed = Typed(kind, str(pending.get("code")), str(pending.get("status", "")))
+    handler = _TYPED_INPUT.get(kind)
+    if handler is not None:
+        await handler(update, context, typed, message.text.strip()[:NOTE_LIMIT])
     await _stop_here(context)
+
+
+@dataclass(frozen=True)
+class Typed:
+    """What the pending input was for: its kind, the case, and the status for a status note."""
+
+    kind: str
+    code: str
+    status: str
+
+
+async def _status_note(update: Update, context: HotlineContext, typed: Typed, text: str) -> None:
+    if typed.status in set(CaseStatus):
+        await apply_status(update, context, typed.code, CaseStatus(typed.status), note=text)
+
+
+async def _note(update: Update, context: HotlineContext, typed: Typed, text: str) -> None:
+    """The prompt said who reads it; so does the answer."""
+    await staff_contacts.note_typed(update, context, typed.kind, typed.code, text)
+
+
+async def _merge_code(update: Update, context: HotlineContext, typed: Typed, text: str) -> None:
+    """Nothing merges before both cases are shown and confirmed."""
+    await staff_contacts.confirm_merge(update, context, typed.code, text)
+
+
+async def _note_or_question(
+    update: Update, context: HotlineContext, typed: Typed, text: str
+) -> None:
+    await _save_note_or_question(update, context, typed.kind, typed.code, text)
+
+
+_TYPED_INPUT: dict[str, Callable[[Update, HotlineContext, Typed, str], Awaitable[None]]] = {
+    "status_note": _status_note,
+    "note": _note,
+    "fnote": _note,
+    "merge": _merge_code,
+    "inote": _note_or_question,
+    "ask": _note_or_question,
+}
 
 
 async def _save_note_or_question(
