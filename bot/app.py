@@ -9,7 +9,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 from telegram.warnings import PTBUserWarning
 
 from bot.clean_input import CleanInputApplication
@@ -39,6 +40,9 @@ from handlers import (
     roles,
     safety,
     staff,
+    staff_actions,
+    staff_contacts,
+    staff_input,
     status,
 )
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
@@ -113,6 +117,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_url(settings.api_base_url)
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
         .concurrent_updates(PerUserUpdateProcessor(256))
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
@@ -136,7 +141,10 @@ def register_handlers(application: HotlineApplication) -> None:
     privacy.register(application)
     pin.register(application)
     safety.register(application)
-    staff.register(application)
+    staff.register(application)  # the inbox and a case's card
+    staff_actions.register(application)  # moves, /keep, /visibility
+    staff_contacts.register(application)  # relatives, merging, notes for the family
+    staff_input.register(application)  # what staff type after a button asked
     desk.register(application)
     record_edit.register(application)
     letters.register(application)

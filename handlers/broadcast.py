@@ -37,6 +37,7 @@ from telegram.ext import (
 from bot.callbacks import BROADCAST, BROADCASTS, Pressed
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
+from bot.texts.messages import render
 from handlers.broadcast_words import (
     STATUS_WORDS,
     argument_keyboard,
@@ -52,8 +53,7 @@ from handlers.broadcast_words import (
 )
 from handlers.guard import require
 from handlers.telegram_html import check_text
-from jobs.messages import render
-from jobs.messages.send import send_rendered
+from jobs.send import send_rendered
 from storage import broadcasts
 from storage.access import Permission
 from storage.broadcasts import (

@@ -14,8 +14,8 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import BROADCAST, BROADCASTS, CallbackFamily
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
-from handlers.report_keyboards import REGION_WORDS
+from bot.i18n import N_, Translator
+from bot.texts.vocabulary import LANGUAGE_NAMES, REGION_WORDS
 from handlers.telegram_html import CAPTION_LIMIT, TEXT_LIMIT, Problem
 from storage.broadcasts import LANGUAGES, Audience, BroadcastView
 from storage.enums import BroadcastStatus

@@ -22,12 +22,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.callbacks import CallbackFamily
+from bot.callbacks import LIFE
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from bot.texts.messages.record import SIGN_BUTTONS, sign_text
 from handlers.pin import add_action, pin_asked
 from handlers.privacy import remember_sensitive_message
-from jobs.messages.record import SIGN_BUTTONS, sign_text
 from storage.access import is_staff
 from storage.enums import SignOfLife
 from storage.field_checks import Invalid
@@ -40,9 +40,6 @@ from storage.signs_of_life import (
     log_sign,
     redate_sign,
 )
-
-LIFE = CallbackFamily("life", {"show": 1, "log": 2, "date": 1})
-"""Letters and signs of life: show a case's page, log a sign (code, kind), redate a sign (id)."""
 
 PIN_ACTION = "letters"
 INPUT_KEY = "life_date"

@@ -27,12 +27,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.callbacks import CallbackFamily
+from bot.callbacks import RECORD
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from bot.texts.messages.record import label, record_lines, value_text
 from handlers.guard import require
 from handlers.replies import reply_html
-from jobs.messages.record import label, record_lines, value_text
 from storage import record
 from storage.access import Permission
 from storage.codes import normalise_case_code
@@ -42,17 +42,6 @@ from storage.fields import Flags, Typing
 from storage.record import GROUP_FIELDS, Tell, editable, monitor_may_read, record_keys
 
 log = logging.getLogger(__name__)
-
-RECORD = CallbackFamily(
-    "rec",
-    {
-        "menu": 1,  # target: a case code, or g<group id>
-        "field": 2,  # target, field key
-        "set": 3,  # target, field key, chosen value ("-" clears)
-        "tell": 3,  # target, field key, Tell
-    },
-)
-"""The record editor's buttons."""
 
 INPUT_KEY = "record_input"
 INPUT_GROUP = (

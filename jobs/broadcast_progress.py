@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.i18n import LANGUAGE_NAMES, Translator
+from bot.i18n import Translator
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from storage import broadcasts
 from storage.broadcasts import BroadcastView, Counts
 from storage.enums import BroadcastStatus

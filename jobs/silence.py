@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from storage.cases import all_staff, staff_contacts, staff_desk
+from storage.recipients import all_staff, staff_contacts, staff_desk
 from storage.signs_of_life import queue_silence_alarms
 
 if TYPE_CHECKING:

@@ -551,14 +551,6 @@ async def mark_summarised(
     broadcast.finished_at = now or utcnow()
 
 
-async def set_progress_message(
-    session: AsyncSession, broadcast_id: int, chat_id: int, message_id: int
-) -> None:
-    broadcast = await _get(session, broadcast_id)
-    broadcast.progress_chat_id = chat_id
-    broadcast.progress_message_id = message_id
-
-
 async def _move_pending(session: AsyncSession, broadcast_id: int, not_before: datetime) -> int:
     result = await session.execute(
         update(OutboxMessage)

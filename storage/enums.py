@@ -37,6 +37,14 @@ class CaseStatus(StrEnum):
     DECEASED = "deceased"
 
 
+class CloseReason(StrEnum):
+    """Why staff closed a case (kept in `cases.closed_reason`)."""
+
+    DUPLICATE = "duplicate"
+    WITHDRAWN = "withdrawn"
+    REJECTED = "rejected"
+
+
 class Visibility(StrEnum):
     """What the family allowed: name public, anonymous (code, region, status, date), staff only."""
 

@@ -95,7 +95,7 @@ class User(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     forgotten_at: Mapped[datetime | None]
     discreet: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    """Pushes say only that there is news, with a Show button (jobs/messages/discreet.py)."""
+    """Pushes say only that there is news, with a Show button (bot/texts/messages/discreet.py)."""
     frozen_at: Mapped[datetime | None]
     """Set by staff (/freeze) or by five wrong PINs: no details, no updates (a seized phone)."""
     pin_hash: Mapped[bytes | None]

@@ -31,6 +31,7 @@ from storage.enums import EventKind, Visibility
 from storage.fields import Audience, Field
 from storage.models import Case, CaseEvent, CaseGroup, CasePersonal, CaseRecord
 from storage.outbox import Outgoing, enqueue, event_key
+from storage.recipients import family_of
 from storage.reports import person_index_from_stored
 
 T_RECORD_FAMILY = "record.changed"
@@ -163,8 +164,6 @@ async def edit_record(
     A new place of detention moves the previous one into the transfer history. Setting the
     value it already has changes nothing and tells nobody.
     """
-    from storage.cases import family_of  # who the family is: one rule, in the case module
-
     fld = editable().get(key)
     if fld is None or fld.stored is None:
         raise UnknownRecordField(key)

@@ -289,7 +289,7 @@ async def _tell_staff(
     *,
     now: datetime,
 ) -> int:
-    """No name in the notice: see jobs.messages.reports for why."""
+    """No name in the notice: see bot.texts.messages.reports for why."""
     params = {
         "code": case.code,
         "region": case.region,

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.callbacks import REPORT
+from bot.callbacks import HIDE, REPORT
 from bot.i18n import catalog_path, default_locales_dir, load_catalog
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
@@ -169,7 +169,7 @@ async def report_in(sandbox: SandboxServer, lang: str) -> list[BotMessage]:
     filed = await sandbox.next_message(user)
     assert CASE_CODE.search(filed.plain), filed.plain
     offer = await sandbox.next_message(user)
-    assert "hide:chat" in offer.callback_data
+    assert HIDE.build("chat") in offer.callback_data
     await sandbox.send_text(user, "/status")
     status = await sandbox.next_message(user)
     assert CASE_CODE.search(filed.plain).group(0) in status.plain  # type: ignore[union-attr]

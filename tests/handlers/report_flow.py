@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.callbacks import REPORT
+from bot.callbacks import HIDE, REPORT
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 
@@ -85,5 +85,5 @@ async def file(
     reply = await sandbox.next_message(user)
     if "code is" in reply.plain:  # then the offer to hide the chat (handlers.privacy)
         offer = await sandbox.next_message(user)
-        assert "hide:chat" in offer.callback_data
+        assert HIDE.build("chat") in offer.callback_data
     return reply

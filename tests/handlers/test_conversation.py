@@ -12,7 +12,7 @@ import re
 
 from sqlalchemy import func, select, update
 
-from bot.callbacks import DESK, FAMILY, REPORT
+from bot.callbacks import DESK, FAMILY, FORGET, REPORT, SHOW
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 from storage import threads
@@ -74,7 +74,7 @@ async def next_notice(sandbox: SandboxServer, chat: int) -> BotMessage:
 async def read_family(sandbox: SandboxServer, family: int) -> BotMessage:
     """The family's next message from the hotline; a discreet notice is opened with Show."""
     message = await sandbox.next_message(family)
-    show = [data for data in message.callback_data if data.startswith("show:")]
+    show = [data for data in message.callback_data if data.startswith(SHOW.head())]
     if show:
         assert "hotline" not in message.plain.lower()  # the lock screen tells nothing
         await sandbox.press(family, message.message_id, show[0])
@@ -498,7 +498,7 @@ async def test_mydata_lists_the_conversation_and_forget_erases_it(running_bot: B
     assert "Our particular answer" in mine.plain
     await sandbox.send_text(family, "/forget")
     ask = await sandbox.next_message(family)
-    await sandbox.press(family, ask.message_id, "forget:yes")
+    await sandbox.press(family, ask.message_id, FORGET.build("yes"))
     await wait_until_idle(running_bot)
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.i18n import I18n
+from bot.texts.messages.record import custody_word
 from handlers.record_edit import RECORD
-from jobs.messages.record import custody_word
 from storage import subscriptions
 from storage.enums import AuditOutcome, MonitorStatus, Role, Visibility
 from storage.field_words import CUSTODY_WORDS

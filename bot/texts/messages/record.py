@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from bot.i18n import N_, Translator
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.base import RenderedMessage, Renderer
 from storage import fields
 from storage.enums import SignOfLife
 from storage.field_words import CUSTODY_WORDS

@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from bot.callbacks import SHOW
 from bot.i18n import Translator
-from jobs.messages.base import RenderedMessage, Renderer
-
-SHOW_PREFIX = "show:"
+from bot.texts.messages.base import RenderedMessage, Renderer
 
 FAMILY_FACING: frozenset[str] = frozenset(
     {
@@ -44,7 +43,7 @@ def is_discreet(template: str, recipient_discreet: bool) -> bool:
 
 
 def show_data(row_id: int) -> str:
-    return f"{SHOW_PREFIX}{row_id}"
+    return SHOW.bare(row_id)
 
 
 def notice(tr: Translator, row_id: int) -> RenderedMessage:

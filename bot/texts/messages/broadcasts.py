@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages.base import Attachment, RenderedMessage, Renderer
+from bot.texts.messages.base import Attachment, RenderedMessage, Renderer
 from storage.broadcasts import TEMPLATE
 
 
