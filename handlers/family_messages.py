@@ -23,8 +23,8 @@ from handlers.common import reach_us_lines
 from handlers.pressed import drop_buttons
 from storage import threads
 from storage.access import is_staff
-from storage.cases import staff_contacts
 from storage.codes import normalise_case_code
+from storage.recipients import staff_contacts
 from storage.threads import Incoming, ThreadNotFound, ThreadRefused
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.cases import StaffContacts, all_staff
 from storage.crypto import FieldCipher
 from storage.enums import OutboxKind
 from storage.models import UnreachableChat
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue
+from storage.recipients import StaffContacts, all_staff
 
 CHAT_NOT_FOUND = "chat_not_found"
 TEMPLATE = "reachability.staff_unreachable"

@@ -8,11 +8,21 @@ from types import ModuleType
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages import broadcasts, cases, discreet, monitors, reachability, reports, threads
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages import (
+    broadcasts,
+    cases,
+    discreet,
+    monitors,
+    reachability,
+    record,
+    reports,
+    threads,
+)
+from bot.texts.messages.base import RenderedMessage, Renderer
 
 _MODULES: tuple[ModuleType, ...] = (
     cases,
+    record,
     reports,
     monitors,
     broadcasts,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.base import RenderedMessage, Renderer
 
 
 def staff_unreachable(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
