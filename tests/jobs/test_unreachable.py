@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
-from jobs.messages.reachability import staff_unreachable
+from bot.texts.messages.reachability import staff_unreachable
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage, UnreachableChat
 from tests.handlers.report_flow import FULL, file
