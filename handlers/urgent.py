@@ -41,11 +41,11 @@ from telegram.ext import (
 from bot.callbacks import URGENT
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_
-from handlers import report_fields as fields
 from handlers.common import MENU_REPORT, reach_us_lines
 from handlers.middleware import ONLY_IN_PRIVATE
 from handlers.privacy import HIDE_CHAT, HIDE_CODE, remember_sensitive_message
 from handlers.urgent_words import BY_WORDS, WHAT_WORDS, advice
+from storage import field_checks as fields
 from storage.enums import Detainer, UrgentKind
 from storage.oncall import Duty
 from storage.urgent import (

@@ -1,6 +1,6 @@
 """The words of the urgent path: its choices, the steps families are told, and the advice for
 the next hour. Labels are msgids, translated at use (handlers, and the outbox templates of
-`jobs.messages.urgent`, which render them in the recipient's language at send time).
+`bot.texts.messages.urgent`, which render them in the recipient's language at send time).
 
 The advice is for someone whose home is being searched or whose relative was just taken, reading
 it on a phone that may lose its connection: short lines, no links, nothing to look up. It says

@@ -26,6 +26,7 @@ class Permission(StrEnum):
     EXPORT = "export"
     ANSWER_FAMILIES = "answer_families"
     MANAGE_PREPARED_ANSWERS = "manage_prepared_answers"
+    EDIT_RECORD = "edit_record"
     HANDLE_URGENT = "handle_urgent"  # be on call, take urgent cases, tell the family each step
     MANAGE_ONCALL = "manage_oncall"  # set the weekly on-call schedule of others
 
@@ -41,6 +42,7 @@ _STAFF = _FAMILY | {
     Permission.MERGE_CASES,
     Permission.BROADCAST,
     Permission.ANSWER_FAMILIES,
+    Permission.EDIT_RECORD,
     Permission.HANDLE_URGENT,
 }
 _ADMIN = (

@@ -295,7 +295,7 @@ async def file_urgent(
     session.add(case)
     await session.flush()
     sealer = await new_key(session, cipher, case_id=case.id)
-    session.add(CasePersonal(case_id=case.id, place=sealer.seal(answers.place)))
+    session.add(CasePersonal(case_id=case.id, arrest_place=sealer.seal(answers.place)))
     session.add(
         CaseContact(
             case_id=case.id,
@@ -380,7 +380,7 @@ async def _details(
         case_id=case.id,
         what=urgent.what,
         detained_by=case.detained_by,
-        place=opener.open(personal.place) if personal is not None else None,
+        place=opener.open(personal.arrest_place) if personal is not None else None,
         phone=phone,
         contact_here=urgent.contact_here,
         created_at=case.created_at,
