@@ -267,27 +267,6 @@ MENU = CallbackFamily("menu", {"report": (), "status": (), "language": ()})
 LANGUAGE = CallbackFamily("lang", {"keep": (), "": (one_of(LANGUAGES),)})
 """A language chosen (or the Crimean Tatar offer declined: keep)."""
 
-FAMILIES: tuple[CallbackFamily, ...] = (
-    DESK,
-    FAMILY,
-    CASE,
-    INBOX,
-    STATUS,
-    MONITOR,
-    PRIVACY,
-    FORGET,
-    HIDE,
-    SHOW,
-    MENU,
-    LANGUAGE,
-    BROADCAST,
-    BROADCASTS,
-    GUIDE,
-    REPORT,
-    RECORD,
-    LIFE,
-)
-"""Every family of the bot; tests press a malformed button of each."""
 URGENT = CallbackFamily(
     "urg",
     {
@@ -309,3 +288,27 @@ DUTY = CallbackFamily(
     },
 )
 """Staff on call: taking an urgent case and telling the family each step."""
+
+FAMILIES: tuple[CallbackFamily, ...] = (
+    DESK,
+    FAMILY,
+    CASE,
+    INBOX,
+    STATUS,
+    MONITOR,
+    PRIVACY,
+    FORGET,
+    HIDE,
+    SHOW,
+    MENU,
+    LANGUAGE,
+    BROADCAST,
+    BROADCASTS,
+    GUIDE,
+    REPORT,
+    RECORD,
+    LIFE,
+    URGENT,
+    DUTY,
+)
+"""Every family of the bot; tests press a malformed button of each."""
