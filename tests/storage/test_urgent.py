@@ -75,7 +75,7 @@ async def test_filing_is_one_transaction_without_a_name(db: Db) -> None:
         assert case is not None and case.status == CaseStatus.NEW and case.detained_by == "fsb"
         personal = await session.get(CasePersonal, case.id)
         assert personal is not None and personal.detainee_name is None  # no name: still a case
-        assert b"Simferopol" not in (personal.place or b"")
+        assert b"Simferopol" not in (personal.arrest_place or b"")
         contact = await session.scalar(select(CaseContact).where(CaseContact.case_id == case.id))
         assert contact is not None and contact.is_reporter and contact.approved
         row = await session.get(UrgentCase, case.id)
@@ -84,7 +84,7 @@ async def test_filing_is_one_transaction_without_a_name(db: Db) -> None:
         audits = list(await session.scalars(select(AuditEntry.action)))
         draft = await urgent.urgent_draft_for(session, db.cipher, FAMILY)
     opener = await every_key(db.sessions, db.cipher)
-    assert opener.open(personal.place) == "Simferopol, Kyivska 12"
+    assert opener.open(personal.arrest_place) == "Simferopol, Kyivska 12"
     assert events == [EventKind.CREATED] and audits == ["oncall.on", "urgent.file"]
     (alert,) = await _rows(db, urgent.T_ALERT)
     assert alert.chat_id == STAFF_A and alert.priority < 0  # before every other row
