@@ -29,6 +29,7 @@ from storage.data_keys import case_cipher, new_key
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, event_key
+from storage.search import index_case_name
 from storage.users import users_with_role
 
 T_STAFF_NEW_REPORT = "reports.staff_new_report"
@@ -240,6 +241,7 @@ async def file_report(
             health=cipher.seal(draft.health),
         )
     )
+    await index_case_name(session, cipher, case.id, draft.detainee_name)  # for /find by name
     session.add(
         CaseContact(
             case_id=case.id,
