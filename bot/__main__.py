@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("telegram_id", type=int, nargs="?")
     commands.add_parser("keygen", help="print a fresh data key for HOTLINE_DATA_KEY")
     commands.add_parser("rotate-key", help="re-seal all data with the first HOTLINE_DATA_KEY")
+    from bot.cli_export import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -53,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "keygen":
         print(generate_key())
         return 0
+    if args.command == "decrypt-export":
+        from bot.cli_export import run_decrypt
+
+        return run_decrypt(args)
     try:
         settings = load_settings()
         sandbox_port = args.port if args.command == "sandbox" else None

@@ -23,10 +23,13 @@ from bot.settings import Settings
 from bot.update_processor import PerUserUpdateProcessor
 from handlers import (
     broadcast,
+    case_library,
     common,
     desk,
+    export,
     fallbacks,
     family_messages,
+    find,
     monitor,
     pin,
     prepared,
@@ -36,7 +39,9 @@ from handlers import (
     roles,
     safety,
     staff,
+    stats,
     status,
+    tags,
 )
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
 from jobs import register_jobs
@@ -135,6 +140,11 @@ def register_handlers(application: HotlineApplication) -> None:
     staff.register(application)
     desk.register(application)
     record_edit.register(application)
+    find.register(application)
+    tags.register(application)
+    stats.register(application)
+    export.register(application)
+    case_library.register(application)
     prepared.register(application)
     roles.register(application)
     report.register(application)

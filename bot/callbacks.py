@@ -82,3 +82,22 @@ DESK = CallbackFamily(
 
 FAMILY = CallbackFamily("fam", {"case": 2})  # thread message id, case code
 """A family member says which case a message is about."""
+
+FIND = CallbackFamily("find", {"open": 1, "page": 1})  # case code; page number
+"""Staff search results (handlers/find.py): open a case's card, turn the page."""
+
+EXPORT = CallbackFamily("exp", {"what": 1, "go": 3})  # what; what, format, kind
+"""Admins' /export choices (handlers/export.py)."""
+
+LIBRARY = CallbackFamily(
+    "lib",
+    {
+        "page": 1,  # page number
+        "save": 1,  # alert filter
+        "ask": 0,  # the monitor asks for the anonymised export
+        "get": 1,  # format of the anonymised export
+        "grant": 1,  # monitor's user key (an admin approves)
+        "deny": 1,  # monitor's user key (an admin refuses)
+    },
+)
+"""The monitors' case library (handlers/case_library.py)."""

@@ -37,6 +37,10 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "rotate-key":
         return await rotate_key(settings)
+    if args.command == "export":
+        from bot.cli_export import run_export
+
+        return await run_export(args, settings)
     raise AssertionError(args.command)
 
 

@@ -112,6 +112,8 @@ def label_for_target(tr: Translator, target: str) -> str:
     if scope == "region":
         word = REGION_WORDS.get(value)
         return tr.gettext("Region: {region}").format(region=tr.gettext(word) if word else value)
+    if scope == "filter":  # saved in the case library (handlers/case_library.py)
+        return tr.gettext("A saved filter of the case library")
     return tr.gettext("All public cases")
 
 
@@ -491,7 +493,8 @@ async def unfollow_button(update: Update, context: HotlineContext) -> None:
     if not await _approved(update, context, "monitor.unfollow"):
         return
     target = query.data.removeprefix(UNFOLLOW_PREFIX)
-    parsed = parse_target(target.split(":")[-1:]) if target != "all" else target
+    saved = target == "all" or target.startswith("filter:")
+    parsed = target if saved else parse_target(target.split(":")[-1:])
     await _unfollow(update, context, parsed)
 
 

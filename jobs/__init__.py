@@ -16,6 +16,7 @@ def register_jobs(application: HotlineApplication) -> None:
         delivery,
         digests,
         hearings,
+        name_index,
         reminders,
         retention,
         sqlite_maintenance,
@@ -26,6 +27,7 @@ def register_jobs(application: HotlineApplication) -> None:
     deletions.setup(application)
     reminders.setup(application)
     hearings.setup(application)
+    name_index.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)
     sqlite_maintenance.setup(application)

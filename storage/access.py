@@ -27,6 +27,8 @@ class Permission(StrEnum):
     ANSWER_FAMILIES = "answer_families"
     MANAGE_PREPARED_ANSWERS = "manage_prepared_answers"
     EDIT_RECORD = "edit_record"
+    TAG_CASES = "tag_cases"
+    MANAGE_TAGS = "manage_tags"
 
 
 _FAMILY = frozenset(
@@ -41,6 +43,7 @@ _STAFF = _FAMILY | {
     Permission.BROADCAST,
     Permission.ANSWER_FAMILIES,
     Permission.EDIT_RECORD,
+    Permission.TAG_CASES,
 }
 _ADMIN = (
     _STAFF
@@ -50,6 +53,7 @@ _ADMIN = (
         Permission.GRANT_ROLES,
         Permission.EXPORT,
         Permission.MANAGE_PREPARED_ANSWERS,
+        Permission.MANAGE_TAGS,
     }
 )
 
