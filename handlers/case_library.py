@@ -217,6 +217,8 @@ async def _decide(update: Update, context: HotlineContext, user_id: int, approve
     action = "export.approve" if approve else "export.refuse"
     if not await require(update, context, Permission.DECIDE_MONITOR_REQUESTS, action=action):
         return
+    if update.callback_query is not None:
+        await update.callback_query.answer()
     tr, services = context.tr, context.services
     async with services.sessions() as session, session.begin():
         decided = await library.decide_export(
@@ -239,7 +241,6 @@ async def library_button(update: Update, context: HotlineContext) -> None:
     if pressed is not None and pressed.verb in ("grant", "deny"):
         user_id = pressed.int_arg(0)
         if user_id is not None:
-            await query.answer()
             await _decide(update, context, user_id, pressed.verb == "grant")
             return
     if not await approved_monitor(update, context, "library.view"):
