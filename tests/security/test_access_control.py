@@ -32,7 +32,9 @@ FAMILY = {P.REPORT_CASE, P.VIEW_OWN_CASES, P.REQUEST_MONITOR_ACCESS}
 STAFF_ACTIONS = {P.REVIEW_CASES, P.CHANGE_STATUS, P.ADD_NOTES, P.MERGE_CASES, P.BROADCAST}
 STAFF_ACTIONS |= {P.ANSWER_FAMILIES}  # the staff desk: answering families' messages
 STAFF_ACTIONS |= {P.EDIT_RECORD}  # the prisoner's record: staff keep it current
+STAFF_ACTIONS |= {P.TAG_CASES}  # staff tag cases from the admins' list
 ADMIN_ONLY = {P.DECIDE_MONITOR_REQUESTS, P.GRANT_ROLES, P.EXPORT, P.MANAGE_PREPARED_ANSWERS}
+ADMIN_ONLY |= {P.MANAGE_TAGS}
 # DESIGN.md "Who sees what", as roles (a pending monitor is still a family user).
 EXPECTED: dict[str, tuple[Role, set[Permission]]] = {
     "family": (Role.FAMILY, FAMILY),
