@@ -198,60 +198,34 @@ async def _anonymised_cases(session: AsyncSession, cipher: FieldCipher) -> Async
 
 async def _full_cases(session: AsyncSession, cipher: FieldCipher) -> AsyncIterator[list[Any]]:
     merged = aliased(Case)
+    personal = [getattr(CasePersonal, name) for name in PERSONAL_COLUMNS]
+    sealed_record = [getattr(CaseRecord, name) for name in RECORD_SEALED]
     query = (
         select(
-            Case,
-            merged.code,
-            _tag_list(session),
-            CasePersonal,
-            CaseRecord,
-            DataKey.id,
-            DataKey.sealed,
+            Case.code, Case.status, Case.visibility, Case.region, Case.detained_by,
+            Case.detention_date, Case.custody, CaseRecord.articles, _tag_list(session),
+            Case.created_at, Case.updated_at, Case.closed_reason, merged.code, Case.duplicate_of,
+            *personal, *sealed_record,
+            CaseRecord.next_hearing_at, CaseRecord.pretrial_until, CaseRecord.sentence_months,
+            CaseRecord.sentence_regime, CaseRecord.end_of_term, DataKey.id, DataKey.sealed,
         )
         .outerjoin(merged, merged.id == Case.merged_into_id)
         .outerjoin(CasePersonal, CasePersonal.case_id == Case.id)
         .outerjoin(CaseRecord, CaseRecord.case_id == Case.id)
         .outerjoin(DataKey, DataKey.case_id == Case.id)
         .order_by(Case.id)
-    )
-    async for case, merged_code, tags, personal, record, key_id, sealed in _stream(session, query):
+    )  # fmt: skip
+    first_sealed = 14  # the column of the first sealed value in the query above
+    last_sealed = first_sealed + len(personal) + len(sealed_record)
+    async for row in _stream(session, query):
+        key_id, sealed = row[-2], row[-1]
         keyed = cipher if key_id is None else cipher.for_data_key(key_id, sealed)
-        opened = [
-            keyed.open(getattr(personal, name)) if personal is not None else None
-            for name in PERSONAL_COLUMNS
-        ]
-        sealed_record = [
-            keyed.open(getattr(record, name)) if record is not None else None
-            for name in RECORD_SEALED
-        ]
-        yield [
-            case.code,
-            case.status,
-            case.visibility,
-            case.region,
-            case.detained_by,
-            case.detention_date,
-            case.custody,
-            articles_text(record.articles if record is not None else None),
-            tags,
-            case.created_at,
-            case.updated_at,
-            case.closed_reason,
-            merged_code,
-            case.duplicate_of,
-            *opened,
-            *sealed_record,
-            record.next_hearing_at if record is not None else None,
-            record.pretrial_until if record is not None else None,
-            record.sentence_months if record is not None else None,
-            record.sentence_regime if record is not None else None,
-            record.end_of_term if record is not None else None,
-        ]
-        session.expunge(case)  # keep the identity map from growing with the stream
-        if personal is not None:
-            session.expunge(personal)
-        if record is not None:
-            session.expunge(record)
+        values = list(row[:-2])
+        values[7] = articles_text(values[7])
+        for index in range(first_sealed, last_sealed):
+            if values[index] is not None:
+                values[index] = keyed.open(values[index])
+        yield values
 
 
 async def _anonymised_events(
