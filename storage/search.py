@@ -172,10 +172,19 @@ def conditions(criteria: CaseFilter) -> list[ColumnElement[bool]]:
     if criteria.name_index:
         where.append(
             exists().where(
-                CaseNameIndex.case_id == Case.id, CaseNameIndex.name_index == criteria.name_index
+                CaseNameIndex.case_id == Case.id,
+                CaseNameIndex.name_index == criteria.name_index,
+                _current_key(),
             )
         )
     return where
+
+
+def _current_key() -> ColumnElement[bool]:
+    """An index row counts only while it belongs to the key the case holds now: a row made
+    before a re-key (an erasure) is never used, even before the job replaces it."""
+    key = select(DataKey.id).where(DataKey.case_id == Case.id).correlate(Case).scalar_subquery()
+    return CaseNameIndex.data_key_id.is_not_distinct_from(key)
 
 
 async def tags_of(session: AsyncSession, case_ids: list[int]) -> dict[int, tuple[str, ...]]:
@@ -271,10 +280,10 @@ async def _check_key(session: AsyncSession, cipher: FieldCipher) -> bool:
 async def refresh_name_indexes(
     sessions: SessionFactory, cipher: FieldCipher, *, batch_size: int = 500
 ) -> int:
-    """Index every case that has no name-index row (new since the upgrade, re-keyed, erased,
-    or all of them after a new master key); returns how many rows were written. Each batch is
-    its own short transaction; a row whose key was destroyed meanwhile fails its foreign key
-    and is left for the next run."""
+    """Index every case that has no name-index row of its current data key (new since the
+    upgrade, re-keyed, erased, or all of them after a new master key); returns how many rows
+    were written. Each batch is its own short transaction; a row whose key was destroyed
+    meanwhile fails its foreign key and is left for the next run."""
     async with sessions() as session, session.begin():
         await _check_key(session, cipher)
     written = 0
@@ -288,7 +297,7 @@ async def refresh_name_indexes(
                     .outerjoin(DataKey, DataKey.case_id == Case.id)
                     .where(
                         Case.id > last_id,
-                        ~exists().where(CaseNameIndex.case_id == Case.id),
+                        ~exists().where(CaseNameIndex.case_id == Case.id, _current_key()),
                     )
                     .order_by(Case.id)
                     .limit(batch_size)
@@ -299,6 +308,8 @@ async def refresh_name_indexes(
         last_id = rows[-1][0]
         try:
             async with sessions() as session, session.begin():
+                stale = [row[0] for row in rows]
+                await session.execute(delete(CaseNameIndex).where(CaseNameIndex.case_id.in_(stale)))
                 for case_id, sealed_name, key_id, sealed_key in rows:
                     keyed = cipher if key_id is None else cipher.for_data_key(key_id, sealed_key)
                     name = keyed.open(sealed_name) if sealed_name is not None else None
