@@ -55,6 +55,7 @@ from storage.keys import upgrade_index_rule
 from storage.meta import verify_or_store_key_check
 from storage.migrate import pending_migrations, upgrade_to_head
 from storage.persistence import DatabasePersistence
+from storage.search import check_index_key
 from storage.users import staff_members
 
 # Our conversations take button presses with per_message=False on purpose (one conversation per
@@ -88,6 +89,7 @@ async def open_services(
             await key_telegram_ids(session, keys, cipher)
         await upgrade_index_rule(sessions, cipher)
         await give_existing_data_keys(sessions, cipher)
+        await check_index_key(sessions, cipher)  # names are indexed by the name-index job
     except BaseException:
         await engine.dispose()
         raise

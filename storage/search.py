@@ -277,6 +277,13 @@ async def _check_key(session: AsyncSession, cipher: FieldCipher) -> bool:
     return False
 
 
+async def check_index_key(sessions: SessionFactory, cipher: FieldCipher) -> bool:
+    """At start: True when the stored name indexes were made with this master key; otherwise
+    they are deleted (the job makes them again). Cheap: one `meta` row."""
+    async with sessions() as session, session.begin():
+        return await _check_key(session, cipher)
+
+
 async def refresh_name_indexes(
     sessions: SessionFactory, cipher: FieldCipher, *, batch_size: int = 500
 ) -> int:
@@ -284,8 +291,7 @@ async def refresh_name_indexes(
     upgrade, re-keyed, erased, or all of them after a new master key); returns how many rows
     were written. Each batch is its own short transaction; a row whose key was destroyed
     meanwhile fails its foreign key and is left for the next run."""
-    async with sessions() as session, session.begin():
-        await _check_key(session, cipher)
+    await check_index_key(sessions, cipher)
     written = 0
     last_id = 0
     while True:
