@@ -9,7 +9,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 from telegram.warnings import PTBUserWarning
 
 from bot.clean_input import CleanInputApplication
@@ -26,10 +27,13 @@ from handlers import (
     case_library,
     common,
     desk,
+    edits,
     export,
     fallbacks,
     family_messages,
     find,
+    guide,
+    letters,
     monitor,
     pin,
     prepared,
@@ -39,6 +43,9 @@ from handlers import (
     roles,
     safety,
     staff,
+    staff_actions,
+    staff_contacts,
+    staff_input,
     stats,
     status,
     tags,
@@ -48,7 +55,12 @@ from jobs import register_jobs
 from jobs.delivery import PACER_KEY, Pacer
 from storage.crypto import DataKeyError, FieldCipher
 from storage.data_keys import give_existing_data_keys
-from storage.db import make_engine, make_session_factory
+from storage.db import (
+    check_writable,
+    make_engine,
+    make_session_factory,
+    refused_writes_as_unwritable,
+)
 from storage.identity import load_user_keys, telegram_ids_of
 from storage.identity_upgrade import key_telegram_ids
 from storage.keys import upgrade_index_rule
@@ -77,10 +89,14 @@ async def open_services(
     cipher = FieldCipher.from_setting(settings.data_key.get_secret_value())
     engine = make_engine(settings.database_url)
     try:
-        if migrate:
-            await upgrade_to_head(engine)
-        elif await pending_migrations(engine):
-            raise RuntimeError("the database schema is not up to date: run python -m bot migrate")
+        with refused_writes_as_unwritable():  # a read-only database: one line at start, exit 2
+            if migrate:
+                await upgrade_to_head(engine)
+            elif await pending_migrations(engine):
+                raise RuntimeError(
+                    "the database schema is not up to date: run python -m bot migrate"
+                )
+            await check_writable(engine)
         sessions = make_session_factory(engine)
         async with sessions() as session, session.begin():
             await verify_or_store_key_check(session, cipher)
@@ -117,6 +133,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_url(settings.api_base_url)
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
         .concurrent_updates(PerUserUpdateProcessor(256))
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
@@ -136,12 +153,17 @@ def register_handlers(application: HotlineApplication) -> None:
     """Order matters within a group: conversations and deep links before the generic /start."""
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
     application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
+    edits.register(application)  # every edit, before any input, form or command takes it
     privacy.register(application)
     pin.register(application)
     safety.register(application)
-    staff.register(application)
+    staff.register(application)  # the inbox and a case's card
+    staff_actions.register(application)  # moves, /keep, /visibility
+    staff_contacts.register(application)  # relatives, merging, notes for the family
+    staff_input.register(application)  # what staff type after a button asked
     desk.register(application)
     record_edit.register(application)
+    letters.register(application)
     find.register(application)
     tags.register(application)
     stats.register(application)
@@ -153,6 +175,7 @@ def register_handlers(application: HotlineApplication) -> None:
     status.register(application)
     monitor.register(application)
     broadcast.register(application)
+    guide.register(application)
     common.register(application)
     family_messages.register(application)  # what no form or command took: a family's message
     fallbacks.register(application)  # last: unknown commands, stale buttons, edits

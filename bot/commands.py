@@ -26,6 +26,8 @@ FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("Main menu")),
     ("report", N_("Report a detention")),
     ("status", N_("Status of my cases")),
+    ("guide", N_("What to do: a short guide")),
+    ("letters", N_("Letters to the person, and signs of life")),
     ("language", N_("Change the language")),
     ("privacy", N_("What we store and who sees it")),
     ("help", N_("Help")),

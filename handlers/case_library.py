@@ -20,18 +20,17 @@ from pathlib import Path
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.callbacks import LIBRARY
+from bot.callbacks import LIBRARY, MONITOR
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from bot.texts.messages.record import article_text, custody_word
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import FILTER_WORDS, REGION_WORDS, word
 from handlers.find_query import BadCriteria, parse_library
 from handlers.guard import require
-from handlers.monitor import FILTER_WORDS, FOLLOW_PREFIX
 from handlers.monitor import _approved as approved_monitor
 from handlers.replies import reply_html
-from handlers.report_keyboards import REGION_WORDS, word
-from handlers.status_words import status_word
 from jobs.export_files import Format, file_name, write_export
-from jobs.messages.record import article_text, custody_word
 from storage import export, library
 from storage.access import Permission
 from storage.enums import AlertFilter, MonitorStatus
@@ -79,7 +78,7 @@ def page_markup(tr: Translator, page: library.LibraryPage) -> InlineKeyboardMark
         [
             InlineKeyboardButton(
                 tr.gettext("Follow {code}").format(code=item.code),
-                callback_data=FOLLOW_PREFIX + item.code,
+                callback_data=MONITOR.build("follow", item.code),
             )
         ]
         for item in page.items

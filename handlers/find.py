@@ -16,13 +16,13 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.callbacks import FIND
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from bot.texts.messages.record import custody_word
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import REGION_WORDS, word
 from handlers import staff
 from handlers.find_query import BadCriteria, Criteria, parse_find
 from handlers.guard import require
 from handlers.replies import reply_html
-from handlers.report_keyboards import REGION_WORDS, word
-from handlers.status_words import status_word
-from jobs.messages.record import custody_word
 from storage import search
 from storage.access import Permission
 from storage.codes import normalise_case_code

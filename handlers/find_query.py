@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot.i18n import N_, Translator
-from handlers.report_fields import Invalid, parse_date, parse_name
-from handlers.report_keyboards import REGION_WORDS
-from handlers.status_words import STATUS_WORDS
-from jobs.messages.record import CUSTODY_WORDS
+from bot.texts.statuses import STATUS_WORDS
+from bot.texts.vocabulary import CUSTODY_WORDS, REGION_WORDS
+from storage.field_checks import Invalid, parse_date, parse_name
 from storage.search import normalise_code_prefix
 
 FIND_KEYS = ("code", "region", "status", "custody", "tag", "assignee", "from", "to", "name", "born")

@@ -27,40 +27,26 @@ from telegram.ext import (
     filters,
 )
 
-from bot.callbacks import CallbackFamily
+from bot.callbacks import RECORD
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
+from bot.texts.messages.record import label, record_lines, value_text
 from handlers.guard import require
 from handlers.replies import reply_html
-from handlers.report_fields import Invalid, parse_text
-from jobs.messages.record import CHOICE_WORDS, RECORD_LABELS, record_lines, value_text
 from storage import record
 from storage.access import Permission
 from storage.codes import normalise_case_code
 from storage.enums import Visibility
-from storage.record import GROUP_FIELDS, MONITOR_FIELDS, SLOTS, Tell
-from storage.record_values import (
-    parse_articles,
-    parse_hearing,
-    parse_record_date,
-    parse_sentence_months,
-)
+from storage.field_checks import Invalid, parse_text
+from storage.fields import Flags, Typing
+from storage.record import GROUP_FIELDS, Tell, editable, monitor_may_read, record_keys
 
 log = logging.getLogger(__name__)
 
-RECORD = CallbackFamily(
-    "rec",
-    {
-        "menu": 1,  # target: a case code, or g<group id>
-        "field": 2,  # target, field key
-        "set": 3,  # target, field key, chosen value ("-" clears)
-        "tell": 3,  # target, field key, Tell
-    },
-)
-"""The record editor's buttons."""
-
 INPUT_KEY = "record_input"
-INPUT_GROUP = -8  # after the desk (-9) and staff input (-10): only when a value is awaited
+INPUT_GROUP = (
+    -11
+)  # before the other staff input (-10, -9) and the report form (-8): only when a value is awaited
 CLEAR = "-"
 TEXT_LIMIT = 500
 FLAG_CHOICES = {
@@ -69,14 +55,18 @@ FLAG_CHOICES = {
     "both": ["chronic", "urgent_care"],
 }
 
-PROMPTS: dict[str, str] = {
-    "text": N_("Write the new value of «{field}»."),
-    "date": N_("Write the date for «{field}», for example 01.03.2027."),
-    "datetime": N_(
+PROMPTS: dict[str, str] = {  # by the field's kind (storage/fields.py); others: "Text"
+    "Text": N_("Write the new value of «{field}»."),
+    "Date": N_("Write the date for «{field}», for example 01.03.2027."),
+    "BirthOrAge": N_(
+        "Write the date of birth, for example 21.03.1985, or the age, for example 45."
+    ),
+    "Hearing": N_(
         "Write the date and time of the next hearing, Moscow time, for example 12.01.2027 10:30."
     ),
-    "articles": N_("Write the articles, for example 205.5 part 2, 275.1."),
-    "months": N_("Write the term in years, or years and months: 12, or 12 6."),
+    "Articles": N_("Write the articles, for example 205.5 part 2, 275.1."),
+    "Months": N_("Write the term in years, or years and months: 12, or 12 6."),
+    "Phone": N_("Write the phone number, for example +380 67 123 45 67."),
 }
 
 
@@ -89,7 +79,7 @@ def _button(label: str, data: str) -> InlineKeyboardButton:
 
 
 def _label(tr: Translator, key: str) -> str:
-    return tr.gettext(RECORD_LABELS[key])
+    return label(tr, key)
 
 
 async def _say(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -112,7 +102,7 @@ async def show_menu(update: Update, context: HotlineContext, target: str) -> Non
         async with services.sessions() as session:
             if group_id is not None:
                 group = await record.group_view(session, services.cipher, group_id)
-                keys = [key for key in SLOTS if key in GROUP_FIELDS]
+                keys = [key for key in record_keys() if key in GROUP_FIELDS]
                 heading = tr.gettext("Group {name}: cases {codes}").format(
                     name=html.escape(group.name),
                     codes=", ".join(f"<code>{code}</code>" for code in group.codes) or "—",
@@ -121,11 +111,11 @@ async def show_menu(update: Update, context: HotlineContext, target: str) -> Non
             else:
                 case = await record._case(session, target)
                 view = await record.read_record(session, services.cipher, case)
-                keys = list(SLOTS)
+                keys = list(editable())
                 heading = html.escape(tr.gettext("The record of case {code}")).format(
                     code=f"<code>{case.code}</code>"
                 )
-                lines = [f"<b>{heading}</b>", *record_lines(tr, view.values, keys)]
+                lines = [f"<b>{heading}</b>", *record_lines(tr, view.values, record_keys())]
                 lines += _transfers(tr, view.transfers)
                 if view.group_name:
                     lines.append(
@@ -160,45 +150,35 @@ def _transfers(tr: Translator, transfers: list[dict[str, str]]) -> list[str]:
 
 async def ask_value(update: Update, context: HotlineContext, target: str, key: str) -> None:
     tr = context.tr
-    slot = SLOTS[key]
+    fld = editable()[key]
     field = html.escape(_label(tr, key))
-    if key in CHOICE_WORDS:
-        values = FLAG_CHOICES if key == "health_flags" else CHOICE_WORDS[key]
-        labels = {
-            value: ", ".join(value_text(tr, key, flags) for flags in [FLAG_CHOICES[value]])
-            if key == "health_flags"
-            else tr.gettext(CHOICE_WORDS[key][value])
-            for value in values
-        }
-        rows = [
-            [_button(label, RECORD.build("set", target, key, value))]
-            for value, label in labels.items()
-        ]
+    if not fld.kind.typed and fld.choices is not None:
+        choices = [(value, tr.gettext(msgid)) for value, msgid in fld.choices.items()]
+        if isinstance(fld.kind, Flags):
+            words = [tr.gettext(msgid) for msgid in fld.choices.values()]
+            choices.append((Flags.ALL, " + ".join(words)))
+        rows = [[_button(text, RECORD.build("set", target, key, value))] for value, text in choices]
         rows.append([_button(tr.gettext("Clear"), RECORD.build("set", target, key, CLEAR))])
         text = html.escape(tr.gettext("Choose the new value of «{field}»:")).format(field=field)
         await _say(update, text, InlineKeyboardMarkup(rows))
         return
     if context.user_data is not None:
         context.user_data[INPUT_KEY] = {"target": target, "key": key, "stage": "value"}
-    prompt = html.escape(tr.gettext(PROMPTS[slot.kind])).format(field=field)
+    prompt = PROMPTS.get(fld.kind.name, PROMPTS["Text"])
     hint = html.escape(tr.gettext("Send - to clear it, or /cancel to stop."))
-    await _say(update, f"{prompt}\n{hint}")
+    await _say(update, f"{html.escape(tr.gettext(prompt)).format(field=field)}\n{hint}")
+
+
+def _typing(context: HotlineContext) -> Typing:
+    return Typing(today=context.services.clock().date())
 
 
 def parse_value(key: str, text: str, context: HotlineContext) -> Any:
-    """The typed value in its stored form; raises `Invalid` with the reason."""
+    """The typed value in its form shape; raises `Invalid` with the reason."""
     if text.strip() == CLEAR:
         return None
-    kind, today = SLOTS[key].kind, context.services.clock().date()
-    if kind == "date":
-        return parse_record_date(text, today=today).isoformat()
-    if kind == "datetime":
-        return parse_hearing(text, today=today).isoformat()
-    if kind == "articles":
-        return [article.as_json() for article in parse_articles(text)]
-    if kind == "months":
-        return parse_sentence_months(text)
-    return parse_text(text, limit=TEXT_LIMIT)
+    fld = editable()[key]
+    return fld.kind.parse(text, _typing(context))
 
 
 # -- whom to tell, then save -----------------------------------------------------------------------
@@ -230,7 +210,7 @@ async def ask_whom_to_tell(
         [_button(tr.gettext("Tell nobody"), RECORD.build("tell", target, key, Tell.NOBODY))],
         [_button(tr.gettext("Tell the family"), RECORD.build("tell", target, key, Tell.FAMILY))],
     ]
-    if public and key in MONITOR_FIELDS:
+    if public and monitor_may_read(editable()[key]):
         everyone = RECORD.build("tell", target, key, Tell.FAMILY_AND_MONITORS)
         rows.append([_button(tr.gettext("Tell the family and monitors"), everyone)])
     text = html.escape(tr.gettext("New value of «{field}»: {value}\nWho should be told?")).format(
@@ -315,7 +295,7 @@ async def record_button(update: Update, context: HotlineContext) -> None:
     pressed = RECORD.parse(query.data)
     if not await require(update, context, Permission.EDIT_RECORD, action="case.record"):
         return
-    if pressed is None or (len(pressed.args) > 1 and pressed.args[1] not in SLOTS):
+    if pressed is None or (len(pressed.args) > 1 and pressed.args[1] not in editable()):
         await query.answer(context.tr.gettext("This button is no longer valid."), show_alert=True)
         return
     await query.answer()
@@ -331,13 +311,12 @@ async def record_button(update: Update, context: HotlineContext) -> None:
         await ask_value(update, context, target, pressed.args[1])
     elif pressed.verb == "set":
         key, choice = pressed.args[1], pressed.args[2]
-        allowed = FLAG_CHOICES if key == "health_flags" else CHOICE_WORDS.get(key, {})
-        if choice != CLEAR and choice not in allowed:
+        fld = editable()[key]
+        try:
+            value = None if choice == CLEAR else fld.kind.tap(fld, choice, _typing(context), None)
+        except Invalid:
             await _say(update, html.escape(context.tr.gettext("This button is no longer valid.")))
             return
-        value = (
-            None if choice == CLEAR else FLAG_CHOICES[choice] if key == "health_flags" else choice
-        )
         await ask_whom_to_tell(update, context, target, key, value)
     elif pressed.verb == "tell":
         try:

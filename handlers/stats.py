@@ -16,11 +16,11 @@ from telegram.ext import CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import REGION_WORDS, word
 from handlers.find_query import BadCriteria, pairs
 from handlers.guard import require
 from handlers.replies import reply_html
-from handlers.report_keyboards import REGION_WORDS, word
-from handlers.status_words import status_word
 from jobs.stats_charts import month_label, render_charts
 from storage import stats
 from storage.access import Permission

@@ -19,6 +19,7 @@ def register_jobs(application: HotlineApplication) -> None:
         name_index,
         reminders,
         retention,
+        silence,
         sqlite_maintenance,
     )
 
@@ -27,6 +28,7 @@ def register_jobs(application: HotlineApplication) -> None:
     deletions.setup(application)
     reminders.setup(application)
     hearings.setup(application)
+    silence.setup(application)
     name_index.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)

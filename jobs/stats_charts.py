@@ -21,8 +21,8 @@ from datetime import date
 from typing import Any
 
 from bot.i18n import N_, Translator
-from handlers.report_keyboards import REGION_WORDS, word
-from handlers.status_words import status_word
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import REGION_WORDS, word
 from storage.stats import Figures
 
 WIDTH, HEIGHT, DPI = 8.0, 4.5, 100

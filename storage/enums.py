@@ -37,6 +37,14 @@ class CaseStatus(StrEnum):
     DECEASED = "deceased"
 
 
+class CloseReason(StrEnum):
+    """Why staff closed a case (kept in `cases.closed_reason`)."""
+
+    DUPLICATE = "duplicate"
+    WITHDRAWN = "withdrawn"
+    REJECTED = "rejected"
+
+
 class Visibility(StrEnum):
     """What the family allowed: name public, anonymous (code, region, status, date), staff only."""
 
@@ -120,6 +128,15 @@ class SentenceRegime(StrEnum):
 class HealthFlag(StrEnum):
     CHRONIC = "chronic"
     URGENT_CARE = "urgent_care"
+
+
+class SignOfLife(StrEnum):
+    """What told a family the person is alive and where: logged with one tap."""
+
+    LETTER = "letter"
+    CALL = "call"
+    VISIT = "visit"
+    LAWYER_VISIT = "lawyer_visit"
 
 
 class SubscriptionScope(StrEnum):

@@ -21,6 +21,7 @@ from storage.data_keys import case_cipher
 from storage.enums import CaseStatus, OutboxKind
 from storage.models import Case, CasePersonal, CaseRecord
 from storage.outbox import Outgoing, enqueue
+from storage.recipients import family_of
 from storage.record_values import COURT_ZONE
 from storage.subscriptions import record_recipients
 
@@ -42,8 +43,6 @@ async def queue_hearing_reminders(
     session: AsyncSession, cipher: FieldCipher, *, now: datetime
 ) -> int:
     """Queue the reminders due now; returns how many rows were new."""
-    from storage.cases import family_of  # who the family is: one rule, in the case module
-
     rows = await session.execute(
         select(Case, CaseRecord.next_hearing_at)
         .join(CaseRecord, CaseRecord.case_id == Case.id)

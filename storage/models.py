@@ -95,7 +95,7 @@ class User(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     forgotten_at: Mapped[datetime | None]
     discreet: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    """Pushes say only that there is news, with a Show button (jobs/messages/discreet.py)."""
+    """Pushes say only that there is news, with a Show button (bot/texts/messages/discreet.py)."""
     frozen_at: Mapped[datetime | None]
     """Set by staff (/freeze) or by five wrong PINs: no details, no updates (a seized phone)."""
     pin_hash: Mapped[bytes | None]
@@ -155,7 +155,8 @@ class Case(Base):
 
 
 class CasePersonal(Base):
-    """The detainee's personal fields, each sealed with the data key."""
+    """The detainee's personal fields, each sealed with the case's data key; which field is
+    which column is said by `storage.fields.REGISTRY`."""
 
     __tablename__ = "case_personal"
 
@@ -164,9 +165,11 @@ class CasePersonal(Base):
     )
     detainee_name: Mapped[bytes | None]
     birth_date: Mapped[bytes | None]
-    place: Mapped[bytes | None]
+    arrest_place: Mapped[bytes | None]
+    """Where the arrest happened (town, address)."""
     charges: Mapped[bytes | None]
-    held_at: Mapped[bytes | None]
+    held_in: Mapped[bytes | None]
+    """Where the person is held now."""
     lawyer: Mapped[bytes | None]
     health: Mapped[bytes | None]
     kept_for_case: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -332,6 +335,20 @@ class Broadcast(Base):
     finished_at: Mapped[datetime | None]
 
 
+class BroadcastText(Base):
+    """A broadcast's text in one more language (crh, en, ru). The Ukrainian text, required, is
+    `broadcasts.text`; each recipient reads their language's text, or that one."""
+
+    __tablename__ = "broadcast_texts"
+
+    broadcast_id: Mapped[int] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    text: Mapped[bytes]
+    """Sealed, as `broadcasts.text` is."""
+
+
 class OutboxMessage(Base):
     """One message to one chat, written in the same transaction as the change that caused it.
 
@@ -426,6 +443,29 @@ class PersistenceEntry(Base):
     """The entry's own data key, destroyed with the entry (retention, /forget)."""
 
 
+class ReportForm(Base):
+    """A report being filled in (`storage.forms`): the state and the answers, written together
+    in one statement per step. The answers are sealed with the form's own data key."""
+
+    __tablename__ = "report_forms"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    version: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(32))
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)
+    answers: Mapped[bytes]
+    data_key_id: Mapped[int] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Meta(Base):
     """Small facts about the database itself, such as the sealed key check."""
 
@@ -433,6 +473,18 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[bytes]
+
+
+class GuideVersion(Base):
+    """One imported version of the "what to do" guide (`python -m bot guide import`): the TOML
+    source of every language, validated before it was stored. The newest row is the guide; with
+    none, the files under locales/guide/ are. Public advice, not personal data: not sealed."""
+
+    __tablename__ = "guide_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sources: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CaseGroup(Base):
@@ -479,6 +531,39 @@ class CaseRecord(Base):
     health_flags: Mapped[bytes | None]
     end_of_term: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignOfLifeEntry(Base):
+    """A sign of life (a letter, a call, a visit, a lawyer's visit) on a day, logged by the
+    family or staff. The silence alarm (storage/signs_of_life.py) watches the newest one."""
+
+    __tablename__ = "signs_of_life"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    on_date: Mapped[date] = mapped_column(Date)
+    logged_by: Mapped[int | None] = mapped_column(BigInteger)
+    """The user key of who logged it (cleared by /forget)."""
+    by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnreachableChat(Base):
+    """A staff chat Telegram says does not exist (`chat not found`: the person never opened the
+    bot, or the bot is not in the staff group). Recorded once, so the other staff are told once,
+    not per notice, and `python -m bot staff list` shows it; gone when that person opens the bot
+    (/start) or the group writes (`storage.reachability`)."""
+
+    __tablename__ = "unreachable_chats"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - an id is never used twice
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """Names the episode in the notices' dedupe keys, so they never name the person."""
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    """The user key (a person) or the group chat id."""
+    reason: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Tag(Base):

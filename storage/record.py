@@ -17,19 +17,23 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
+from storage import audit, fields
 from storage.crypto import FieldCipher
 from storage.data_keys import case_cipher
 from storage.enums import EventKind, Visibility
-from storage.models import Case, CaseEvent, CaseGroup, CaseRecord
+from storage.fields import Audience, Field
+from storage.models import Case, CaseEvent, CaseGroup, CasePersonal, CaseRecord
 from storage.outbox import Outgoing, enqueue, event_key
+from storage.recipients import family_of
+from storage.reports import person_index_from_stored
+from storage.search import index_case_name
 
 T_RECORD_FAMILY = "record.changed"
 T_RECORD_MONITOR = "record.changed_monitor"
@@ -43,44 +47,19 @@ class Tell(StrEnum):
     FAMILY_AND_MONITORS = "all"  # monitors only on a public case, only of fields they may read
 
 
-class Stored(StrEnum):
-    """How a field's value is kept in `case_records` (or on `cases`)."""
-
-    PLAIN = "plain"  # a date, a number, a short code, JSON
-    SEALED = "sealed"  # text sealed with the case's data key
-    SEALED_JSON = "sealed_json"  # a list sealed with the case's data key
-    CASE_COLUMN = "case_column"  # a plain column of `cases` (custody)
+def editable() -> dict[str, Field]:
+    """Every field staff may edit from the card, by key (`fields.REGISTRY`, read at use)."""
+    return {f.key: f for f in fields.REGISTRY.fields if f.staff_editable and f.stored is not None}
 
 
-@dataclass(frozen=True)
-class Slot:
-    """Where one record field lives."""
-
-    column: str
-    stored: Stored
-    kind: str  # "text" | "date" | "datetime" | "choice" | "articles" | "months" | "flags"
+def record_keys() -> list[str]:
+    """The prisoner's record's fields, in registry order."""
+    return [f.key for f in fields.REGISTRY.record()]
 
 
-SLOTS: dict[str, Slot] = {
-    "custody": Slot("custody", Stored.CASE_COLUMN, "choice"),
-    "articles": Slot("articles", Stored.PLAIN, "articles"),
-    "criminal_case": Slot("criminal_case", Stored.SEALED, "text"),
-    "court": Slot("court", Stored.SEALED, "text"),
-    "next_hearing": Slot("next_hearing_at", Stored.PLAIN, "datetime"),
-    "hearing_access": Slot("hearing_access", Stored.PLAIN, "choice"),
-    "pretrial_until": Slot("pretrial_until", Stored.PLAIN, "date"),
-    "sentence_term": Slot("sentence_months", Stored.PLAIN, "months"),
-    "sentence_regime": Slot("sentence_regime", Stored.PLAIN, "choice"),
-    "detention_place": Slot("detention_place", Stored.SEALED, "text"),
-    "postal_address": Slot("postal_address", Stored.SEALED, "text"),
-    "punishment_cell_since": Slot("punishment_cell_since", Stored.PLAIN, "date"),
-    "health_flags": Slot("health_flags", Stored.SEALED_JSON, "flags"),
-    "end_of_term": Slot("end_of_term", Stored.PLAIN, "date"),
-}
-"""Record field key → where and how it is stored. The registry adds who may read it."""
-
-MONITOR_FIELDS = frozenset(SLOTS) - {"health_flags"}
-"""Fields monitors of a public case may read (health stays with the family and staff)."""
+def monitor_may_read(fld: Field) -> bool:
+    """Monitors of a public case read these fields; health and contacts stay with the family."""
+    return fld.audience == Audience.PUBLIC
 
 
 class UnknownRecordField(KeyError):
@@ -111,31 +90,20 @@ class RecordView:
     group_name: str | None
 
 
-def _to_db(slot: Slot, value: Any, cipher: FieldCipher) -> Any:
-    if value is None:
-        return None
-    if slot.stored == Stored.SEALED:
-        return cipher.seal(str(value))
-    if slot.stored == Stored.SEALED_JSON:
-        return cipher.seal(json.dumps(list(value), ensure_ascii=False))
-    if slot.kind == "date":
-        return date.fromisoformat(str(value))
-    if slot.kind == "datetime":
-        return datetime.fromisoformat(str(value)).astimezone(UTC)
-    return value
+def _target(fld: Field, case: Case, record: CaseRecord, personal: CasePersonal) -> Any:
+    assert fld.stored is not None
+    return {fields.CASES: case, fields.RECORDS: record, fields.PERSONAL: personal}[fld.stored.table]
 
 
-def _from_db(slot: Slot, raw: Any, cipher: FieldCipher) -> Any:
+def _read(fld: Field, source: Any, keyed: FieldCipher) -> Any:
+    """The stored value in the shape the kind shows (ISO dates, lists, text)."""
+    assert fld.stored is not None
+    raw = getattr(source, fld.stored.column) if source is not None else None
     if raw is None:
         return None
-    if slot.stored == Stored.SEALED:
-        return cipher.open(raw)
-    if slot.stored == Stored.SEALED_JSON:
-        opened = cipher.open(raw)
-        return json.loads(opened) if opened else None
-    if slot.kind in ("date", "datetime"):
-        return raw.isoformat()
-    return raw
+    if fld.stored.sealed:
+        raw = keyed.open(raw)
+    return fld.kind.from_column(raw)
 
 
 async def _case(session: AsyncSession, code: str) -> Case:
@@ -154,14 +122,14 @@ async def _record(session: AsyncSession, case: Case, now: datetime) -> CaseRecor
 
 
 async def read_record(session: AsyncSession, cipher: FieldCipher, case: Case) -> RecordView:
-    """Every record value of `case`, opened (for the card, /status and the letters page)."""
+    """Every record value of `case`, opened (for the card, the editor and the letters page)."""
     keyed = await case_cipher(session, cipher, case.id)
     record = await session.get(CaseRecord, case.id)
     values: dict[str, Any] = {}
-    for key, slot in SLOTS.items():
-        source: Any = case if slot.stored == Stored.CASE_COLUMN else record
-        raw = getattr(source, slot.column) if source is not None else None
-        values[key] = _from_db(slot, raw, keyed)
+    for fld in fields.REGISTRY.record():
+        assert fld.stored is not None
+        source: Any = case if fld.stored.table == fields.CASES else record
+        values[fld.key] = _read(fld, source, keyed)
     transfers = json.loads(keyed.open(record.transfers) or "[]") if record is not None else []
     group_id = record.group_id if record is not None else None
     group_name = None
@@ -197,26 +165,39 @@ async def edit_record(
     A new place of detention moves the previous one into the transfer history. Setting the
     value it already has changes nothing and tells nobody.
     """
-    from storage.cases import family_of  # who the family is: one rule, in the case module
-
-    slot = SLOTS.get(key)
-    if slot is None:
+    fld = editable().get(key)
+    if fld is None or fld.stored is None:
         raise UnknownRecordField(key)
     case = await _case(session, code)
     keyed = await case_cipher(session, cipher, case.id)
     record = await _record(session, case, now)
-    target: Any = case if slot.stored == Stored.CASE_COLUMN else record
-    old = _from_db(slot, getattr(target, slot.column), keyed)
+    personal = await session.get(CasePersonal, case.id)
+    if personal is None:
+        personal = CasePersonal(case_id=case.id)
+        session.add(personal)
+    target = _target(fld, case, record, personal)
+    old = _read(fld, target, keyed)
+    raw = fld.kind.column(value, now.date())
+    value = fld.kind.from_column(raw)  # what is stored, as the kind shows it
     if old == value:
         return RecordEdit(case.code, key, False, 0, 0, None)
-    setattr(target, slot.column, _to_db(slot, value, keyed))
+    sealed = keyed.seal(str(raw)) if fld.stored.sealed and raw is not None else raw
+    setattr(target, fld.stored.column, sealed)
+    if key == fields.NAME:  # staff find a case by its name's keyed index (storage/search.py)
+        await index_case_name(session, keyed, case.id, keyed.open(personal.detainee_name))
+    if key in (fields.NAME, fields.BIRTH):  # duplicates are found by name and birth
+        case.person_index = person_index_from_stored(
+            cipher,
+            keyed.open(personal.detainee_name),
+            keyed.open(personal.birth_date),
+        )
     if key == "detention_place" and old:
         history = json.loads(keyed.open(record.transfers) or "[]")
         history.append({"place": old, "until": now.date().isoformat()})
         record.transfers = keyed.seal(json.dumps(history, ensure_ascii=False))
     record.updated_at = now
     case.updated_at = now
-    monitors_told = tell == Tell.FAMILY_AND_MONITORS and key in MONITOR_FIELDS
+    monitors_told = tell == Tell.FAMILY_AND_MONITORS and monitor_may_read(fld)
     event = CaseEvent(
         case_id=case.id,
         kind=EventKind.RECORD_CHANGED,
@@ -263,8 +244,6 @@ async def edit_record(
 
 
 async def _detainee_name(session: AsyncSession, keyed: FieldCipher, case: Case) -> str | None:
-    from storage.models import CasePersonal
-
     personal = await session.get(CasePersonal, case.id)
     return keyed.open(personal.detainee_name) if personal is not None else None
 
@@ -361,7 +340,7 @@ async def edit_group(
     if key not in GROUP_FIELDS:
         raise UnknownRecordField(key)
     view = await group_view(session, cipher, group_id)
-    edits = [
+    edits = [  # one event and one set of messages per case, all in this transaction
         await edit_record(session, cipher, code, key, value, tell=tell, actor_id=actor_id, now=now)
         for code in view.codes
     ]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from bot.i18n import N_
-from handlers.report_fields import Invalid, clean_text, parse_date
+from storage.field_checks import Invalid, clean_text, parse_date
+from storage.msgids import N_
 
 MAX_ARTICLES = 8
 COURT_ZONE = ZoneInfo("Europe/Simferopol")

@@ -15,8 +15,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot.i18n import I18n
-from handlers.report_keyboards import REGION_WORDS, word
-from handlers.status_words import status_word
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import REGION_WORDS, word
 from jobs.stats_charts import TITLES
 from storage import tags
 from storage.enums import CaseStatus, EventKind, Region, Role

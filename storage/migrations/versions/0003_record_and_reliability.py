@@ -25,11 +25,13 @@ def upgrade() -> None:
     _upgrade_record()
     _upgrade_delivery()
     _upgrade_announcements()
+    _upgrade_errors()
     _upgrade_find()
 
 
 def downgrade() -> None:
     _downgrade_find()
+    _downgrade_errors()
     _downgrade_announcements()
     _downgrade_delivery()
     _downgrade_record()
@@ -40,11 +42,49 @@ def downgrade() -> None:
 
 
 def _upgrade_report_form() -> None:
-    pass
+    # Names that say what the columns hold (plain RENAME: SQLite >= 3.25 and PostgreSQL).
+    op.execute("ALTER TABLE case_personal RENAME COLUMN place TO arrest_place")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN held_at TO held_in")
+    op.create_table(
+        "report_forms",
+        sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("version", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("step", sa.String(length=32), nullable=True),
+        sa.Column("editing", sa.Boolean(), nullable=False),
+        sa.Column("answers", sa.LargeBinary(), nullable=False),
+        sa.Column("data_key_id", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_report_forms_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"],
+            ["data_keys.id"],
+            name=op.f("fk_report_forms_data_key_id_data_keys"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_report_forms")),
+    )
+    op.create_index(
+        op.f("ix_report_forms_data_key_id"), "report_forms", ["data_key_id"], unique=False
+    )
+    op.create_index(
+        op.f("ix_report_forms_updated_at"), "report_forms", ["updated_at"], unique=False
+    )
 
 
 def _downgrade_report_form() -> None:
-    pass
+    # Open forms are lost on a downgrade (their keys go with them); their owners start again.
+    op.execute("DELETE FROM data_keys WHERE id IN (SELECT data_key_id FROM report_forms)")
+    op.drop_index(op.f("ix_report_forms_updated_at"), table_name="report_forms")
+    op.drop_index(op.f("ix_report_forms_data_key_id"), table_name="report_forms")
+    op.drop_table("report_forms")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN held_in TO held_at")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN arrest_place TO place")
 
 
 # == the prisoner's record: record fields, custody, groups, hearing reminders ===================
@@ -94,9 +134,27 @@ def _upgrade_record() -> None:
     op.create_index(op.f("ix_cases_custody"), "cases", ["custody"])
     op.add_column("subscriptions", sa.Column("group_id", sa.Integer(), nullable=True))
     op.create_index(op.f("ix_subscriptions_group_id"), "subscriptions", ["group_id"])
+    op.create_table(
+        "signs_of_life",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("on_date", sa.Date(), nullable=False),
+        sa.Column("logged_by", sa.BigInteger(), nullable=True),
+        sa.Column("by_staff", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_signs_of_life_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signs_of_life")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_signs_of_life_case_id"), "signs_of_life", ["case_id"])
 
 
 def _downgrade_record() -> None:
+    op.drop_index(op.f("ix_signs_of_life_case_id"), table_name="signs_of_life")
+    op.drop_table("signs_of_life")
     op.drop_index(op.f("ix_subscriptions_group_id"), table_name="subscriptions")
     op.drop_column("subscriptions", "group_id")
     op.drop_index(op.f("ix_cases_custody"), table_name="cases")
@@ -122,11 +180,51 @@ def _downgrade_delivery() -> None:
 
 
 def _upgrade_announcements() -> None:
-    pass
+    op.create_table(
+        "broadcast_texts",
+        sa.Column("broadcast_id", sa.Integer(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["broadcast_id"],
+            ["broadcasts.id"],
+            name=op.f("fk_broadcast_texts_broadcast_id_broadcasts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("broadcast_id", "language", name=op.f("pk_broadcast_texts")),
+    )
+    op.create_table(
+        "guide_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sources", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_guide_versions")),
+    )
 
 
 def _downgrade_announcements() -> None:
-    pass
+    op.drop_table("guide_versions")
+    op.drop_table("broadcast_texts")
+
+
+# == errors: staff chats that cannot be reached ===================================================
+
+
+def _upgrade_errors() -> None:
+    op.create_table(
+        "unreachable_chats",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("since", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unreachable_chats")),
+        sa.UniqueConstraint("chat_id", name=op.f("uq_unreachable_chats_chat_id")),
+        sqlite_autoincrement=True,
+    )
+
+
+def _downgrade_errors() -> None:
+    op.drop_table("unreachable_chats")
 
 
 # == find, count, show and hand over: tags, the name index, saved filters, export grants =========
