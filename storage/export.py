@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage import audit
+from storage import audit, fields
 from storage.crypto import FieldCipher
 from storage.enums import EventKind, Visibility
 from storage.models import (
@@ -69,15 +69,8 @@ ANONYMISED_CASE_COLUMNS = (
     "reported_at",
     "updated_at",
 )
-PERSONAL_COLUMNS = (
-    "detainee_name",
-    "birth_date",
-    "place",
-    "charges",
-    "held_at",
-    "lawyer",
-    "health",
-)
+PERSONAL_COLUMNS = fields.REGISTRY.columns(fields.PERSONAL)
+"""The sealed personal columns, from the fields registry (storage/fields.py)."""
 RECORD_SEALED = ("criminal_case", "court", "detention_place")
 FULL_CASE_COLUMNS = (
     "code",

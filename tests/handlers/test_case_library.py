@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from bot.callbacks import LIBRARY
-from storage import cases
+from bot.callbacks import MONITOR as MONITOR_BUTTONS
+from storage import cases, recipients
 from storage.digests import DueDigest, digest_items
 from storage.enums import CaseStatus, Custody, MonitorStatus, Region, Role, SubscriptionScope
 from storage.enums import Visibility as V
@@ -67,14 +68,16 @@ async def test_library_lists_filters_and_follows(running_bot: BotHarness) -> Non
     assert "4 cases" in every.plain
     assert codes["staff_only"] not in every.plain and "Secret Person" not in every.plain
     assert "Emir Kuku" in every.plain and "Hidden One" not in every.plain
-    assert f"mon:follow:{codes['anonymous_colony']}" in every.callback_data
+    assert MONITOR_BUTTONS.build("follow", codes["anonymous_colony"]) in every.callback_data
     await sandbox.send_text(MONITOR, "/cases region:crimea custody:colony article:205.5 year:2016")
     narrowed = await sandbox.next_message(MONITOR)
     shown = {key for key, code in codes.items() if code in narrowed.plain}
     assert shown == {"public_colony", "anonymous_colony"}
-    await sandbox.press(MONITOR, narrowed.message_id, f"mon:follow:{codes['public_colony']}")
+    await sandbox.press(
+        MONITOR, narrowed.message_id, MONITOR_BUTTONS.build("follow", codes["public_colony"])
+    )
     offer = await sandbox.next_message(MONITOR)  # the monitors' own follow flow
-    assert f"mon:sub:case:{codes['public_colony']}:all" in offer.callback_data
+    assert MONITOR_BUTTONS.build("sub-case", codes["public_colony"], "all") in offer.callback_data
 
 
 async def test_saved_filter_brings_its_alerts_and_digest_items_only(
@@ -93,7 +96,7 @@ async def test_saved_filter_brings_its_alerts_and_digest_items_only(
             select(Subscription).where(Subscription.scope == SubscriptionScope.FILTER)
         )
     assert saved is not None and saved.case_filter == {"custody": "colony", "year": 2016}
-    staff = cases.staff_contacts(services.admin_keys, None)
+    staff = recipients.staff_contacts(services.admin_keys, None)
     before = len(sandbox.messages(MONITOR))
     async with services.sessions() as session, session.begin():
         for key in ("public_colony", "anonymous_colony", "public_other", "kherson", "staff_only"):

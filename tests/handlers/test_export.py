@@ -57,7 +57,7 @@ async def seed(services: object) -> list[str]:
             keyed = await case_cipher(session, services.cipher, case.id)
             personal = await session.get(CasePersonal, case.id)
             assert personal is not None
-            personal.held_at = keyed.seal("SIZO-1 Simferopol")
+            personal.held_in = keyed.seal("SIZO-1 Simferopol")
             personal.health = keyed.seal("asthma")
             session.add(CaseRecord(case_id=case.id, articles=articles, updated_at=NOW))
             codes.append(code)
@@ -79,7 +79,7 @@ async def database_cases(bot: BotHarness) -> dict[str, dict[str, str | None]]:
                 "visibility": case.visibility,
                 "custody": case.custody,
                 "detainee_name": keyed.open(personal.detainee_name),
-                "held_at": keyed.open(personal.held_at),
+                "held_in": keyed.open(personal.held_in),
             }
     return found
 
@@ -113,7 +113,7 @@ async def test_full_csv_reads_back_as_the_database(running_bot: BotHarness) -> N
     assert {row["code"] for row in rows} == set(stored)
     for row in rows:
         expected = stored[row["code"]]
-        for column in ("status", "region", "visibility", "detainee_name", "held_at"):
+        for column in ("status", "region", "visibility", "detainee_name", "held_in"):
             assert row[column] == (expected[column] or ""), column
         assert row["custody"] == (expected["custody"] or "")
     assert "205.5 p.2" in {row["articles"] for row in rows}
