@@ -11,8 +11,8 @@ sections in reverse order. On SQLite, never rebuild a parent table in batch mode
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401  (used by the sections)
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -25,9 +25,11 @@ def upgrade() -> None:
     _upgrade_record()
     _upgrade_delivery()
     _upgrade_announcements()
+    _upgrade_inbox()
 
 
 def downgrade() -> None:
+    _downgrade_inbox()
     _downgrade_announcements()
     _downgrade_delivery()
     _downgrade_record()
@@ -76,3 +78,33 @@ def _upgrade_announcements() -> None:
 
 def _downgrade_announcements() -> None:
     pass
+
+
+# == the durable inbox: an update is stored before it is confirmed ===============================
+
+
+def _upgrade_inbox() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("update_id", sa.BigInteger(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=True),
+        sa.Column("data_key_id", sa.Integer(), nullable=True),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"],
+            ["data_keys.id"],
+            name=op.f("fk_inbox_data_key_id_data_keys"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox")),
+        sa.UniqueConstraint("update_id", name=op.f("uq_inbox_update_id")),
+    )
+    op.create_index(op.f("ix_inbox_data_key_id"), "inbox", ["data_key_id"], unique=False)
+    op.create_index(op.f("ix_inbox_received_at"), "inbox", ["received_at"], unique=False)
+
+
+def _downgrade_inbox() -> None:
+    op.drop_index(op.f("ix_inbox_received_at"), table_name="inbox")
+    op.drop_index(op.f("ix_inbox_data_key_id"), table_name="inbox")
+    op.drop_table("inbox")
