@@ -9,7 +9,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 from telegram.warnings import PTBUserWarning
 
 from bot.clean_input import CleanInputApplication
@@ -28,16 +29,23 @@ from handlers import (
     broadcast,
     common,
     desk,
+    edits,
     fallbacks,
     family_messages,
+    guide,
+    letters,
     monitor,
     pin,
     prepared,
     privacy,
+    record_edit,
     report,
     roles,
     safety,
     staff,
+    staff_actions,
+    staff_contacts,
+    staff_input,
     status,
 )
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
@@ -114,6 +122,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_url(settings.api_base_url)
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
         .concurrent_updates(PerUserUpdateProcessor(256))
         .update_queue(inbox)
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
@@ -137,17 +146,24 @@ def register_handlers(application: HotlineApplication) -> None:
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
     application.add_handler(TypeHandler(object, arm), group=ARM_GROUP)  # writes mark the update
     application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
+    edits.register(application)  # every edit, before any input, form or command takes it
     privacy.register(application)
     pin.register(application)
     safety.register(application)
-    staff.register(application)
+    staff.register(application)  # the inbox and a case's card
+    staff_actions.register(application)  # moves, /keep, /visibility
+    staff_contacts.register(application)  # relatives, merging, notes for the family
+    staff_input.register(application)  # what staff type after a button asked
     desk.register(application)
+    record_edit.register(application)
+    letters.register(application)
     prepared.register(application)
     roles.register(application)
     report.register(application)
     status.register(application)
     monitor.register(application)
     broadcast.register(application)
+    guide.register(application)
     common.register(application)
     family_messages.register(application)  # what no form or command took: a family's message
     fallbacks.register(application)  # last: unknown commands, stale buttons, edits

@@ -9,20 +9,22 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
+from bot.callbacks import LANGUAGE, MENU
 from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
+from bot.i18n import LANGUAGES, N_, suggested_language
 from bot.logs import describe_error
+from bot.texts.vocabulary import LANGUAGE_NAMES
+from handlers.guide import menu_button
 from storage.access import is_staff
 from storage.users import set_language
 
 log = logging.getLogger(__name__)
 
-MENU_REPORT = "menu:report"
-MENU_STATUS = "menu:status"
-MENU_LANGUAGE = "menu:language"
-SET_LANGUAGE_PREFIX = "lang:"
-KEEP_LANGUAGE = SET_LANGUAGE_PREFIX + "keep"
+MENU_REPORT = MENU.build("report")  # the report form starts on it (handlers.report)
+MENU_STATUS = MENU.build("status")
+MENU_LANGUAGE = MENU.build("language")
+KEEP_LANGUAGE = LANGUAGE.build("keep")
 #: After the profile is loaded (group -100), before the handlers (group 0).
 FIRST_CONTACT_GROUP = -50
 OFFER_CRIMEAN_TATAR = N_("Would you like me to write to you in Crimean Tatar?")
@@ -48,6 +50,7 @@ def main_menu(context: HotlineContext) -> InlineKeyboardMarkup:
         [
             [InlineKeyboardButton(tr.gettext("Report a detention"), callback_data=MENU_REPORT)],
             [InlineKeyboardButton(tr.gettext("Status of my cases"), callback_data=MENU_STATUS)],
+            [menu_button(tr)],
             [InlineKeyboardButton(tr.gettext("Language"), callback_data=MENU_LANGUAGE)],
         ]
     )
@@ -70,7 +73,7 @@ async def start(update: Update, context: HotlineContext) -> None:
     reach = reach_us_lines(context)
     if reach:
         text += "\n" + "\n".join(reach)
-    await update.effective_message.reply_text(text, reply_markup=main_menu(context))
+    await update.effective_message.reply_text(html.escape(text), reply_markup=main_menu(context))
 
 
 async def help_command(update: Update, context: HotlineContext) -> None:
@@ -96,7 +99,7 @@ async def help_command(update: Update, context: HotlineContext) -> None:
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(LANGUAGE_NAMES[lang], callback_data=SET_LANGUAGE_PREFIX + lang)]
+            [InlineKeyboardButton(LANGUAGE_NAMES[lang], callback_data=LANGUAGE.bare(lang))]
             for lang in LANGUAGES
         ]
     )
@@ -115,19 +118,17 @@ async def language_command(update: Update, context: HotlineContext) -> None:
 
 async def set_language_choice(update: Update, context: HotlineContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None:
+    pressed = LANGUAGE.parse(query.data) if query is not None else None
+    if query is None or pressed is None:  # routing lets only well-formed presses through
         return
-    language = query.data.removeprefix(SET_LANGUAGE_PREFIX)
-    if query.data == KEEP_LANGUAGE:  # the Crimean Tatar offer declined: nothing is stored
+    if pressed.verb == "keep":  # the Crimean Tatar offer declined: nothing is stored
         await query.answer()
         language_name = LANGUAGE_NAMES[context.tr.lang]
         await query.edit_message_text(
             context.tr.gettext("Language: {language}").format(language=language_name)
         )
         return
-    if language not in LANGUAGES:
-        await query.answer()
-        return
+    language = pressed.args[0]
     services = context.services
     async with services.sessions() as session, session.begin():
         await set_language(session, context.profile.id, language)
@@ -164,11 +165,7 @@ async def offer_crimean_tatar(update: object, context: HotlineContext) -> None:
     texts = dict.fromkeys([crh.gettext(OFFER_CRIMEAN_TATAR), default.gettext(OFFER_CRIMEAN_TATAR)])
     keyboard = InlineKeyboardMarkup(
         [
-            [
-                InlineKeyboardButton(
-                    LANGUAGE_NAMES["crh"], callback_data=SET_LANGUAGE_PREFIX + "crh"
-                )
-            ],
+            [InlineKeyboardButton(LANGUAGE_NAMES["crh"], callback_data=LANGUAGE.bare("crh"))],
             [InlineKeyboardButton(LANGUAGE_NAMES[default.lang], callback_data=KEEP_LANGUAGE)],
         ]
     )
@@ -208,9 +205,9 @@ def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CommandHandler("help", help_command))
     application.add_handler(CommandHandler("language", language_command))
-    application.add_handler(CallbackQueryHandler(language_command, pattern=f"^{MENU_LANGUAGE}$"))
     application.add_handler(
-        CallbackQueryHandler(set_language_choice, pattern=f"^{SET_LANGUAGE_PREFIX}")
+        CallbackQueryHandler(language_command, pattern=MENU.pattern_of("language"))
     )
+    application.add_handler(CallbackQueryHandler(set_language_choice, pattern=LANGUAGE.pattern))
     application.add_handler(CommandHandler("cancel", cancel))
     application.add_error_handler(on_error)

@@ -22,8 +22,8 @@ from bot.context import HotlineApplication, HotlineContext
 from handlers.common import reach_us_lines
 from storage import threads
 from storage.access import is_staff
-from storage.cases import staff_contacts
 from storage.codes import normalise_case_code
+from storage.recipients import staff_contacts
 from storage.threads import Incoming, ThreadNotFound, ThreadRefused
 
 log = logging.getLogger(__name__)

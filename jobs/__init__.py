@@ -15,8 +15,10 @@ def register_jobs(application: HotlineApplication) -> None:
         deletions,
         delivery,
         digests,
+        hearings,
         reminders,
         retention,
+        silence,
         sqlite_maintenance,
     )
 
@@ -24,6 +26,8 @@ def register_jobs(application: HotlineApplication) -> None:
     delivery.setup(application)
     deletions.setup(application)
     reminders.setup(application)
+    hearings.setup(application)
+    silence.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)
     sqlite_maintenance.setup(application)

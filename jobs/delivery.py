@@ -36,15 +36,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
 
 from bot.i18n import Translator
-from jobs.messages import UnknownTemplateError, discreet, render
-from jobs.messages.base import RenderedMessage
-from jobs.messages.send import send_rendered
+from bot.texts.messages import UnknownTemplateError, discreet, render
+from bot.texts.messages.base import RenderedMessage
+from jobs.send import send_rendered
 from storage import outbox
-from storage.cases import StaffContacts, staff_desk
 from storage.enums import OutboxKind
 from storage.outbox import PRIORITY_STAFF, ClaimedMessage, Outgoing
+from storage.recipients import StaffContacts, staff_desk
 from storage.users import mark_blocked
 
 if TYPE_CHECKING:
@@ -295,12 +296,13 @@ class Delivery:
         """A Bot on the Application's token and connection pool, without its rate limiter."""
         if self._bot is None:
             app_bot = self.application.bot
-            self._bot = Bot(
+            self._bot = ExtBot(
                 token=app_bot.token,
                 base_url=self.services.settings.api_base_url,
                 base_file_url=app_bot.base_file_url,
                 request=app_bot.request,
                 get_updates_request=app_bot.request,
+                defaults=app_bot.defaults,  # HTML, as every message the Application sends
             )
         return self._bot
 
@@ -542,7 +544,7 @@ def discreet_version(
     row: ClaimedMessage, tr: Translator, message: RenderedMessage
 ) -> RenderedMessage:
     """A family-facing row to a discreet recipient goes out as the notice with its Show button
-    (jobs/messages/discreet.py); it is rendered in full first, so bad parameters still fail."""
+    (bot/texts/messages/discreet.py); it is rendered in full first, so bad parameters still fail."""
     if discreet.is_discreet(row.template, row.discreet):
         return discreet.notice(tr, row.id)
     return message

@@ -26,6 +26,7 @@ class Permission(StrEnum):
     EXPORT = "export"
     ANSWER_FAMILIES = "answer_families"
     MANAGE_PREPARED_ANSWERS = "manage_prepared_answers"
+    EDIT_RECORD = "edit_record"
 
 
 _FAMILY = frozenset(
@@ -39,6 +40,7 @@ _STAFF = _FAMILY | {
     Permission.MERGE_CASES,
     Permission.BROADCAST,
     Permission.ANSWER_FAMILIES,
+    Permission.EDIT_RECORD,
 }
 _ADMIN = (
     _STAFF

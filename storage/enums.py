@@ -37,6 +37,14 @@ class CaseStatus(StrEnum):
     DECEASED = "deceased"
 
 
+class CloseReason(StrEnum):
+    """Why staff closed a case (kept in `cases.closed_reason`)."""
+
+    DUPLICATE = "duplicate"
+    WITHDRAWN = "withdrawn"
+    REJECTED = "rejected"
+
+
 class Visibility(StrEnum):
     """What the family allowed: name public, anonymous (code, region, status, date), staff only."""
 
@@ -86,11 +94,55 @@ class EventKind(StrEnum):
     CONTACT_LINKED = "contact_linked"
     MERGED = "merged"
     VISIBILITY_CHANGED = "visibility_changed"
+    RECORD_CHANGED = "record_changed"  # a field of the prisoner's record (storage/record.py)
+
+
+class Custody(StrEnum):
+    """Where the person stands, apart from the case lifecycle: the categories the Crimean Tatar
+    Resource Center uses in its lists of political prisoners."""
+
+    PRE_TRIAL = "pre_trial"  # in a pre-trial detention centre (SIZO)
+    HOUSE_ARREST = "house_arrest"  # house arrest or restrictions
+    COLONY = "colony"  # serving a sentence in a colony or prison
+    IN_TRANSIT = "in_transit"  # being moved between places ("etap")
+    RELEASED = "released"
+    PERSECUTED_FREE = "persecuted_free"  # prosecuted, not detained
+    UNKNOWN = "unknown"  # whereabouts unknown
+
+
+class HearingAccess(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SentenceRegime(StrEnum):
+    """The regime of a colony sentence under the Russian code applied in occupied Crimea."""
+
+    GENERAL = "general"
+    STRICT = "strict"
+    SPECIAL = "special"
+    PRISON = "prison"
+    SETTLEMENT = "settlement"
+
+
+class HealthFlag(StrEnum):
+    CHRONIC = "chronic"
+    URGENT_CARE = "urgent_care"
+
+
+class SignOfLife(StrEnum):
+    """What told a family the person is alive and where: logged with one tap."""
+
+    LETTER = "letter"
+    CALL = "call"
+    VISIT = "visit"
+    LAWYER_VISIT = "lawyer_visit"
 
 
 class SubscriptionScope(StrEnum):
     CASE = "case"
     REGION = "region"
+    GROUP = "group"
     ALL = "all"
 
 

@@ -29,7 +29,9 @@ from storage.models import (
     OutboxMessage,
     PersistenceEntry,
     PreparedAnswer,
+    ReportForm,
     SensitiveMessage,
+    SignOfLifeEntry,
     Subscription,
     Thread,
     ThreadMessage,
@@ -58,6 +60,8 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     AuditEntry.__table__.c.actor_id,
     AuditEntry.__table__.c.target_user_id,
     DataKey.__table__.c.user_id,
+    SignOfLifeEntry.__table__.c.logged_by,
+    ReportForm.__table__.c.user_id,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 

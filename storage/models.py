@@ -95,7 +95,7 @@ class User(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     forgotten_at: Mapped[datetime | None]
     discreet: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    """Pushes say only that there is news, with a Show button (jobs/messages/discreet.py)."""
+    """Pushes say only that there is news, with a Show button (bot/texts/messages/discreet.py)."""
     frozen_at: Mapped[datetime | None]
     """Set by staff (/freeze) or by five wrong PINs: no details, no updates (a seized phone)."""
     pin_hash: Mapped[bytes | None]
@@ -146,10 +146,13 @@ class Case(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    custody: Mapped[str | None] = mapped_column(String(16), index=True)
+    """Where the person stands (`enums.Custody`), apart from the lifecycle; kept by staff."""
 
 
 class CasePersonal(Base):
-    """The detainee's personal fields, each sealed with the data key."""
+    """The detainee's personal fields, each sealed with the case's data key; which field is
+    which column is said by `storage.fields.REGISTRY`."""
 
     __tablename__ = "case_personal"
 
@@ -158,9 +161,11 @@ class CasePersonal(Base):
     )
     detainee_name: Mapped[bytes | None]
     birth_date: Mapped[bytes | None]
-    place: Mapped[bytes | None]
+    arrest_place: Mapped[bytes | None]
+    """Where the arrest happened (town, address)."""
     charges: Mapped[bytes | None]
-    held_at: Mapped[bytes | None]
+    held_in: Mapped[bytes | None]
+    """Where the person is held now."""
     lawyer: Mapped[bytes | None]
     health: Mapped[bytes | None]
     kept_for_case: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -278,6 +283,8 @@ class Subscription(Base):
     target: Mapped[str] = mapped_column(String(40), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     region: Mapped[str | None] = mapped_column(String(16))
+    group_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """A group of co-defendants' cases (`case_groups.id`) the monitor follows."""
     alert_filter: Mapped[str] = mapped_column(String(16), default=AlertFilter.ALL_CHANGES)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -314,6 +321,20 @@ class Broadcast(Base):
     progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class BroadcastText(Base):
+    """A broadcast's text in one more language (crh, en, ru). The Ukrainian text, required, is
+    `broadcasts.text`; each recipient reads their language's text, or that one."""
+
+    __tablename__ = "broadcast_texts"
+
+    broadcast_id: Mapped[int] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    text: Mapped[bytes]
+    """Sealed, as `broadcasts.text` is."""
 
 
 class OutboxMessage(Base):
@@ -410,6 +431,29 @@ class PersistenceEntry(Base):
     """The entry's own data key, destroyed with the entry (retention, /forget)."""
 
 
+class ReportForm(Base):
+    """A report being filled in (`storage.forms`): the state and the answers, written together
+    in one statement per step. The answers are sealed with the form's own data key."""
+
+    __tablename__ = "report_forms"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    version: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(32))
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)
+    answers: Mapped[bytes]
+    data_key_id: Mapped[int] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class InboxUpdate(Base):
     """An update from Telegram, stored before Telegram is told it arrived, handled from here
     (`bot/inbox.py`): a crash replays it instead of losing it.
@@ -438,3 +482,77 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[bytes]
+
+
+class GuideVersion(Base):
+    """One imported version of the "what to do" guide (`python -m bot guide import`): the TOML
+    source of every language, validated before it was stored. The newest row is the guide; with
+    none, the files under locales/guide/ are. Public advice, not personal data: not sealed."""
+
+    __tablename__ = "guide_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sources: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseGroup(Base):
+    """Co-defendants tried together (one criminal case, e.g. "the second Simferopol group"):
+    a hearing or verdict set on the group is written to every case in it, in one transaction.
+    The name is sealed with the master key (it may name people) and shown to staff and to
+    monitors following the group."""
+
+    __tablename__ = "case_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[bytes]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseRecord(Base):
+    """The prisoner's record staff keep current (storage/record.py): what the rights groups'
+    lists hold. Values that could identify the person or their family (court, place of
+    detention and its postal address, transfers, health, the criminal case's name) are sealed
+    with the case's data key; dates, articles and the regime stay plain, so hearing reminders
+    and statistics can query them without opening anything."""
+
+    __tablename__ = "case_records"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_groups.id", ondelete="SET NULL"), index=True
+    )
+    articles: Mapped[list[Any] | None] = mapped_column(JSON)
+    criminal_case: Mapped[bytes | None]
+    court: Mapped[bytes | None]
+    next_hearing_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    hearing_access: Mapped[str | None] = mapped_column(String(8))
+    pretrial_until: Mapped[date | None] = mapped_column(Date)
+    sentence_months: Mapped[int | None] = mapped_column(Integer)
+    sentence_regime: Mapped[str | None] = mapped_column(String(16))
+    detention_place: Mapped[bytes | None]
+    postal_address: Mapped[bytes | None]
+    transfers: Mapped[bytes | None]
+    """Earlier places of detention, newest last: sealed JSON [{"place": ..., "until": ISO}]."""
+    punishment_cell_since: Mapped[date | None] = mapped_column(Date)
+    health_flags: Mapped[bytes | None]
+    end_of_term: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignOfLifeEntry(Base):
+    """A sign of life (a letter, a call, a visit, a lawyer's visit) on a day, logged by the
+    family or staff. The silence alarm (storage/signs_of_life.py) watches the newest one."""
+
+    __tablename__ = "signs_of_life"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    on_date: Mapped[date] = mapped_column(Date)
+    logged_by: Mapped[int | None] = mapped_column(BigInteger)
+    """The user key of who logged it (cleared by /forget)."""
+    by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

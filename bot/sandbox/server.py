@@ -233,6 +233,8 @@ class SandboxServer(UserSide):
             else:
                 context = botapi.BotContext(self.world, self.stats, self.bot_id, self.bot_username)
                 result = await botapi.METHODS[name](context, params)
+                if name in botapi.SEND_METHODS:
+                    await self._held(params)
         except ApiError as err:
             if err.code == 429:
                 self.stats.status_429 += 1
@@ -267,6 +269,14 @@ class SandboxServer(UserSide):
             if retry is not None:
                 raise self._too_many(retry)
         return None
+
+    async def _held(self, params: Params) -> None:
+        """Hold the answer of a send that `hold_next_send` armed for its chat."""
+        if not self.faults.holds or not params.has("chat_id"):
+            return
+        release = self.faults.holds.pop(params.get_int("chat_id") or 0, None)
+        if release is not None:
+            await release.wait()
 
     @staticmethod
     def _too_many(retry_after: int) -> ApiError:
@@ -456,6 +466,14 @@ class SandboxServer(UserSide):
     def set_latency(self, seconds: float) -> None:
         """An artificial round trip added to every send method."""
         self.faults.latency = max(0.0, seconds)
+
+    def hold_next_send(self, chat_id: int) -> asyncio.Event:
+        """The next send to `chat_id` is carried out (the user sees the message at once) but its
+        answer waits until the returned event is set: the bot stands still right after sending,
+        as a process killed at that instant would."""
+        release = asyncio.Event()
+        self.faults.holds[chat_id] = release
+        return release
 
     def heal(self) -> None:
         """Clear every fault and flood limit."""

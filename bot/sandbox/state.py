@@ -320,6 +320,8 @@ class Faults:
     drop_remaining: int | None = 0
     drop_methods: frozenset[str] = frozenset()
     latency: float = 0.0
+    holds: dict[int, asyncio.Event] = field(default_factory=dict)
+    """Per chat: the next send is carried out, then its answer waits for the event."""
 
     @staticmethod
     def take(remaining: int | None) -> tuple[bool, int | None]:

@@ -99,6 +99,22 @@ class BotHarness:
             await self.services.engine.dispose()
             self.services = None
 
+    async def freeze(self) -> Frozen:
+        """Leave the running bot as a process killed at this instant: it takes no more updates,
+        writes nothing on its way out, its handlers stay where they are (a send the sandbox
+        holds never returns); `start` then opens new services and a new Application on the same
+        database. `Frozen.bury` ends the old one once the test is done with it."""
+        application, services = self.application, self.services
+        assert application is not None and services is not None, "start the bot first"
+        application.persistence = None
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.job_queue is not None and application.job_queue.scheduler.running:
+            application.job_queue.scheduler.shutdown(wait=False)
+        self.application = None
+        self.services = None
+        return Frozen(application, services)
+
     def key(self, telegram_id: int) -> int:
         """The user key the database holds for a Telegram (sandbox) user id."""
         assert self.services is not None, "start the bot first"
@@ -109,6 +125,21 @@ class BotHarness:
         if self.services is not None:
             await self.services.engine.dispose()
             self.services = None
+
+
+@dataclass
+class Frozen:
+    """A bot left standing by `BotHarness.freeze`."""
+
+    application: HotlineApplication
+    services: Services
+
+    async def bury(self) -> None:
+        """Stop it for good (release what the sandbox holds first) and close its database."""
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        await self.services.engine.dispose()
 
 
 def harness_settings(

@@ -40,22 +40,127 @@ def downgrade() -> None:
 
 
 def _upgrade_report_form() -> None:
-    pass
+    # Names that say what the columns hold (plain RENAME: SQLite >= 3.25 and PostgreSQL).
+    op.execute("ALTER TABLE case_personal RENAME COLUMN place TO arrest_place")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN held_at TO held_in")
+    op.create_table(
+        "report_forms",
+        sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("version", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("step", sa.String(length=32), nullable=True),
+        sa.Column("editing", sa.Boolean(), nullable=False),
+        sa.Column("answers", sa.LargeBinary(), nullable=False),
+        sa.Column("data_key_id", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_report_forms_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"],
+            ["data_keys.id"],
+            name=op.f("fk_report_forms_data_key_id_data_keys"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_report_forms")),
+    )
+    op.create_index(
+        op.f("ix_report_forms_data_key_id"), "report_forms", ["data_key_id"], unique=False
+    )
+    op.create_index(
+        op.f("ix_report_forms_updated_at"), "report_forms", ["updated_at"], unique=False
+    )
 
 
 def _downgrade_report_form() -> None:
-    pass
+    # Open forms are lost on a downgrade (their keys go with them); their owners start again.
+    op.execute("DELETE FROM data_keys WHERE id IN (SELECT data_key_id FROM report_forms)")
+    op.drop_index(op.f("ix_report_forms_updated_at"), table_name="report_forms")
+    op.drop_index(op.f("ix_report_forms_data_key_id"), table_name="report_forms")
+    op.drop_table("report_forms")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN held_in TO held_at")
+    op.execute("ALTER TABLE case_personal RENAME COLUMN arrest_place TO place")
 
 
 # == the prisoner's record: record fields, custody, groups, hearing reminders ===================
 
 
 def _upgrade_record() -> None:
-    pass
+    op.create_table(
+        "case_groups",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_groups")),
+    )
+    op.create_table(
+        "case_records",
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=True),
+        sa.Column("articles", sa.JSON(), nullable=True),
+        sa.Column("criminal_case", sa.LargeBinary(), nullable=True),
+        sa.Column("court", sa.LargeBinary(), nullable=True),
+        sa.Column("next_hearing_at", sa.DateTime(), nullable=True),
+        sa.Column("hearing_access", sa.String(length=8), nullable=True),
+        sa.Column("pretrial_until", sa.Date(), nullable=True),
+        sa.Column("sentence_months", sa.Integer(), nullable=True),
+        sa.Column("sentence_regime", sa.String(length=16), nullable=True),
+        sa.Column("detention_place", sa.LargeBinary(), nullable=True),
+        sa.Column("postal_address", sa.LargeBinary(), nullable=True),
+        sa.Column("transfers", sa.LargeBinary(), nullable=True),
+        sa.Column("punishment_cell_since", sa.Date(), nullable=True),
+        sa.Column("health_flags", sa.LargeBinary(), nullable=True),
+        sa.Column("end_of_term", sa.Date(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_records_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["case_groups.id"], name=op.f("fk_case_records_group_id_case_groups"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("case_id", name=op.f("pk_case_records")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_case_records_group_id"), "case_records", ["group_id"])
+    op.create_index(op.f("ix_case_records_next_hearing_at"), "case_records", ["next_hearing_at"])
+    # Plain ALTER: batch mode would rebuild `cases` and delete every row that refers to it.
+    op.add_column("cases", sa.Column("custody", sa.String(length=16), nullable=True))
+    op.create_index(op.f("ix_cases_custody"), "cases", ["custody"])
+    op.add_column("subscriptions", sa.Column("group_id", sa.Integer(), nullable=True))
+    op.create_index(op.f("ix_subscriptions_group_id"), "subscriptions", ["group_id"])
+    op.create_table(
+        "signs_of_life",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("on_date", sa.Date(), nullable=False),
+        sa.Column("logged_by", sa.BigInteger(), nullable=True),
+        sa.Column("by_staff", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_signs_of_life_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signs_of_life")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_signs_of_life_case_id"), "signs_of_life", ["case_id"])
 
 
 def _downgrade_record() -> None:
-    pass
+    op.drop_index(op.f("ix_signs_of_life_case_id"), table_name="signs_of_life")
+    op.drop_table("signs_of_life")
+    op.drop_index(op.f("ix_subscriptions_group_id"), table_name="subscriptions")
+    op.drop_column("subscriptions", "group_id")
+    op.drop_index(op.f("ix_cases_custody"), table_name="cases")
+    op.drop_column("cases", "custody")  # plain, as above
+    op.drop_index(op.f("ix_case_records_next_hearing_at"), table_name="case_records")
+    op.drop_index(op.f("ix_case_records_group_id"), table_name="case_records")
+    op.drop_table("case_records")
+    op.drop_table("case_groups")
 
 
 # == delivery: atomic claims, owners and leases, the outage horizon ==============================
@@ -73,14 +178,34 @@ def _downgrade_delivery() -> None:
 
 
 def _upgrade_announcements() -> None:
-    pass
+    op.create_table(
+        "broadcast_texts",
+        sa.Column("broadcast_id", sa.Integer(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["broadcast_id"],
+            ["broadcasts.id"],
+            name=op.f("fk_broadcast_texts_broadcast_id_broadcasts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("broadcast_id", "language", name=op.f("pk_broadcast_texts")),
+    )
+    op.create_table(
+        "guide_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sources", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_guide_versions")),
+    )
 
 
 def _downgrade_announcements() -> None:
-    pass
+    op.drop_table("guide_versions")
+    op.drop_table("broadcast_texts")
 
 
-# == the durable inbox: an update is stored before it is confirmed ===============================
+# == the durable inbox: an update is stored before it is confirmed ========================
 
 
 def _upgrade_inbox() -> None:

@@ -13,9 +13,10 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from bot.callbacks import CASE
 from bot.i18n import Translator
-from handlers.report_keyboards import REGION_WORDS
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.base import RenderedMessage, Renderer
+from bot.texts.vocabulary import REGION_WORDS
 
 
 def _region(tr: Translator, params: Mapping[str, Any]) -> str:
@@ -35,7 +36,7 @@ def _date(tr: Translator, params: Mapping[str, Any]) -> str:
 
 
 def _open_button(tr: Translator, code: str) -> tuple[tuple[tuple[str, str], ...], ...]:
-    return (((tr.gettext("Open case"), f"case:show:{code}"),),)
+    return (((tr.gettext("Open case"), CASE.build("show", code)),),)
 
 
 def staff_new_report(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage:
@@ -57,7 +58,7 @@ def staff_new_report(tr: Translator, params: Mapping[str, Any]) -> RenderedMessa
             (
                 (
                     tr.gettext("Open case {code}").format(code=original),
-                    f"case:show:{original}",
+                    CASE.build("show", original),
                 ),
             ),
         )

@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from bot.callbacks import SHOW
 from bot.i18n import Translator
-from jobs.messages.base import RenderedMessage, Renderer
-
-SHOW_PREFIX = "show:"
+from bot.texts.messages.base import RenderedMessage, Renderer
 
 FAMILY_FACING: frozenset[str] = frozenset(
     {
@@ -31,6 +30,8 @@ FAMILY_FACING: frozenset[str] = frozenset(
         "cases.contact_linked",
         "cases.need_info_reminder",
         "threads.staff_reply",
+        "record.changed",
+        "record.hearing_reminder",
     }
 )
 """Templates that tell a family about their case: sent discreetly unless the family opted out."""
@@ -42,7 +43,7 @@ def is_discreet(template: str, recipient_discreet: bool) -> bool:
 
 
 def show_data(row_id: int) -> str:
-    return f"{SHOW_PREFIX}{row_id}"
+    return SHOW.bare(row_id)
 
 
 def notice(tr: Translator, row_id: int) -> RenderedMessage:

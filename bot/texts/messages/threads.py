@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.callbacks import DESK
 from bot.i18n import N_, Translator
-from jobs.messages.base import ATTACHMENT_KINDS, Attachment, RenderedMessage, Renderer
+from bot.texts.messages.base import ATTACHMENT_KINDS, Attachment, RenderedMessage, Renderer
 
 KIND_WORDS: dict[str, str] = {
     "text": N_("text"),

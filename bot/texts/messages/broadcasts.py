@@ -1,9 +1,11 @@
 """A staff announcement as its recipients read it.
 
-A broadcast is sent in the language staff wrote it: the text is staff's own Telegram HTML,
-validated before it was queued (handlers.broadcast), so it is passed through unchanged rather than
-escaped; the recipient's translator is not used. The same function renders the preview staff see,
-so the preview is exactly what recipients get.
+Each row carries the one text its recipient reads, chosen by their language when the broadcast
+was queued (`storage.broadcasts.text_language`: theirs if the broadcast has it, else Ukrainian).
+The text is staff's own Telegram HTML, validated before it was queued (handlers.broadcast), so it
+is passed through unchanged rather than escaped; the recipient's translator is not used. The same
+function renders the preview staff see, one per language, so the preview is exactly what
+recipients get.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages.base import Attachment, RenderedMessage, Renderer
+from bot.texts.messages.base import Attachment, RenderedMessage, Renderer
 from storage.broadcasts import TEMPLATE
 
 

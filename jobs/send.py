@@ -1,7 +1,8 @@
 """Sends a rendered message: text, or an attachment (by file id) with the text as its caption.
 
 One function for the delivery job and for handlers that show the same thing interactively (the
-broadcast preview, a thread's attachments shown to staff), so both send exactly alike.
+broadcast preview, a thread's attachments shown to staff), so both send exactly alike. The text
+is HTML: the bot's default parse mode (`bot.app`; the delivery job's bot shares its defaults).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from telegram.constants import MessageLimit, ParseMode
+from telegram.constants import MessageLimit
 
-from jobs.messages.base import RenderedMessage
+from bot.texts.messages.base import RenderedMessage
 
 _NO_CAPTION = frozenset({"sticker", "video_note"})
 
@@ -48,7 +49,7 @@ async def send_rendered(
     fits = attachment.kind not in _NO_CAPTION and len(message.text) <= MessageLimit.CAPTION_LENGTH
     common: dict[str, Any] = {"protect_content": message.protect_content}
     if fits:
-        common.update(caption=message.text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        common.update(caption=message.text, reply_markup=markup)
     sender = getattr(bot, f"send_{attachment.kind}")
     sent: Message = await sender(chat_id, attachment.file_id, **common)
     if every is not None:
@@ -67,7 +68,6 @@ async def _send_text(
     return await bot.send_message(
         chat_id,
         message.text,
-        parse_mode=ParseMode.HTML,
         reply_markup=markup,
         protect_content=message.protect_content,
         disable_web_page_preview=True,

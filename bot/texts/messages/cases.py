@@ -10,12 +10,12 @@ from html import escape
 from typing import Any
 
 from bot.i18n import Translator
-from handlers.status_words import status_word as shared_status_word
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.base import RenderedMessage, Renderer
+from bot.texts.statuses import status_word as shared_status_word
 
 
 def status_word(tr: Translator, status: object) -> str:
-    """The shared status word (handlers.status_words), escaped for HTML."""
+    """The shared status word (bot.texts.statuses), escaped for HTML."""
     return escape(shared_status_word(tr, str(status)))
 
 

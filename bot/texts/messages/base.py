@@ -40,7 +40,7 @@ class Attachment:
 @dataclass(frozen=True)
 class RenderedMessage:
     """A message ready to send with parse_mode HTML: text alone, or an attachment with the text
-    as its caption (`jobs.messages.send.send_rendered` sends either)."""
+    as its caption (`jobs.send.send_rendered` sends either)."""
 
     text: str
     buttons: tuple[tuple[tuple[str, str], ...], ...] = field(default=())  # rows of (label, data)

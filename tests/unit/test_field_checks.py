@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.report_fields import (
+from storage.enums import Region
+from storage.field_checks import (
     NAME_LIMIT,
     Birth,
     Invalid,
@@ -21,7 +22,6 @@ from handlers.report_fields import (
     parse_phone,
     parse_text,
 )
-from storage.enums import Region
 
 TODAY = date(2025, 6, 15)
 WORDS = {"today": ["сьогодні", "today"], "yesterday": ["вчора", "yesterday"]}

@@ -8,10 +8,18 @@ from types import ModuleType
 from typing import Any
 
 from bot.i18n import Translator
-from jobs.messages import broadcasts, cases, discreet, monitors, reports, threads
-from jobs.messages.base import RenderedMessage, Renderer
+from bot.texts.messages import broadcasts, cases, discreet, monitors, record, reports, threads
+from bot.texts.messages.base import RenderedMessage, Renderer
 
-_MODULES: tuple[ModuleType, ...] = (cases, reports, monitors, broadcasts, threads, discreet)
+_MODULES: tuple[ModuleType, ...] = (
+    cases,
+    record,
+    reports,
+    monitors,
+    broadcasts,
+    threads,
+    discreet,
+)
 
 
 def _collect() -> dict[str, Renderer]:

@@ -17,16 +17,15 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from bot.callbacks import MONITOR
 from bot.i18n import Translator
-from handlers.report_keyboards import REGION_WORDS
-from jobs.messages.base import RenderedMessage, Renderer
-from jobs.messages.cases import status_word
+from bot.texts.messages.base import RenderedMessage, Renderer
+from bot.texts.messages.cases import status_word
+from bot.texts.vocabulary import REGION_WORDS
 from storage.enums import EventKind
 
 TELEGRAM_LIMIT = 4096
 DIGEST_NOTE_SHOWN = 300
-APPROVE_PREFIX = "mon:approve:"
-REFUSE_PREFIX = "mon:refuse:"
 
 
 def _p(params: Mapping[str, Any], key: str) -> str:
@@ -132,11 +131,11 @@ def access_request(tr: Translator, params: Mapping[str, Any]) -> RenderedMessage
         organisation=_p(params, "organisation"),
         purpose=_p(params, "purpose"),
     )
-    request_id = _p(params, "request_id")
+    request_id = int(params["request_id"])
     buttons = (
         (
-            (tr.gettext("Approve"), APPROVE_PREFIX + request_id),
-            (tr.gettext("Refuse"), REFUSE_PREFIX + request_id),
+            (tr.gettext("Approve"), MONITOR.build("approve", request_id)),
+            (tr.gettext("Refuse"), MONITOR.build("refuse", request_id)),
         ),
     )
     return RenderedMessage(text, buttons=buttons, protect_content=True)

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from bot.i18n import N_
+from storage.msgids import N_
 
 EARLIEST_DETENTION = date(2014, 1, 1)
 EARLIEST_BIRTH = date(1900, 1, 1)
