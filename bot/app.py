@@ -53,7 +53,12 @@ from jobs import register_jobs
 from jobs.delivery import PACER_KEY, Pacer
 from storage.crypto import DataKeyError, FieldCipher
 from storage.data_keys import give_existing_data_keys
-from storage.db import make_engine, make_session_factory
+from storage.db import (
+    check_writable,
+    make_engine,
+    make_session_factory,
+    refused_writes_as_unwritable,
+)
 from storage.identity import load_user_keys, telegram_ids_of
 from storage.identity_upgrade import key_telegram_ids
 from storage.keys import upgrade_index_rule
@@ -81,10 +86,14 @@ async def open_services(
     cipher = FieldCipher.from_setting(settings.data_key.get_secret_value())
     engine = make_engine(settings.database_url)
     try:
-        if migrate:
-            await upgrade_to_head(engine)
-        elif await pending_migrations(engine):
-            raise RuntimeError("the database schema is not up to date: run python -m bot migrate")
+        with refused_writes_as_unwritable():  # a read-only database: one line at start, exit 2
+            if migrate:
+                await upgrade_to_head(engine)
+            elif await pending_migrations(engine):
+                raise RuntimeError(
+                    "the database schema is not up to date: run python -m bot migrate"
+                )
+            await check_writable(engine)
         sessions = make_session_factory(engine)
         async with sessions() as session, session.begin():
             await verify_or_store_key_check(session, cipher)

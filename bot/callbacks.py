@@ -241,6 +241,7 @@ MONITOR = CallbackFamily(
         "sub-all": (one_of(AlertFilter),),
         "unf-case": (CASE_CODE,),  # stop following
         "unf-region": (one_of(Region),),
+        "unf-group": (NUMBER,),
         "unf-all": (),
     },
 )

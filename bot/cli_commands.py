@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import build_application, open_services, start_application, stop_application
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError
-from storage.db import make_engine
+from storage.db import make_engine, refused_writes_as_unwritable
 from storage.enums import Role
-from storage.identity import is_user_key, telegram_ids_of
+from storage.identity import UserKeys, is_user_key, telegram_ids_of
 from storage.migrate import upgrade_to_head
+from storage.reachability import unreachable_chats
 from storage.roles import grant_role, revoke_role
 from storage.users import users_with_role
 
@@ -29,8 +30,11 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     if args.command == "migrate":
         engine = make_engine(settings.database_url)
-        await upgrade_to_head(engine)
-        await engine.dispose()
+        try:
+            with refused_writes_as_unwritable():
+                await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
         print("database is up to date")
         return 0
     if args.command in ("staff", "monitor"):
@@ -184,8 +188,13 @@ async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> in
             if args.action == "list":
                 members = await users_with_role(session, role)
                 chats = await telegram_ids_of(session, services.cipher, members)
-                for user_id in members:  # the Telegram id, opened; the key if none is known
-                    print(chats.get(user_id, user_id))
+                lines = [  # the Telegram id, opened; the key if none is known
+                    (chats.get(user_id, user_id), user_id, "") for user_id in members
+                ]
+                if role == Role.STAFF:
+                    lines = await _staff_lines(session, settings, keys, lines)
+                for shown, _key, tags in lines:
+                    print(f"{shown} {tags}" if tags else shown)
                 return 0
             if args.telegram_id <= 0:
                 print(f"error: {args.command} {args.action} needs a Telegram id")
@@ -211,6 +220,27 @@ async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> in
         return 0
     finally:
         await services.engine.dispose()
+
+
+UNREACHABLE = "cannot be reached: Telegram says the chat does not exist (never opened the bot?)"
+
+
+async def _staff_lines(
+    session: AsyncSession, settings: Settings, keys: UserKeys, members: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """Staff members, then the admins named in settings and the staff group: (shown id, key,
+    what it is, and whether notices can reach them: storage/reachability.py)."""
+    lines = list(members)
+    lines += [(admin, keys.key(admin), "admin") for admin in sorted(settings.admin_ids)]
+    if settings.staff_chat_id is not None:
+        group = settings.staff_chat_id
+        lines.append((group, keys.chat_key(group), "staff group"))
+    unreachable = await unreachable_chats(session, [key for _, key, _ in lines])
+    return [(shown, key, _tags(what, key in unreachable)) for shown, key, what in lines]
+
+
+def _tags(what: str, unreachable: bool) -> str:
+    return ", ".join(part for part in (what, UNREACHABLE if unreachable else "") if part)
 
 
 async def run_bot(settings: Settings, *, webhook: bool) -> None:

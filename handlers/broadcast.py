@@ -52,6 +52,7 @@ from handlers.broadcast_words import (
     verb_pattern,
 )
 from handlers.guard import require
+from handlers.pressed import drop_buttons, show
 from handlers.telegram_html import check_text
 from jobs.send import send_rendered
 from storage import broadcasts
@@ -169,16 +170,15 @@ async def audience_chosen(update: Update, context: HotlineContext) -> int:
     argument = pressed.args[1] if pressed.verb == "of" else None
     tr = context.tr
     if audience in broadcasts.NEEDS_ARGUMENT and argument is None:
-        await query.edit_message_text(
-            tr.gettext("Which one?"), reply_markup=argument_keyboard(tr, audience)
-        )
+        await show(query, tr.gettext("Which one?"), reply_markup=argument_keyboard(tr, audience))
         return ASK_AUDIENCE
     try:
         broadcasts.check_audience(audience, argument)
     except BadAudience:
         return ASK_AUDIENCE
     _save(context, {"audience": audience.value, "arg": argument, "writing": REQUIRED_LANGUAGE})
-    await query.edit_message_text(
+    await show(
+        query,
         tr.gettext(
             "Audience: {audience}.\n\nNow send the announcement's text in Ukrainian. Telegram "
             "formatting is allowed: <b>bold</b>, <i>italic</i>, links with &lt;a href=...&gt;. "
@@ -262,7 +262,8 @@ async def language_chosen(update: Update, context: HotlineContext) -> int:
     await query.answer()
     draft["writing"] = language
     _save(context, draft)
-    await query.edit_message_text(
+    await show(
+        query,
         context.tr.gettext("Send the announcement's text in {language}.").format(
             language=html.escape(language_name(language))
         ),
@@ -284,7 +285,7 @@ async def languages_done(update: Update, context: HotlineContext) -> int:
         return await start(update, context)
     draft["editing"] = False
     _save(context, draft)
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     assert isinstance(query.message, Message)
     return await ask_photo(query.message, context)
 
@@ -438,12 +439,10 @@ async def send(update: Update, context: HotlineContext) -> int:
         or REQUIRED_LANGUAGE not in texts
         or first_problem(tr, texts, with_photo=bool(photo)) is not None
     ):
-        await query.edit_message_text(
-            tr.gettext("This draft is no longer valid. Start again with /broadcast.")
-        )
+        await show(query, tr.gettext("This draft is no longer valid. Start again with /broadcast."))
         _forget(context)
         return ConversationHandler.END
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     progress = await context.bot.send_message(chat_id, tr.gettext("Queuing the announcement…"))
     services = context.services
     async with services.sessions() as session, session.begin():
@@ -493,7 +492,7 @@ async def edit(update: Update, context: HotlineContext) -> int:
         return await start(update, context)
     draft["editing"] = True
     _save(context, draft)
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     assert isinstance(query.message, Message)
     return await offer_languages(query.message, context, draft)
 
@@ -589,7 +588,8 @@ async def manage(update: Update, context: HotlineContext) -> None:
     await query.answer(tr.gettext(STATUS_WORDS.get(item.status, item.status)))
     async with services.sessions() as session:
         items = await broadcasts.recent(session, RECENT_SHOWN)
-    await query.edit_message_text(
+    await show(
+        query,
         "\n\n".join(describe(tr, one) for one in items),
         parse_mode=ParseMode.HTML,
         reply_markup=manage_keyboard(tr, items),

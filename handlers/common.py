@@ -1,4 +1,5 @@
-"""What every user can do: /start, /help, /language, /cancel, and the polite error reply."""
+"""What every user can do: /start, /help, /language, /cancel; and the polite error reply
+(`handlers.errors`) is registered here."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from bot.callbacks import LANGUAGE, MENU
 from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import LANGUAGES, N_, suggested_language
-from bot.logs import describe_error
 from bot.texts.vocabulary import LANGUAGE_NAMES
+from handlers.errors import on_error
 from handlers.guide import menu_button
+from handlers.pressed import show
 from storage.access import is_staff
 from storage.users import set_language
 
@@ -106,12 +108,12 @@ def language_keyboard() -> InlineKeyboardMarkup:
 
 
 async def language_command(update: Update, context: HotlineContext) -> None:
-    message = update.effective_message
-    if message is None:
-        return
     if update.callback_query is not None:
         await update.callback_query.answer()
-    await message.reply_text(
+    chat = update.effective_chat  # also for the menu button on a message gone or too old
+    if chat is None:
+        return
+    await chat.send_message(
         context.tr.gettext("Choose your language:"), reply_markup=language_keyboard()
     )
 
@@ -124,9 +126,7 @@ async def set_language_choice(update: Update, context: HotlineContext) -> None:
     if pressed.verb == "keep":  # the Crimean Tatar offer declined: nothing is stored
         await query.answer()
         language_name = LANGUAGE_NAMES[context.tr.lang]
-        await query.edit_message_text(
-            context.tr.gettext("Language: {language}").format(language=language_name)
-        )
+        await show(query, context.tr.gettext("Language: {language}").format(language=language_name))
         return
     language = pressed.args[0]
     services = context.services
@@ -136,7 +136,7 @@ async def set_language_choice(update: Update, context: HotlineContext) -> None:
         **{**context.profile.__dict__, "language": language}
     )
     await query.answer()
-    await query.edit_message_text(context.tr.gettext("Language changed to English."))
+    await show(query, context.tr.gettext("Language changed to English."))
     chat = query.message.chat if query.message is not None else None
     if chat is not None and chat.type == ChatType.PRIVATE:
         # The chat's own menu in the chosen language (Telegram has no language code for crh)
@@ -179,25 +179,6 @@ async def cancel(update: Update, context: HotlineContext) -> None:
     await update.effective_message.reply_text(
         context.tr.gettext("Nothing to cancel."), reply_markup=main_menu(context)
     )
-
-
-async def on_error(update: object, context: HotlineContext) -> None:
-    """Log the failure without personal data and answer the user politely in their language."""
-    error = context.error
-    update_id = update.update_id if isinstance(update, Update) else None
-    if error is not None:
-        log.error("update %s failed: %s", update_id, describe_error(error))
-    if isinstance(update, Update) and update.effective_chat is not None:
-        try:
-            await context.bot.send_message(
-                update.effective_chat.id,
-                context.tr.gettext(
-                    "Sorry, something went wrong on our side. Your data is safe. "
-                    "Please try again in a minute, or send /start."
-                ),
-            )
-        except Exception as reply_error:
-            log.warning("could not send the error reply: %s", type(reply_error).__name__)
 
 
 def register(application: HotlineApplication) -> None:

@@ -24,6 +24,7 @@ from bot.context import HotlineContext
 from bot.i18n import N_, language_from_telegram
 from storage.access import is_staff
 from storage.identity import seal_telegram_id
+from storage.reachability import mark_reachable
 from storage.users import touch_user
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ async def load_profile(update: object, context: HotlineContext) -> None:
             sealed_telegram_id=sealed_telegram_id,
             new_user_sealing=lambda: services.cipher.new_data_key_sealing(str(user.id)),
         )
+        await _reachable_now(session, update, context, user_key)
     log.debug(
         "update %s: role %s, new=%s", update.update_id, context.profile.role, context.profile.is_new
     )
@@ -74,6 +76,23 @@ async def load_profile(update: object, context: HotlineContext) -> None:
                 context.tr.gettext("You are sending messages very fast. Please wait a minute.")
             )
         raise ApplicationHandlerStop
+
+
+async def _reachable_now(
+    session: AsyncSession, update: Update, context: HotlineContext, user_key: int
+) -> None:
+    """A staff member's /start in private (how everyone opens a bot), or any update from the
+    staff group, shows that chat exists: notices to it no longer fail with `chat not found`
+    (storage/reachability.py). Other updates cost nothing here."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    if chat.type == ChatType.PRIVATE:
+        started = command_of(update.message, context.bot.username) == "start"
+        if started and is_staff(context.profile.role):
+            await mark_reachable(session, user_key)
+    elif chat.id == context.services.settings.staff_chat_id:
+        await mark_reachable(session, chat.id)
 
 
 async def flush_persistence(update: object, context: HotlineContext) -> None:

@@ -30,6 +30,7 @@ from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
 from bot.texts.vocabulary import FILTER_WORDS, REGION_WORDS
 from handlers.guard import require
+from handlers.pressed import drop_buttons
 from storage import audit, digests, monitors, subscriptions
 from storage.access import Permission, can
 from storage.codes import normalise_case_code
@@ -59,6 +60,8 @@ def parse_target(args: list[str]) -> str | None:
     words = [a.lower() for a in args]
     if words == ["all"]:
         return subscriptions.ALL_TARGET
+    if len(words) == 2 and words[0] == "group" and words[1].isdigit():
+        return subscriptions.group_target(int(words[1]))
     if len(words) == 2 and words[0] == "region":
         words = words[1:]
     if len(words) == 1:
@@ -83,6 +86,8 @@ def label_for_target(tr: Translator, target: str) -> str:
     if scope == "region":
         word = REGION_WORDS.get(value)
         return tr.gettext("Region: {region}").format(region=tr.gettext(word) if word else value)
+    if scope == "group":
+        return tr.gettext("Group of co-defendants {number}").format(number=value)
     return tr.gettext("All public cases")
 
 
@@ -280,7 +285,7 @@ async def decide(update: Update, context: HotlineContext) -> None:
         if decision.approved
         else tr.gettext("Refused: user {user} was told.")
     ).format(user=decision.user_id)
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     if update.effective_chat is not None:
         await update.effective_chat.send_message(html.escape(text))
 
@@ -320,14 +325,32 @@ async def follow_command(update: Update, context: HotlineContext) -> None:
         await _offer_region(update, context, words[1])
     elif words[:1] == ["region"]:
         await _reply(update, html.escape(tr.gettext("Which region?")), region_keyboard(tr))
+    elif words[:1] == ["group"] and len(words) == 2 and words[1].isdigit():
+        await _follow_group(update, context, int(words[1]))
     elif args:
         await offer_case(update, context, " ".join(args))
     else:
         text = tr.gettext(
-            "Send /follow CODE for one case, /follow region for a region, or /follow all for "
-            "every public case."
+            "Send /follow CODE for one case, /follow region for a region, /follow group NUMBER "
+            "for a group of co-defendants, or /follow all for every public case."
         )
         await _reply(update, html.escape(text))
+
+
+async def _follow_group(update: Update, context: HotlineContext, group_id: int) -> None:
+    """Follow every case of a group of co-defendants (each case still heard of only as far as
+    its family's consent allows): hearings and verdicts set for the group reach the monitor."""
+    tr, services = context.tr, context.services
+    try:
+        async with services.sessions() as session, session.begin():
+            await subscriptions.follow_group(session, context.profile.id, group_id)
+    except subscriptions.NotFollowable:
+        await _reply(update, html.escape(tr.gettext("There is no group with this number.")))
+        return
+    text = tr.gettext("You now follow the group of co-defendants {number}.").format(
+        number=group_id
+    )
+    await _reply(update, html.escape(text))
 
 
 async def _offer_region(update: Update, context: HotlineContext, region: str) -> None:

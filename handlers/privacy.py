@@ -24,6 +24,7 @@ from bot.texts.statuses import status_word
 from bot.texts.vocabulary import LANGUAGE_NAMES, REQUEST_WORDS
 from handlers.monitor import label_for_target
 from handlers.pin import add_action, ask_new_pin, pin_asked
+from handlers.pressed import show
 from storage import chat_cleanup, fields, safety
 from storage.data_keys import shred_copies
 from storage.privacy import HeldData, forget_user, held_data
@@ -354,7 +355,7 @@ async def confirm_forget(update: Update, context: HotlineContext) -> None:
     )
     # The language was erased too: answer in the hotline's default language from now on.
     tr = services.i18n.get(None)
-    await query.edit_message_text(tr.gettext("Your data has been erased."))
+    await show(query, tr.gettext("Your data has been erased."))
 
 
 async def cancel_forget(update: Update, context: HotlineContext) -> None:
@@ -362,7 +363,7 @@ async def cancel_forget(update: Update, context: HotlineContext) -> None:
     if query is None:
         return
     await query.answer()
-    await query.edit_message_text(context.tr.gettext("Nothing was erased."))
+    await show(query, context.tr.gettext("Nothing was erased."))
 
 
 async def hide_chat(update: Update, context: HotlineContext) -> None:

@@ -24,6 +24,7 @@ from bot.texts.statuses import status_word
 from bot.texts.vocabulary import CLOSE_REASON_WORDS, EVENT_WORDS
 from handlers import desk
 from handlers.guard import require
+from handlers.pressed import show
 from handlers.replies import reply_html as _reply
 from handlers.staff_operation import NO_SUCH_CASE, case_press
 from storage import audit, case_views, fields, threads
@@ -107,7 +108,7 @@ async def inbox(update: Update, context: HotlineContext) -> None:
     markup = InlineKeyboardMarkup([desk_row, *inbox_markup(tr, page).inline_keyboard])
     text = f"{conversations}\n\n{text}"
     if query is not None and query.message is not None and query.data:
-        await query.edit_message_text(text, reply_markup=markup)
+        await show(query, text, reply_markup=markup)
     else:
         await _reply(update, text, markup)
 

@@ -45,6 +45,7 @@ from jobs.send import send_rendered
 from storage import outbox
 from storage.enums import OutboxKind
 from storage.outbox import PRIORITY_STAFF, ClaimedMessage, Outgoing
+from storage.reachability import CHAT_NOT_FOUND, record_unreachable
 from storage.recipients import StaffContacts, staff_desk
 from storage.users import mark_blocked
 
@@ -427,7 +428,10 @@ class Delivery:
         except Forbidden:
             await self._blocked(row)
         except BadRequest as error:
-            await self._give_up(row, f"BadRequest:{_error_code(error)}", notify=False)
+            code = _error_code(error)
+            await self._give_up(row, f"BadRequest:{code}", notify=False)
+            if code == CHAT_NOT_FOUND and row.kind == OutboxKind.STAFF_ALERT:
+                await self._unreachable(row)
         except NetworkError as error:  # includes TimedOut
             await self._retry_later(row, type(error).__name__)
         except TelegramError as error:
@@ -510,6 +514,22 @@ class Delivery:
         log.info("chat %s blocked the bot; %d queued messages dropped", chat, given_up)
         self.stats.blocked += 1
         self.stats.dead += given_up
+
+    async def _unreachable(self, row: ClaimedMessage) -> None:
+        """A staff notice found no chat (never opened the bot, or the bot left the group):
+        the log and the other staff hear it once, not once per notice."""
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            first = await record_unreachable(
+                session, services.cipher, row.chat_id, staff=self._staff, now=services.clock()
+            )
+        if first:
+            chat = services.cipher.pseudonym(row.chat_id)
+            log.warning(
+                "delivery: staff chat %s cannot be reached (chat not found); its notices are "
+                "given up, the other staff are told once",
+                chat,
+            )
 
     async def _give_up(self, row: ClaimedMessage, reason: str, *, notify: bool) -> None:
         services = self.services

@@ -35,6 +35,7 @@ from storage.models import (
     Subscription,
     Thread,
     ThreadMessage,
+    UnreachableChat,
     User,
 )
 
@@ -62,6 +63,7 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     DataKey.__table__.c.user_id,
     SignOfLifeEntry.__table__.c.logged_by,
     ReportForm.__table__.c.user_id,
+    UnreachableChat.__table__.c.chat_id,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 

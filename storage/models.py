@@ -556,3 +556,20 @@ class SignOfLifeEntry(Base):
     """The user key of who logged it (cleared by /forget)."""
     by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnreachableChat(Base):
+    """A staff chat Telegram says does not exist (`chat not found`: the person never opened the
+    bot, or the bot is not in the staff group). Recorded once, so the other staff are told once,
+    not per notice, and `python -m bot staff list` shows it; gone when that person opens the bot
+    (/start) or the group writes (`storage.reachability`)."""
+
+    __tablename__ = "unreachable_chats"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - an id is never used twice
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """Names the episode in the notices' dedupe keys, so they never name the person."""
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    """The user key (a person) or the group chat id."""
+    reason: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,6 +44,7 @@ from storage.models import (
     SignOfLifeEntry,
     Subscription,
     Thread,
+    UnreachableChat,
     User,
 )
 from storage.threads import MessageView, family_messages_of
@@ -304,6 +305,7 @@ async def forget_user(
         delete(Subscription).where(Subscription.user_id == user_id)
     )
     await session.execute(delete(DigestSetting).where(DigestSetting.user_id == user_id))
+    await session.execute(delete(UnreachableChat).where(UnreachableChat.chat_id == user_id))
     requests = list(
         await session.scalars(select(MonitorRequest.id).where(MonitorRequest.user_id == user_id))
     )

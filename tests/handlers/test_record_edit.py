@@ -206,3 +206,37 @@ def test_custody_has_its_words_in_four_languages(i18n: I18n, language: str) -> N
         assert custody_word(en, custody) == CUSTODY_WORDS[custody]
         word = custody_word(tr, custody)
         assert word and word != custody_word(en, custody), (language, custody)
+
+
+async def test_a_monitor_follows_a_group_and_hears_its_hearing(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    families = [sandbox.add_user(language_code="en").id for _ in range(2)]
+    sandbox.add_user(MONITOR, language_code="en")
+    codes = [await seed(running_bot, family, Visibility.PUBLIC) for family in families]
+    services = running_bot.services
+    assert services is not None
+    async with services.sessions() as session, session.begin():  # seed() made them follow
+        await subscriptions.unfollow(session, services.keys.key(MONITOR), f"case:{codes[0]}")
+        await subscriptions.unfollow(session, services.keys.key(MONITOR), f"case:{codes[1]}")
+    await sandbox.send_text(STAFF, "/group new Simferopol group")
+    await sandbox.next_message(STAFF)
+    await sandbox.send_text(STAFF, "/group 1 add " + " ".join(codes))
+    await sandbox.next_message(STAFF)
+    await sandbox.send_text(MONITOR, "/follow group 7")
+    assert "no group" in (await sandbox.next_message(MONITOR)).plain
+    await sandbox.send_text(MONITOR, "/follow group 1")
+    assert "You now follow the group" in (await sandbox.next_message(MONITOR)).plain
+    await sandbox.send_text(STAFF, "/group 1")
+    menu = await sandbox.next_message(STAFF)
+    await sandbox.press(STAFF, menu.message_id, RECORD.build("field", "g1", "court"))
+    await sandbox.next_message(STAFF)
+    await sandbox.send_text(STAFF, "Southern District Military Court")
+    whom = await sandbox.next_message(STAFF)
+    await sandbox.press(STAFF, whom.message_id, RECORD.build("tell", "g1", "court", "all"))
+    assert "Saved on 2 cases" in (await sandbox.next_message(STAFF)).plain
+    alerts = [await sandbox.next_message(MONITOR) for _ in codes]
+    assert sorted(code for code in codes for alert in alerts if code in alert.plain) == sorted(
+        codes
+    )
+    await sandbox.send_text(MONITOR, "/following")
+    assert "Group of co-defendants 1" in (await sandbox.next_message(MONITOR)).plain

@@ -8,7 +8,16 @@ from types import ModuleType
 from typing import Any
 
 from bot.i18n import Translator
-from bot.texts.messages import broadcasts, cases, discreet, monitors, record, reports, threads
+from bot.texts.messages import (
+    broadcasts,
+    cases,
+    discreet,
+    monitors,
+    reachability,
+    record,
+    reports,
+    threads,
+)
 from bot.texts.messages.base import RenderedMessage, Renderer
 
 _MODULES: tuple[ModuleType, ...] = (
@@ -19,6 +28,7 @@ _MODULES: tuple[ModuleType, ...] = (
     broadcasts,
     threads,
     discreet,
+    reachability,
 )
 
 
