@@ -207,6 +207,27 @@ def _downgrade_announcements() -> None:
     op.drop_table("broadcast_texts")
 
 
+# == errors: staff chats that cannot be reached ===================================================
+
+
+def _upgrade_errors() -> None:
+    op.create_table(
+        "unreachable_chats",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("since", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unreachable_chats")),
+        sa.UniqueConstraint("chat_id", name=op.f("uq_unreachable_chats_chat_id")),
+        sqlite_autoincrement=True,
+    )
+
+
+def _downgrade_errors() -> None:
+    op.drop_table("unreachable_chats")
+
+
+# == the durable inbox: an update is stored before it is confirmed ========================
 
 
 def _upgrade_inbox() -> None:
@@ -234,25 +255,3 @@ def _downgrade_inbox() -> None:
     op.drop_index(op.f("ix_inbox_received_at"), table_name="inbox")
     op.drop_index(op.f("ix_inbox_data_key_id"), table_name="inbox")
     op.drop_table("inbox")
-=======
-# == errors: staff chats that cannot be reached ===================================================
-
-
-def _upgrade_errors() -> None:
-    op.create_table(
-        "unreachable_chats",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("chat_id", sa.BigInteger(), nullable=False),
-        sa.Column("reason", sa.String(length=32), nullable=False),
-        sa.Column("since", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_unreachable_chats")),
-        sa.UniqueConstraint("chat_id", name=op.f("uq_unreachable_chats_chat_id")),
-        sqlite_autoincrement=True,
-    )
-
-
-def _downgrade_errors() -> None:
-    op.drop_table("unreachable_chats")
-
-
-# == the durable inbox: an update is stored before it is confirmed =================
