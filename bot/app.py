@@ -17,6 +17,9 @@ from bot.clean_input import CleanInputApplication
 from bot.commands import publish_commands, publish_role_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import I18n
+from bot.inbox import UpdateInbox, inbox_of
+from bot.inbox_mark import ARM_GROUP, arm
+from bot.inbox_polling import InboxUpdater
 from bot.limits import MessageLimiter
 from bot.pacing import SharedPacerLimiter
 from bot.services import SERVICES_KEY, Services
@@ -126,6 +129,8 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
     if settings.bot_token is None:
         raise ValueError("build_application needs HOTLINE_BOT_TOKEN (the sandbox sets one)")
     pacer = Pacer(settings.send_rate_per_second)  # replies and the outbox share it
+    # Updates are stored before Telegram is told they arrived, and handled from the store.
+    inbox = UpdateInbox(services.sessions, services.cipher, clock=lambda: services.clock())
     builder = (
         ApplicationBuilder()
         .application_class(CleanInputApplication)
@@ -135,6 +140,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .context_types(ContextTypes(context=HotlineContext))
         .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
         .concurrent_updates(PerUserUpdateProcessor(256))
+        .update_queue(inbox)
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
         .post_init(_post_init)
@@ -142,6 +148,8 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
     for name, value in builder_options.items():
         builder = getattr(builder, name)(value)
     application: HotlineApplication = builder.build()
+    inbox.bind(application)
+    application.updater = InboxUpdater(application.bot, inbox)  # polls in batches into it
     application.bot_data[SERVICES_KEY] = services
     application.bot_data[PACER_KEY] = pacer
     register_handlers(application)
@@ -152,6 +160,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
 def register_handlers(application: HotlineApplication) -> None:
     """Order matters within a group: conversations and deep links before the generic /start."""
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
+    application.add_handler(TypeHandler(object, arm), group=ARM_GROUP)  # writes mark the update
     application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
     edits.register(application)  # every edit, before any input, form or command takes it
     privacy.register(application)
@@ -205,16 +214,21 @@ async def _post_init(application: HotlineApplication) -> None:
 
 
 async def start_application(application: HotlineApplication) -> None:
-    """What `run_polling` does before polling, for tests and the sandbox that drive it directly."""
+    """What `run_polling` does before polling, for tests and the sandbox that drive it directly;
+    then the updates an earlier run stored but did not handle, before any new one is fetched."""
     await application.initialize()
     if application.post_init is not None:
         await application.post_init(application)
     await application.start()
+    if (inbox := inbox_of(application)) is not None:
+        await inbox.replay()
 
 
 async def stop_application(application: HotlineApplication) -> None:
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
+    if (inbox := inbox_of(application)) is not None:
+        await inbox.drain()  # what was stored is handled (and marked) before the jobs stop
     if application.running:
         await application.stop()
     await application.shutdown()

@@ -466,6 +466,27 @@ class ReportForm(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class InboxUpdate(Base):
+    """An update from Telegram, stored before Telegram is told it arrived, handled from here
+    (`bot/inbox.py`): a crash replays it instead of losing it.
+
+    `payload` is the update's JSON (a family's words, their Telegram id) sealed with a data key
+    of its own; once the update is handled the payload and the key are destroyed, and the row
+    stays (`update_id` only) for a day so that Telegram delivering it again changes nothing."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The order of arrival, which is the order of handling."""
+    update_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    payload: Mapped[bytes | None]
+    """The update, sealed; None once handled."""
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="SET NULL"), index=True
+    )
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Meta(Base):
     """Small facts about the database itself, such as the sealed key check."""
 

@@ -26,11 +26,13 @@ def upgrade() -> None:
     _upgrade_delivery()
     _upgrade_announcements()
     _upgrade_errors()
+    _upgrade_inbox()
     _upgrade_find()
 
 
 def downgrade() -> None:
     _downgrade_find()
+    _downgrade_inbox()
     _downgrade_errors()
     _downgrade_announcements()
     _downgrade_delivery()
@@ -225,6 +227,36 @@ def _upgrade_errors() -> None:
 
 def _downgrade_errors() -> None:
     op.drop_table("unreachable_chats")
+
+
+# == the durable inbox: an update is stored before it is confirmed ========================
+
+
+def _upgrade_inbox() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("update_id", sa.BigInteger(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=True),
+        sa.Column("data_key_id", sa.Integer(), nullable=True),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"],
+            ["data_keys.id"],
+            name=op.f("fk_inbox_data_key_id_data_keys"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox")),
+        sa.UniqueConstraint("update_id", name=op.f("uq_inbox_update_id")),
+    )
+    op.create_index(op.f("ix_inbox_data_key_id"), "inbox", ["data_key_id"], unique=False)
+    op.create_index(op.f("ix_inbox_received_at"), "inbox", ["received_at"], unique=False)
+
+
+def _downgrade_inbox() -> None:
+    op.drop_index(op.f("ix_inbox_received_at"), table_name="inbox")
+    op.drop_index(op.f("ix_inbox_data_key_id"), table_name="inbox")
+    op.drop_table("inbox")
 
 
 # == find, count, show and hand over: tags, the name index, saved filters, export grants =========
