@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     exported.add_argument("directory", type=Path, metavar="DIR")
     commands.add_parser("keygen", help="print a fresh data key for HOTLINE_DATA_KEY")
     commands.add_parser("rotate-key", help="re-seal all data with the first HOTLINE_DATA_KEY")
+    from bot.cli_export import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -63,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "keygen":
         print(generate_key())
         return 0
+    if args.command == "decrypt-export":
+        from bot.cli_export import run_decrypt
+
+        return run_decrypt(args)
     try:
         settings = load_settings()
         sandbox_port = args.port if args.command == "sandbox" else None

@@ -17,6 +17,9 @@ from bot.clean_input import CleanInputApplication
 from bot.commands import publish_commands, publish_role_commands
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import I18n
+from bot.inbox import UpdateInbox, inbox_of
+from bot.inbox_mark import ARM_GROUP, arm
+from bot.inbox_polling import InboxUpdater
 from bot.limits import MessageLimiter
 from bot.pacing import SharedPacerLimiter
 from bot.services import SERVICES_KEY, Services
@@ -24,11 +27,14 @@ from bot.settings import Settings
 from bot.update_processor import PerUserUpdateProcessor
 from handlers import (
     broadcast,
+    case_library,
     common,
     desk,
     edits,
+    export,
     fallbacks,
     family_messages,
+    find,
     guide,
     letters,
     monitor,
@@ -44,7 +50,9 @@ from handlers import (
     staff_actions,
     staff_contacts,
     staff_input,
+    stats,
     status,
+    tags,
     urgent,
 )
 from handlers.middleware import PRIVATE_ONLY_GROUP, flush_persistence, load_profile, only_in_private
@@ -64,6 +72,7 @@ from storage.keys import upgrade_index_rule
 from storage.meta import verify_or_store_key_check
 from storage.migrate import pending_migrations, upgrade_to_head
 from storage.persistence import DatabasePersistence
+from storage.search import check_index_key
 from storage.users import staff_members
 
 # Our conversations take button presses with per_message=False on purpose (one conversation per
@@ -101,6 +110,7 @@ async def open_services(
             await key_telegram_ids(session, keys, cipher)
         await upgrade_index_rule(sessions, cipher)
         await give_existing_data_keys(sessions, cipher)
+        await check_index_key(sessions, cipher)  # names are indexed by the name-index job
     except BaseException:
         await engine.dispose()
         raise
@@ -121,6 +131,8 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
     if settings.bot_token is None:
         raise ValueError("build_application needs HOTLINE_BOT_TOKEN (the sandbox sets one)")
     pacer = Pacer(settings.send_rate_per_second)  # replies and the outbox share it
+    # Updates are stored before Telegram is told they arrived, and handled from the store.
+    inbox = UpdateInbox(services.sessions, services.cipher, clock=lambda: services.clock())
     builder = (
         ApplicationBuilder()
         .application_class(CleanInputApplication)
@@ -130,6 +142,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .context_types(ContextTypes(context=HotlineContext))
         .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
         .concurrent_updates(PerUserUpdateProcessor(256))
+        .update_queue(inbox)
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
         .post_init(_post_init)
@@ -137,6 +150,8 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
     for name, value in builder_options.items():
         builder = getattr(builder, name)(value)
     application: HotlineApplication = builder.build()
+    inbox.bind(application)
+    application.updater = InboxUpdater(application.bot, inbox)  # polls in batches into it
     application.bot_data[SERVICES_KEY] = services
     application.bot_data[PACER_KEY] = pacer
     register_handlers(application)
@@ -147,6 +162,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
 def register_handlers(application: HotlineApplication) -> None:
     """Order matters within a group: conversations and deep links before the generic /start."""
     application.add_handler(TypeHandler(object, load_profile), group=MIDDLEWARE_GROUP)
+    application.add_handler(TypeHandler(object, arm), group=ARM_GROUP)  # writes mark the update
     application.add_handler(TypeHandler(object, only_in_private), group=PRIVATE_ONLY_GROUP)
     edits.register(application)  # every edit, before any input, form or command takes it
     privacy.register(application)
@@ -159,6 +175,11 @@ def register_handlers(application: HotlineApplication) -> None:
     desk.register(application)
     record_edit.register(application)
     letters.register(application)
+    find.register(application)
+    tags.register(application)
+    stats.register(application)
+    export.register(application)
+    case_library.register(application)
     prepared.register(application)
     roles.register(application)
     oncall.register(application)
@@ -197,16 +218,21 @@ async def _post_init(application: HotlineApplication) -> None:
 
 
 async def start_application(application: HotlineApplication) -> None:
-    """What `run_polling` does before polling, for tests and the sandbox that drive it directly."""
+    """What `run_polling` does before polling, for tests and the sandbox that drive it directly;
+    then the updates an earlier run stored but did not handle, before any new one is fetched."""
     await application.initialize()
     if application.post_init is not None:
         await application.post_init(application)
     await application.start()
+    if (inbox := inbox_of(application)) is not None:
+        await inbox.replay()
 
 
 async def stop_application(application: HotlineApplication) -> None:
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
+    if (inbox := inbox_of(application)) is not None:
+        await inbox.drain()  # what was stored is handled (and marked) before the jobs stop
     if application.running:
         await application.stop()
     await application.shutdown()

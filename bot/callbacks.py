@@ -242,6 +242,7 @@ MONITOR = CallbackFamily(
         "unf-case": (CASE_CODE,),  # stop following
         "unf-region": (one_of(Region),),
         "unf-group": (NUMBER,),
+        "unf-filter": (Arg(r"[0-9a-f]{16}", "0123456789abcdef"),),  # a saved library filter
         "unf-all": (),
     },
 )
@@ -266,6 +267,25 @@ MENU = CallbackFamily("menu", {"report": (), "status": (), "language": ()})
 
 LANGUAGE = CallbackFamily("lang", {"keep": (), "": (one_of(LANGUAGES),)})
 """A language chosen (or the Crimean Tatar offer declined: keep)."""
+
+FIND = CallbackFamily("find", {"open": 1, "page": 1})  # case code; page number
+"""Staff search results (handlers/find.py): open a case's card, turn the page."""
+
+EXPORT = CallbackFamily("exp", {"what": 1, "go": 3})  # what; what, format, kind
+"""Admins' /export choices (handlers/export.py)."""
+
+LIBRARY = CallbackFamily(
+    "lib",
+    {
+        "page": 1,  # page number
+        "save": 1,  # alert filter
+        "ask": 0,  # the monitor asks for the anonymised export
+        "get": 1,  # format of the anonymised export
+        "grant": 1,  # monitor's user key (an admin approves)
+        "deny": 1,  # monitor's user key (an admin refuses)
+    },
+)
+"""The monitors' case library (handlers/case_library.py)."""
 
 URGENT = CallbackFamily(
     "urg",
@@ -308,6 +328,9 @@ FAMILIES: tuple[CallbackFamily, ...] = (
     REPORT,
     RECORD,
     LIFE,
+    FIND,
+    EXPORT,
+    LIBRARY,
     URGENT,
     DUTY,
 )

@@ -48,6 +48,10 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await guide_import(args.files, settings)
     if args.command == "guide":
         return await guide_export(args.directory, settings)
+    if args.command == "export":
+        from bot.cli_export import run_export
+
+        return await run_export(args, settings)
     raise AssertionError(args.command)
 
 

@@ -88,6 +88,8 @@ def label_for_target(tr: Translator, target: str) -> str:
         return tr.gettext("Region: {region}").format(region=tr.gettext(word) if word else value)
     if scope == "group":
         return tr.gettext("Group of co-defendants {number}").format(number=value)
+    if scope == "filter":  # saved in the case library (handlers/case_library.py)
+        return tr.gettext("A saved filter of the case library")
     return tr.gettext("All public cases")
 
 

@@ -16,6 +16,7 @@ def register_jobs(application: HotlineApplication) -> None:
         delivery,
         digests,
         hearings,
+        name_index,
         reminders,
         retention,
         silence,
@@ -29,6 +30,7 @@ def register_jobs(application: HotlineApplication) -> None:
     reminders.setup(application)
     hearings.setup(application)
     silence.setup(application)
+    name_index.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)
     sqlite_maintenance.setup(application)

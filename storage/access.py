@@ -27,6 +27,8 @@ class Permission(StrEnum):
     ANSWER_FAMILIES = "answer_families"
     MANAGE_PREPARED_ANSWERS = "manage_prepared_answers"
     EDIT_RECORD = "edit_record"
+    TAG_CASES = "tag_cases"
+    MANAGE_TAGS = "manage_tags"
     HANDLE_URGENT = "handle_urgent"  # be on call, take urgent cases, tell the family each step
     MANAGE_ONCALL = "manage_oncall"  # set the weekly on-call schedule of others
 
@@ -43,6 +45,7 @@ _STAFF = _FAMILY | {
     Permission.BROADCAST,
     Permission.ANSWER_FAMILIES,
     Permission.EDIT_RECORD,
+    Permission.TAG_CASES,
     Permission.HANDLE_URGENT,
 }
 _ADMIN = (
@@ -53,6 +56,7 @@ _ADMIN = (
         Permission.GRANT_ROLES,
         Permission.EXPORT,
         Permission.MANAGE_PREPARED_ANSWERS,
+        Permission.MANAGE_TAGS,
         Permission.MANAGE_ONCALL,
     }
 )

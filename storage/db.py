@@ -17,6 +17,7 @@ full disk, an I/O error) from a bug, so the person is told their action was not 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +63,10 @@ UNWRITABLE = (
 
 class DatabaseUnwritable(Exception):
     """The database cannot be written: the message is one line for the operator."""
+
+
+LOCK_WAIT_SECONDS = 30.0
+"""How long the start-up check waits for another program's lock before it gives up."""
 
 
 def write_refused(error: BaseException) -> bool:
@@ -163,11 +168,33 @@ def refused_writes_as_unwritable() -> Iterator[None]:
         raise DatabaseUnwritable(UNWRITABLE) from None
 
 
-async def check_writable(engine: AsyncEngine) -> None:
+async def check_writable(engine: AsyncEngine, *, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
     """Make a write that changes nothing (a zero-row DELETE needs the write lock): a read-only
     file, folder, mount or transaction fails here, at start, rather than at every later write.
+    A lock held by another program (a backup, a process stopping) is waited out for
+    `lock_wait` seconds first: a lock is not a database that cannot be written.
 
     Raises `DatabaseUnwritable`."""
-    with refused_writes_as_unwritable():
-        async with engine.begin() as connection:
-            await connection.execute(text("DELETE FROM meta WHERE key = 'write-check'"))
+    loop = asyncio.get_running_loop()
+    deadline, delay = loop.time() + lock_wait, 0.05
+    while True:
+        try:
+            with refused_writes_as_unwritable():
+                async with engine.begin() as connection:
+                    await connection.execute(text("DELETE FROM meta WHERE key = 'write-check'"))
+            return
+        except DatabaseUnwritable as refused:
+            if not _locked(refused.__context__) or loop.time() > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _locked(error: BaseException | None) -> bool:
+    """A lock held by someone else (SQLite "database is locked", PostgreSQL lock timeouts)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    if isinstance(state, str):
+        return state in ("55P03", "40P01")
+    return "locked" in str(error.orig).lower()

@@ -169,6 +169,7 @@ class SubscriptionScope(StrEnum):
     REGION = "region"
     GROUP = "group"
     ALL = "all"
+    FILTER = "filter"  # a saved case-library filter (storage/library.py)
 
 
 class AlertFilter(StrEnum):

@@ -127,6 +127,10 @@ class Case(Base):
     """A detention report and its place in the lifecycle. Only non-identifying fields are plain."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_region_status", "region", "status"),  # /find, /stats (storage/search.py)
+        Index("ix_cases_created_at", "created_at"),  # date ranges, reports per week
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(9), unique=True)
@@ -205,6 +209,11 @@ class CaseEvent(Base):
     body: Mapped[bytes | None]
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (
+        # /stats: the first "verified" of each case, returns per month (storage/stats.py)
+        Index("ix_case_events_new_status_created_at", "new_status", "created_at"),
+    )
 
 
 class UrgentCase(Base):
@@ -346,6 +355,9 @@ class Subscription(Base):
     """A group of co-defendants' cases (`case_groups.id`) the monitor follows."""
     alert_filter: Mapped[str] = mapped_column(String(16), default=AlertFilter.ALL_CHANGES)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    case_filter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """A saved case-library filter (scope FILTER): {"region", "custody", "article", "year"}
+    (storage/library.py decides whether a case matches)."""
 
 
 class DigestSetting(Base):
@@ -513,6 +525,27 @@ class ReportForm(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class InboxUpdate(Base):
+    """An update from Telegram, stored before Telegram is told it arrived, handled from here
+    (`bot/inbox.py`): a crash replays it instead of losing it.
+
+    `payload` is the update's JSON (a family's words, their Telegram id) sealed with a data key
+    of its own; once the update is handled the payload and the key are destroyed, and the row
+    stays (`update_id` only) for a day so that Telegram delivering it again changes nothing."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The order of arrival, which is the order of handling."""
+    update_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    payload: Mapped[bytes | None]
+    """The update, sealed; None once handled."""
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="SET NULL"), index=True
+    )
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Meta(Base):
     """Small facts about the database itself, such as the sealed key check."""
 
@@ -611,3 +644,59 @@ class UnreachableChat(Base):
     """The user key (a person) or the group chat id."""
     reason: Mapped[str] = mapped_column(String(32))
     since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tag(Base):
+    """A label admins define (a short list) and staff put on cases; /find and /stats use them.
+    Tags name groups of cases ("journalist", "Crimean Solidarity"), never a person."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseTag(Base):
+    """A tag on a case (who tagged it is in the audit log)."""
+
+    __tablename__ = "case_tags"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(
+        ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseNameIndex(Base):
+    """The keyed blind index of a case's detainee name alone (storage/search.py), so staff can
+    find a case by name without any name being opened to search. It belongs to the data key
+    that sealed the name: destroying that key (an erasure, a re-key) deletes the row with it,
+    and the index job makes it again from what the new key holds (nothing, after an erasure)."""
+
+    __tablename__ = "case_name_index"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    name_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    """None: the case holds no name (erased, or never given)."""
+
+
+class ExportGrant(Base):
+    """A monitor's request for the anonymised export of public cases, and an admin's answer."""
+
+    __tablename__ = "export_grants"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=MonitorStatus.PENDING)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]

@@ -36,6 +36,7 @@ from storage.models import (
     CasePersonal,
     DataKey,
     DigestSetting,
+    InboxUpdate,
     MonitorRequest,
     OutboxMessage,
     PersistenceEntry,
@@ -431,6 +432,9 @@ async def purge_expired(
                 select(OutboxMessage.data_key_id).where(OutboxMessage.data_key_id.isnot(None))
             ),
             DataKey.id.not_in(select(ReportForm.data_key_id)),
+            DataKey.id.not_in(  # an update waiting in the inbox (the bot was down that long)
+                select(InboxUpdate.data_key_id).where(InboxUpdate.data_key_id.isnot(None))
+            ),
         )
     )
     outbox_cutoff = now - timedelta(days=outbox_days)

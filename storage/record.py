@@ -33,6 +33,7 @@ from storage.models import Case, CaseEvent, CaseGroup, CasePersonal, CaseRecord
 from storage.outbox import Outgoing, enqueue, event_key
 from storage.recipients import family_of
 from storage.reports import person_index_from_stored
+from storage.search import index_case_name
 
 T_RECORD_FAMILY = "record.changed"
 T_RECORD_MONITOR = "record.changed_monitor"
@@ -182,6 +183,8 @@ async def edit_record(
         return RecordEdit(case.code, key, False, 0, 0, None)
     sealed = keyed.seal(str(raw)) if fld.stored.sealed and raw is not None else raw
     setattr(target, fld.stored.column, sealed)
+    if key == fields.NAME:  # staff find a case by its name's keyed index (storage/search.py)
+        await index_case_name(session, keyed, case.id, keyed.open(personal.detainee_name))
     if key in (fields.NAME, fields.BIRTH):  # duplicates are found by name and birth
         case.person_index = person_index_from_stored(
             cipher,

@@ -31,6 +31,7 @@ from storage.data_keys import case_cipher, new_key
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, event_key
+from storage.search import index_case_name
 from storage.users import users_with_role
 
 T_STAFF_NEW_REPORT = "reports.staff_new_report"
@@ -242,6 +243,7 @@ async def file_report(
     # above stays on the master key, so it is comparable across cases.
     cipher = await new_key(session, cipher, case_id=case.id)
     session.add(CasePersonal(case_id=case.id, **_sealed(cipher, fields.PERSONAL, columns)))
+    await index_case_name(session, cipher, case.id, draft.detainee_name)  # for /find by name
     session.add(
         CaseContact(
             case_id=case.id,

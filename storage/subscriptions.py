@@ -83,7 +83,22 @@ def _matching(case: Case) -> Any:
         (Subscription.scope == SubscriptionScope.REGION) & (Subscription.region == case.region),
         (Subscription.scope == SubscriptionScope.GROUP) & (Subscription.group_id == group),
         Subscription.scope == SubscriptionScope.ALL,
+        Subscription.scope == SubscriptionScope.FILTER,  # matched in Python: `_filtered`
     )
+
+
+async def _filtered(session: AsyncSession, case: Case, rows: Any) -> list[Any]:
+    """The rows (user_id, ..., case_filter last) whose saved filter, if any, takes `case`."""
+    from storage.library import case_facts, filter_matches
+
+    kept, facts = [], None
+    for row in rows:
+        if row[-1] is not None:
+            facts = facts or await case_facts(session, case)
+            if not filter_matches(row[-1], facts):
+                continue
+        kept.append(row)
+    return kept
 
 
 def reachable_monitor() -> Any:
@@ -100,13 +115,13 @@ async def monitor_recipients(session: AsyncSession, case: Case, event: CaseEvent
     if not monitor_may_hear(case.visibility, event.kind):
         return []
     rows = await session.execute(
-        select(Subscription.user_id, Subscription.alert_filter)
+        select(Subscription.user_id, Subscription.alert_filter, Subscription.case_filter)
         .join(User, User.id == Subscription.user_id)
         .where(_matching(case), reachable_monitor())
         .order_by(Subscription.user_id)
     )
     recipients: dict[int, None] = {}
-    for user_id, alert_filter in rows:
+    for user_id, alert_filter, _ in await _filtered(session, case, rows):
         if wants_event(alert_filter, event):
             recipients[user_id] = None
     return list(recipients)
@@ -117,8 +132,8 @@ async def record_recipients(session: AsyncSession, case: Case) -> list[int]:
     those following it with every change; a "verdicts and returns" filter leaves them out."""
     if case.visibility != Visibility.PUBLIC:
         return []
-    rows = await session.scalars(
-        select(Subscription.user_id)
+    rows = await session.execute(
+        select(Subscription.user_id, Subscription.case_filter)
         .join(User, User.id == Subscription.user_id)
         .where(
             _matching(case),
@@ -127,7 +142,7 @@ async def record_recipients(session: AsyncSession, case: Case) -> list[int]:
         )
         .order_by(Subscription.user_id)
     )
-    return list(dict.fromkeys(rows))
+    return list(dict.fromkeys(row[0] for row in await _filtered(session, case, rows)))
 
 
 def alert_params(

@@ -32,6 +32,7 @@ from bot.sandbox.state import (
 )
 from bot.sandbox.testapi import add_test_api
 from bot.sandbox.users import UserSide
+from bot.sandbox.webhook import WebhookPusher
 
 STATIC = Path(__file__).parent / "static"
 PERSONAS: dict[str, tuple[int, str]] = {
@@ -89,6 +90,7 @@ class SandboxServer(UserSide):
         self.bot_id = 0
         self.bot_username = "hotline_sandbox_bot"
         self._cursors: dict[int, int] = {}
+        self.webhook_pusher = WebhookPusher(self.world, self._pending)
         self._new_user_ids = iter(range(10_001, 1_000_000_000))
         self.personas: dict[str, int] = {}
         for name, (user_id, first_name) in PERSONAS.items():
@@ -150,10 +152,12 @@ class SandboxServer(UserSide):
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
         self._port = int(sockets[0].getsockname()[1])
+        self.webhook_pusher.start()
 
     async def stop(self) -> None:
         self._closing = True
         self.world.notifier.notify()
+        await self.webhook_pusher.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -313,7 +317,10 @@ class SandboxServer(UserSide):
             await world.notifier.wait_until(
                 lambda: self._closing or bool(self._pending(filtered)), timeout
             )
-        return self._pending(filtered)[:limit]
+        handed = self._pending(filtered)[:limit]
+        for update in handed:
+            world.hand_out(update)
+        return handed
 
     # -- reading what the bot did ----------------------------------------------------------
 
@@ -348,7 +355,19 @@ class SandboxServer(UserSide):
 
     @property
     def pending_updates(self) -> list[dict[str, Any]]:
+        """Updates not yet confirmed by the bot (by its next getUpdates, or a webhook 200)."""
         return list(self.world.updates)
+
+    @property
+    def webhook_target(self) -> str | None:
+        """Where webhook updates are posted (the local stand-in for the bot's HTTPS address);
+        None: not posted."""
+        return self.webhook_pusher.target
+
+    @webhook_target.setter
+    def webhook_target(self, url: str | None) -> None:
+        self.webhook_pusher.target = url
+        self.world.notifier.notify()
 
     def _describe(self, chat_id: int) -> str:
         lines = [f"  #{m.message_id}: {m.plain[:120]!r}" for m in self.messages(chat_id)]

@@ -349,6 +349,9 @@ class World:
         self.chat_actions: list[tuple[int, str]] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.allowed_updates: list[str] | None = None
+        self.handed_out = 0
+        """The highest update_id given to the bot, by getUpdates or the webhook (confirmed or
+        not: an update still in `updates` was not confirmed)."""
         self.notifier = Notifier()
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -390,6 +393,12 @@ class World:
         self.updates.append(update)
         self.notifier.notify()
         return update
+
+    def hand_out(self, update: dict[str, Any]) -> None:
+        """The bot is given `update` (it may still be lost until the bot confirms it)."""
+        if int(update["update_id"]) > self.handed_out:
+            self.handed_out = int(update["update_id"])
+            self.notifier.notify()
 
     def find_bot_message(self, chat_id: int, message_id: int) -> BotMessage | None:
         for message in self.bot_messages.get(chat_id, []):

@@ -7,7 +7,10 @@ every screen and in every message: the family's /status, the staff card, monitor
 from __future__ import annotations
 
 from bot.i18n import Translator
-from storage.statuses import row_of
+from storage.statuses import ROWS, row_of
+
+STATUS_WORDS: dict[str, str] = {row.status: row.word for row in ROWS}
+"""Status → its word's msgid (for matching what staff type, e.g. /find status:Verified)."""
 
 
 def status_word(tr: Translator, status: str) -> str:

@@ -137,6 +137,7 @@ async def test_three_rounds_with_attachments_survive_a_kill_nothing_lost_or_twic
         await staff_answers(sandbox, notices[-1], answer)
         received = await read_family(sandbox, family)
         assert answer in received.plain and received.protect_content
+        await wait_until_idle(harness)  # the round is over: "show" handled too
         await harness.kill()  # a crash between rounds
         await harness.start()
         await sandbox.send_text(family, f"Дякую, відповідь {round_number}")

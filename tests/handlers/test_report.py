@@ -9,6 +9,7 @@ from storage.models import Case, CaseContact, CasePersonal, OutboxMessage
 from tests.handlers.report_flow import FULL, REQUIRED, Tap, answer, answer_from, begin, file
 from tests.support.harness import BotHarness
 from tests.support.sealed import every_key
+from tests.support.waiting import wait_until_idle
 
 ADMIN = 9001
 
@@ -211,9 +212,11 @@ async def test_restart_in_the_middle_keeps_the_answers(harness: BotHarness) -> N
         question = await answer(sandbox, user, question, key, FULL[key])
     assert REPORT.build("a", "region", "crimea") in question.callback_data
     # One user's updates are handled in order, flush included: once this reply arrives, the
-    # step-4 answer is in the database. Then the crash-like stop.
+    # step-4 answer is in the database. Then the crash-like stop, once the sticker is handled too
+    # (a crash while it still is would replay it: a second "answer in text").
     await sandbox.send_sticker(user)
     assert "answer in text" in (await sandbox.next_message(user)).plain
+    await wait_until_idle(harness)
     await harness.kill()
     await harness.start()
     summary = await answer_from(sandbox, user, question, FULL, start="region")

@@ -24,7 +24,7 @@ from tests.support.case_factory import make_case
 from tests.support.discreet import NOTICE, shown
 from tests.support.harness import BotHarness
 from tests.support.identity import known_user
-from tests.support.waiting import settled
+from tests.support.waiting import settled, wait_until_idle
 
 ADMIN = 9001
 STALE = "This message is no longer available."
@@ -112,6 +112,7 @@ async def test_point5_discreet_push_show_after_restart_details_deleted_after_res
 
     await _sweep_deletions(harness)  # not yet due
     assert not sandbox.message(family, details.message_id).deleted
+    await wait_until_idle(harness)  # the press is handled (else a crash replays it)
     await harness.kill()  # the deletion is a database row: it survives this
     await harness.start()
     assert harness.services is not None

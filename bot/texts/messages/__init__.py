@@ -12,6 +12,7 @@ from bot.texts.messages import (
     broadcasts,
     cases,
     discreet,
+    library,
     monitors,
     reachability,
     record,
@@ -30,6 +31,7 @@ _MODULES: tuple[ModuleType, ...] = (
     threads,
     discreet,
     reachability,
+    library,
     urgent,
 )
 

@@ -27,6 +27,12 @@ def custody_word(tr: Translator, custody: object) -> str:
     return tr.gettext(msgid) if msgid else str(custody or "")
 
 
+def article_text(tr: Translator, article: Mapping[str, Any]) -> str:
+    """One article of the criminal code in the reader's words (plain text: escape at use)."""
+    fld = fields.REGISTRY["articles"]
+    return fld.kind.show(tr, fld, [dict(article)])
+
+
 def label(tr: Translator, key: str) -> str:
     fld = fields.REGISTRY.get(key)
     return tr.gettext(fld.label) if fld is not None else key

@@ -26,11 +26,15 @@ def upgrade() -> None:
     _upgrade_delivery()
     _upgrade_announcements()
     _upgrade_errors()
+    _upgrade_inbox()
+    _upgrade_find()
     _upgrade_urgent()
 
 
 def downgrade() -> None:
     _downgrade_urgent()
+    _downgrade_find()
+    _downgrade_inbox()
     _downgrade_errors()
     _downgrade_announcements()
     _downgrade_delivery()
@@ -225,6 +229,114 @@ def _upgrade_errors() -> None:
 
 def _downgrade_errors() -> None:
     op.drop_table("unreachable_chats")
+
+
+# == the durable inbox: an update is stored before it is confirmed ========================
+
+
+def _upgrade_inbox() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("update_id", sa.BigInteger(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=True),
+        sa.Column("data_key_id", sa.Integer(), nullable=True),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"],
+            ["data_keys.id"],
+            name=op.f("fk_inbox_data_key_id_data_keys"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox")),
+        sa.UniqueConstraint("update_id", name=op.f("uq_inbox_update_id")),
+    )
+    op.create_index(op.f("ix_inbox_data_key_id"), "inbox", ["data_key_id"], unique=False)
+    op.create_index(op.f("ix_inbox_received_at"), "inbox", ["received_at"], unique=False)
+
+
+def _downgrade_inbox() -> None:
+    op.drop_index(op.f("ix_inbox_received_at"), table_name="inbox")
+    op.drop_index(op.f("ix_inbox_data_key_id"), table_name="inbox")
+    op.drop_table("inbox")
+
+
+# == find, count, show and hand over: tags, the name index, saved filters, export grants =========
+
+
+def _upgrade_find() -> None:
+    op.create_table(
+        "tags",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tags")),
+        sa.UniqueConstraint("name", name=op.f("uq_tags_name")),
+    )
+    op.create_table(
+        "case_tags",
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("tag_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_tags_case_id_cases"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tag_id"], ["tags.id"], name=op.f("fk_case_tags_tag_id_tags"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("case_id", "tag_id", name=op.f("pk_case_tags")),
+    )
+    op.create_index(op.f("ix_case_tags_tag_id"), "case_tags", ["tag_id"])
+    op.create_table(
+        "case_name_index",
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("data_key_id", sa.Integer(), nullable=True),
+        sa.Column("name_index", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_case_name_index_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"], ["data_keys.id"],
+            name=op.f("fk_case_name_index_data_key_id_data_keys"), ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("case_id", name=op.f("pk_case_name_index")),
+    )  # fmt: skip
+    op.create_index(op.f("ix_case_name_index_data_key_id"), "case_name_index", ["data_key_id"])
+    op.create_index(op.f("ix_case_name_index_name_index"), "case_name_index", ["name_index"])
+    op.create_table(
+        "export_grants",
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("requested_at", sa.DateTime(), nullable=False),
+        sa.Column("decided_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_export_grants_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_export_grants")),
+    )  # fmt: skip
+    # Plain ALTER and plain indexes: batch mode would rebuild tables others refer to.
+    op.add_column("subscriptions", sa.Column("case_filter", sa.JSON(), nullable=True))
+    op.create_index("ix_cases_region_status", "cases", ["region", "status"])
+    op.create_index("ix_cases_created_at", "cases", ["created_at"])
+    op.create_index(
+        "ix_case_events_new_status_created_at", "case_events", ["new_status", "created_at"]
+    )
+
+
+def _downgrade_find() -> None:
+    op.drop_index("ix_case_events_new_status_created_at", table_name="case_events")
+    op.drop_index("ix_cases_created_at", table_name="cases")
+    op.drop_index("ix_cases_region_status", table_name="cases")
+    op.drop_column("subscriptions", "case_filter")  # plain, as above
+    op.drop_table("export_grants")
+    op.drop_index(op.f("ix_case_name_index_name_index"), table_name="case_name_index")
+    op.drop_index(op.f("ix_case_name_index_data_key_id"), table_name="case_name_index")
+    op.drop_table("case_name_index")
+    op.drop_index(op.f("ix_case_tags_tag_id"), table_name="case_tags")
+    op.drop_table("case_tags")
+    op.drop_table("tags")
 
 
 def _upgrade_urgent() -> None:
