@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python tools/i18n_check.py check
+	$(BIN)/python tools/guide_check.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.start_replies

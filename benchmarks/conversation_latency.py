@@ -54,6 +54,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.app import build_application, open_services, start_application, stop_application
+from bot.callbacks import SHOW
 from bot.context import HotlineApplication
 from bot.i18n import I18n
 from bot.sandbox.flood import FloodLimiter
@@ -61,7 +62,6 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 from bot.services import Services
 from bot.settings import Settings
-from jobs.messages.discreet import SHOW_PREFIX
 from storage import broadcasts
 from storage.codes import CODE_ALPHABET
 from storage.crypto import generate_key
@@ -212,7 +212,7 @@ async def converse(
 
         def answer(message: BotMessage) -> bool:
             shown = talk.token in message.plain
-            discreet = any(d.startswith(SHOW_PREFIX) for d in message.callback_data)
+            discreet = any(d.startswith(SHOW.head()) for d in message.callback_data)
             return message.sent_at >= asked and (shown or discreet)
 
         got = await _arrival(server, lambda: _family_message(server, talk.family, answer), deadline)

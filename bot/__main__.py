@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot run|sandbox|migrate|staff|monitor|keygen|rotate-key``.
+"""The command line: ``python -m bot run|sandbox|migrate|staff|monitor|guide|keygen|rotate-key``.
 
 Every operator mistake (a missing or malformed setting, a wrong data key) ends with one line that
 names the variable and exit code 2, never a traceback.
@@ -10,12 +10,14 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError
 
 from bot.sandbox.errors import SandboxStartError
 from bot.settings import SettingsError, load_settings
 from storage.crypto import DataKeyError, generate_key
+from storage.db import DatabaseUnwritable
 
 EXIT_CONFIG_ERROR = 2
 NOTHING_TO_RUN = (
@@ -43,8 +45,19 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(role, help=f"grant, revoke or list the {role} role")
         sub.add_argument("action", choices=("add", "remove", "list"))
         sub.add_argument("telegram_id", type=int, nargs="?")
+    guide = commands.add_parser("guide", help="the 'what to do' guide shown by /guide")
+    guide_actions = guide.add_subparsers(dest="action", required=True)
+    imported = guide_actions.add_parser(
+        "import", help="check guide files (one per language) and make them the guide, no restart"
+    )
+    imported.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    exported = guide_actions.add_parser("export", help="write the guide now shown, one file each")
+    exported.add_argument("directory", type=Path, metavar="DIR")
     commands.add_parser("keygen", help="print a fresh data key for HOTLINE_DATA_KEY")
     commands.add_parser("rotate-key", help="re-seal all data with the first HOTLINE_DATA_KEY")
+    from bot.cli_export import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -53,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "keygen":
         print(generate_key())
         return 0
+    if args.command == "decrypt-export":
+        from bot.cli_export import run_decrypt
+
+        return run_decrypt(args)
     try:
         settings = load_settings()
         sandbox_port = args.port if args.command == "sandbox" else None
@@ -67,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import cli_commands
 
         return asyncio.run(cli_commands.dispatch(args, settings))
-    except (SettingsError, DataKeyError, SandboxStartError) as error:
+    except (SettingsError, DataKeyError, SandboxStartError, DatabaseUnwritable) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except InvalidToken:

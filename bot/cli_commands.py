@@ -1,4 +1,4 @@
-"""The CLI's commands that need the database: run, migrate, staff and monitor roles."""
+"""The CLI's commands that need the database: run, migrate, staff and monitor roles, the guide."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build_application, open_services, start_application, stop_application
 from bot.logs import configure_logging
 from bot.polling import PollingGuard
 from bot.settings import Settings, SettingsError
-from storage.db import make_engine
+from storage.db import make_engine, refused_writes_as_unwritable
 from storage.enums import Role
-from storage.identity import is_user_key, telegram_ids_of
+from storage.identity import UserKeys, is_user_key, telegram_ids_of
 from storage.migrate import upgrade_to_head
+from storage.reachability import unreachable_chats
 from storage.roles import grant_role, revoke_role
 from storage.users import users_with_role
 
@@ -27,8 +31,11 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     if args.command == "migrate":
         engine = make_engine(settings.database_url)
-        await upgrade_to_head(engine)
-        await engine.dispose()
+        try:
+            with refused_writes_as_unwritable():
+                await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
         print("database is up to date")
         return 0
     if args.command in ("staff", "monitor"):
@@ -37,7 +44,108 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_bot(settings, webhook=args.webhook)
     if args.command == "rotate-key":
         return await rotate_key(settings)
+    if args.command == "guide" and args.action == "import":
+        return await guide_import(args.files, settings)
+    if args.command == "guide":
+        return await guide_export(args.directory, settings)
+    if args.command == "export":
+        from bot.cli_export import run_export
+
+        return await run_export(args, settings)
     raise AssertionError(args.command)
+
+
+def _read_guide_files(files: list[Path]) -> tuple[dict[str, str], dict[str, str]] | None:
+    """Each file's source by the language it declares, and its name; None (said why) if not."""
+    from bot.guide import GuideError, language_of
+
+    sources: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for path in files:
+        try:
+            source = path.read_text(encoding="utf-8")
+            language = language_of(source, str(path))
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"error: {path}: cannot be read ({type(error).__name__})")
+            return None
+        except GuideError as error:
+            for problem in error.problems:
+                print(f"error: {problem}")
+            return None
+        if language in sources:
+            print(f"error: {path}: a second file for {language} ({names[language]})")
+            return None
+        sources[language] = source
+        names[language] = str(path)
+    return sources, names
+
+
+async def _current_guide(session: AsyncSession) -> tuple[int | None, dict[str, str]]:
+    """The guide the bot shows: the newest imported version, else the files in locales/guide."""
+    from bot.guide import bundled_sources
+    from storage.guide import latest_version_id, version_sources
+
+    latest = await latest_version_id(session)
+    stored = await version_sources(session, latest) if latest is not None else None
+    return latest, stored or bundled_sources()
+
+
+async def guide_import(files: list[Path], settings: Settings) -> int:
+    """Check the files with the rest of the guide (the four languages must stay in step), then
+    store the whole guide as a new version, audited; the bot shows it at the next press."""
+    from bot.guide import check_sources
+    from bot.i18n import LANGUAGES
+    from storage.guide import store_version
+
+    read = _read_guide_files(files)
+    if read is None:
+        return 1
+    new, names = read
+    services = await open_services(settings)
+    try:
+        async with services.sessions() as session, session.begin():
+            _, current = await _current_guide(session)
+            merged = {**current, **new}
+            problems = check_sources(merged, names)
+            if problems:
+                for problem in problems:
+                    print(f"error: {problem}")
+                print("nothing was stored: the guide shown is unchanged")
+                return 1
+            changed = [code for code in LANGUAGES if merged.get(code) != current.get(code)]
+            if not changed:
+                print("these files are the guide already shown: nothing was stored")
+                return 0
+            version = await store_version(
+                session, merged, actor_id=CLI_ACTOR, changed=changed, now=services.clock()
+            )
+        print(
+            f"guide version {version} stored ({', '.join(changed)} changed): the bot shows it "
+            "from the next press, no restart needed"
+        )
+        return 0
+    finally:
+        await services.engine.dispose()
+
+
+def _write_guide(directory: Path, sources: dict[str, str]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for language, source in sources.items():
+        (directory / f"{language}.toml").write_text(source, encoding="utf-8")
+
+
+async def guide_export(directory: Path, settings: Settings) -> int:
+    """Write the guide now shown, one <language>.toml each, to edit and import again."""
+    services = await open_services(settings)
+    try:
+        async with services.sessions() as session:
+            version, sources = await _current_guide(session)
+    finally:
+        await services.engine.dispose()
+    _write_guide(directory, sources)
+    origin = f"imported version {version}" if version is not None else "the files in locales/guide"
+    print(f"{len(sources)} files written to {directory} ({origin})")
+    return 0
 
 
 async def rotate_key(settings: Settings) -> int:
@@ -84,8 +192,13 @@ async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> in
             if args.action == "list":
                 members = await users_with_role(session, role)
                 chats = await telegram_ids_of(session, services.cipher, members)
-                for user_id in members:  # the Telegram id, opened; the key if none is known
-                    print(chats.get(user_id, user_id))
+                lines = [  # the Telegram id, opened; the key if none is known
+                    (chats.get(user_id, user_id), user_id, "") for user_id in members
+                ]
+                if role == Role.STAFF:
+                    lines = await _staff_lines(session, settings, keys, lines)
+                for shown, _key, tags in lines:
+                    print(f"{shown} {tags}" if tags else shown)
                 return 0
             if args.telegram_id <= 0:
                 print(f"error: {args.command} {args.action} needs a Telegram id")
@@ -111,6 +224,27 @@ async def _roles(args: argparse.Namespace, settings: Settings, role: Role) -> in
         return 0
     finally:
         await services.engine.dispose()
+
+
+UNREACHABLE = "cannot be reached: Telegram says the chat does not exist (never opened the bot?)"
+
+
+async def _staff_lines(
+    session: AsyncSession, settings: Settings, keys: UserKeys, members: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """Staff members, then the admins named in settings and the staff group: (shown id, key,
+    what it is, and whether notices can reach them: storage/reachability.py)."""
+    lines = list(members)
+    lines += [(admin, keys.key(admin), "admin") for admin in sorted(settings.admin_ids)]
+    if settings.staff_chat_id is not None:
+        group = settings.staff_chat_id
+        lines.append((group, keys.chat_key(group), "staff group"))
+    unreachable = await unreachable_chats(session, [key for _, key, _ in lines])
+    return [(shown, key, _tags(what, key in unreachable)) for shown, key, what in lines]
+
+
+def _tags(what: str, unreachable: bool) -> str:
+    return ", ".join(part for part in (what, UNREACHABLE if unreachable else "") if part)
 
 
 async def run_bot(settings: Settings, *, webhook: bool) -> int:

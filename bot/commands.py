@@ -24,8 +24,11 @@ TELEGRAM_LANGUAGE_CODES = ("uk", "en", "ru")
 
 FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("Main menu")),
+    ("urgent", N_("A search or detention is happening now")),
     ("report", N_("Report a detention")),
     ("status", N_("Status of my cases")),
+    ("guide", N_("What to do: a short guide")),
+    ("letters", N_("Letters to the person, and signs of life")),
     ("language", N_("Change the language")),
     ("privacy", N_("What we store and who sees it")),
     ("help", N_("Help")),
@@ -36,11 +39,19 @@ MONITOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("following", N_("What you follow")),
     ("unfollow", N_("Stop following")),
     ("digest", N_("The daily digest")),
+    ("cases", N_("The case library: public cases, filters, export")),
 )
 STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("inbox", N_("Cases waiting for review")),
     ("mine", N_("Conversations you took")),
     ("case", N_("Open a case by its code")),
+    ("find", N_("Find cases by code, region, status, tag, date or name")),
+    ("stats", N_("Statistics with charts")),
+    ("tags", N_("Tags of cases")),
+    ("tag", N_("Tag a case")),
+    ("untag", N_("Take a tag off a case")),
+    ("group", N_("Groups of co-defendants: hearings and verdicts")),
+    ("oncall", N_("On call for urgent alerts")),
     ("broadcast", N_("Send an announcement")),
     ("broadcasts", N_("Recent announcements")),
     ("visibility", N_("Record what the family allows to publish")),
@@ -54,6 +65,7 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("grant", N_("Give a user a role")),
     ("revoke", N_("Take a role back")),
     ("answers", N_("Prepared answers for families")),
+    ("export", N_("Export cases, history or the audit log")),
 )
 
 

@@ -23,12 +23,6 @@ from babel.numbers import format_decimal, format_percent
 
 LANGUAGES: tuple[str, ...] = ("uk", "crh", "en", "ru")
 DEFAULT_LANGUAGE = "uk"
-LANGUAGE_NAMES: dict[str, str] = {
-    "uk": "Українська",
-    "crh": "Qırımtatarca",
-    "en": "English",
-    "ru": "Русский",
-}
 DOMAIN = "hotline"
 
 _SLAVIC_PLURALS = (

@@ -8,7 +8,10 @@ from collections.abc import Callable
 
 
 class MessageLimiter:
-    """At most `limit` updates per `window` seconds per user; warns once per window when hit."""
+    """At most `limit` updates per `window` seconds per user; warns once per window when hit.
+
+    Staff are trusted (`trust`): keeping a prisoner's record current is many presses a minute,
+    and their accounts are granted by admins, not opened by strangers."""
 
     def __init__(
         self,
@@ -21,8 +24,18 @@ class MessageLimiter:
         self._clock = clock
         self._seen: dict[int, deque[float]] = {}
         self._warned_at: dict[int, float] = {}
+        self._trusted: set[int] = set()
+
+    def trust(self, user_id: int, trusted: bool = True) -> None:
+        """Exempt a staff member (or, with False, no longer: a revoked role)."""
+        if trusted:
+            self._trusted.add(user_id)
+        else:
+            self._trusted.discard(user_id)
 
     def allow(self, user_id: int) -> bool:
+        if user_id in self._trusted:
+            return True
         now = self._clock()
         seen = self._seen.setdefault(user_id, deque())
         while seen and seen[0] <= now - self.window:

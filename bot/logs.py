@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from pathlib import Path
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -24,11 +25,56 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
+OUR_PACKAGES = ("bot", "handlers", "storage", "jobs")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _our_place(frame: traceback.FrameSummary) -> str | None:
+    """`handlers.report.ask_name (handlers/report.py:88)` for a frame in our packages, else None."""
+    try:
+        relative = Path(frame.filename).resolve().relative_to(_ROOT)
+    except ValueError:
+        return None
+    if len(relative.parts) < 2 or relative.parts[0] not in OUR_PACKAGES:
+        return None
+    module = ".".join(relative.with_suffix("").parts)
+    return f"{module}.{frame.name} ({relative.as_posix()}:{frame.lineno})"
+
+
+def _place(frame: traceback.FrameSummary) -> str:
+    return f"{frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} in {frame.name}"
+
+
+def _our_places(error: BaseException) -> list[str]:
+    """Our frames of the error's traceback, outermost first; those of the exception it was
+    raised from (or during) when it has none (an error re-raised by a library)."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        places = [_our_place(frame) for frame in traceback.extract_tb(link.__traceback__)]
+        ours = [place for place in places if place is not None]
+        if ours:
+            return ours
+        link = link.__cause__ or link.__context__
+    return []
+
+
 def describe_error(error: BaseException) -> str:
-    """`KeyError at handlers/report.py:88 in ask_name <- ...`: type and places, no message text."""
-    frames = traceback.extract_tb(error.__traceback__)[-6:]
-    places = " <- ".join(
-        f"{frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} in {frame.name}"
-        for frame in reversed(frames)
-    )
-    return f"{type(error).__name__} at {places}" if places else type(error).__name__
+    """`KeyError in storage.reports.file_report (storage/reports.py:88) via
+    handlers.report.confirm (handlers/report.py:401), raised at dict.py:3 in get`: the type, the
+    innermost frame in our packages (what failed) and the outermost (the handler or job that
+    called it), and where it was raised; never the message, which can quote what a user typed."""
+    name = type(error).__name__
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = _our_places(error)
+    if not ours:
+        if not frames:
+            return name
+        return f"{name} at " + " <- ".join(_place(frame) for frame in reversed(frames[-4:]))
+    text = f"{name} in {ours[-1]}"
+    if ours[0] != ours[-1]:
+        text += f" via {ours[0]}"
+    if frames:
+        text += f", raised at {_place(frames[-1])}"
+    return text

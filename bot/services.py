@@ -38,7 +38,6 @@ class Services:
     i18n: I18n
     message_limiter: MessageLimiter
     clock: Callable[[], datetime] = utcnow
-    extras: dict[str, object] = field(default_factory=dict)
     # /status CODE lookups per user: generous for a family, useless for guessing codes.
     lookup_limiter: MessageLimiter = field(default_factory=lambda: MessageLimiter(20, 3600.0))
 

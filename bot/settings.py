@@ -56,11 +56,15 @@ class Settings(BaseSettings):
     discreet_details_minutes: int = Field(default=10, ge=1, le=2880)
     stale_case_days: int = Field(default=30, ge=1)
     need_info_reminder_days: int = Field(default=3, ge=1)
+    # Staff (and monitors of a public case) are told of a held person not heard of this long.
+    silence_alarm_days: int = Field(default=30, ge=1)
     draft_retention_days: int = Field(default=7, ge=1)
     outbox_retention_days: int = Field(default=30, ge=1)
     audit_retention_days: int = Field(default=730, ge=30)
     messages_per_minute: int = Field(default=30, ge=1)
     reports_per_day: int = Field(default=5, ge=1)
+    # An urgent alert nobody took within this many minutes is sent again, and to every admin.
+    urgent_escalation_minutes: int = Field(default=10, ge=1, le=240)
     timezone: str = "Europe/Kyiv"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # How to reach a person at the hotline, shown in /start, /help and the acknowledgements;

@@ -1,14 +1,21 @@
 """/broadcast: staff write an announcement and send it to an audience; /broadcasts manages them.
 
-The conversation: ASK_AUDIENCE (buttons) -> ASK_TEXT (Telegram HTML, checked before anything is
-queued) -> ASK_PHOTO (a photo, or "No photo") -> CONFIRM (the preview, exactly as recipients
-will see it, the audience size, and Send / Edit / Cancel). The draft lives in
-`user_data["broadcast"]` (persisted, JSON). Sending sends the staff member's progress message
-first, then queues the broadcast with that message's id in one transaction, so the progress job
-(`jobs.broadcast_progress`) can edit it, even after a restart.
+The conversation: ASK_AUDIENCE (buttons) -> ASK_TEXT (the Ukrainian text, Telegram HTML, checked
+before anything is queued) -> ASK_MORE (a button per language still missing, or "No more
+languages"; a language's button asks for its text in ASK_TEXT and comes back here) -> ASK_PHOTO
+(a photo, or "No photo") -> CONFIRM (the preview of each language's text, exactly as its
+recipients will see it, how many read each, and Send / Edit / Cancel; Edit comes back to
+ASK_MORE with a Change button per text). Each recipient gets the text of their language, else
+the Ukrainian one. The draft lives in `user_data["broadcast"]` (persisted, JSON):
+`{"audience", "arg", "texts": {language: text}, "writing": language, "photo", "editing"}`.
+Sending sends the staff member's progress message first, then queues the broadcast with that
+message's id in one transaction, so the progress job (`jobs.broadcast_progress`) can edit it,
+even after a restart.
 
-Every step that changes something re-checks the role on the server (`handlers.guard`); callback
-data (`bc:...`, `bcs:pause:12`) is re-validated whatever it claims.
+Every button press re-checks the role on the server (`handlers.guard`), as does Send; callback
+data is built and parsed by `bot.callbacks.BROADCAST` / `BROADCASTS` and re-validated whatever it
+claims; a `bc:` press outside a conversation (an old or forged button) is refused to non-staff,
+audited, like any other.
 """
 
 from __future__ import annotations
@@ -27,150 +34,45 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import BROADCAST, BROADCASTS, Pressed
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
+from bot.texts.messages import render
+from handlers.broadcast_words import (
+    STATUS_WORDS,
+    argument_keyboard,
+    audience_keyboard,
+    audience_label,
+    confirm_keyboard,
+    describe,
+    language_name,
+    languages_keyboard,
+    manage_keyboard,
+    problem_reply,
+    verb_pattern,
+)
 from handlers.guard import require
-from handlers.report_keyboards import REGION_WORDS
-from handlers.telegram_html import CAPTION_LIMIT, TEXT_LIMIT, Problem, check_text
-from jobs.messages import render
-from jobs.messages.send import send_rendered
+from handlers.pressed import drop_buttons, show
+from handlers.telegram_html import check_text
+from jobs.send import send_rendered
 from storage import broadcasts
 from storage.access import Permission
 from storage.broadcasts import (
     LANGUAGES,
+    OPTIONAL_LANGUAGES,
+    REQUIRED_LANGUAGE,
     TEMPLATE,
     Audience,
     BadAudience,
     BadBroadcastState,
     BroadcastNotFound,
-    BroadcastView,
 )
-from storage.enums import BroadcastStatus
 
 log = logging.getLogger(__name__)
 
-ASK_AUDIENCE, ASK_TEXT, ASK_PHOTO, CONFIRM = range(4)
+ASK_AUDIENCE, ASK_TEXT, ASK_PHOTO, CONFIRM, ASK_MORE = range(5)
 DRAFT_KEY = "broadcast"
 RECENT_SHOWN = 5
-
-AUDIENCE_WORDS: dict[str, str] = {
-    Audience.EVERYONE: N_("Everyone"),
-    Audience.FAMILIES: N_("Families"),
-    Audience.MONITORS: N_("Monitors"),
-    Audience.STAFF: N_("Staff"),
-    Audience.LANGUAGE: N_("Users of one language"),
-    Audience.REGION: N_("Followers of one region"),
-}
-LANGUAGE_WORDS: dict[str, str] = {
-    "uk": "Українська",
-    "crh": "Qırımtatarca",
-    "en": "English",
-    "ru": "Русский",
-}
-STATUS_WORDS: dict[str, str] = {
-    BroadcastStatus.DRAFT: N_("draft"),
-    BroadcastStatus.SENDING: N_("sending"),
-    BroadcastStatus.PAUSED: N_("paused"),
-    BroadcastStatus.CANCELLED: N_("cancelled"),
-    BroadcastStatus.DONE: N_("finished"),
-}
-SEND, EDIT, CANCEL, NO_PHOTO = "bc:send", "bc:edit", "bc:cancel", "bc:nophoto"
-
-
-# -- words ----------------------------------------------------------------------------------------
-
-
-def audience_label(tr: Translator, audience: str, argument: str | None) -> str:
-    """'Followers of one region: Crimea', escaped for HTML."""
-    label = tr.gettext(AUDIENCE_WORDS.get(audience, audience))
-    if argument is None:
-        return html.escape(label)
-    if audience == Audience.REGION:
-        detail = tr.gettext(REGION_WORDS.get(argument, argument))
-    else:
-        detail = LANGUAGE_WORDS.get(argument, argument)
-    return html.escape(f"{label}: {detail}")
-
-
-def problem_reply(tr: Translator, problem: Problem, detail: str, length: int) -> str:
-    """What staff read when their text cannot be sent (nothing was queued)."""
-    if problem == Problem.EMPTY:
-        return tr.gettext("The announcement is empty. Please send the text to broadcast.")
-    if problem == Problem.BAD_HTML:
-        return tr.gettext(
-            "Telegram would refuse this text: its HTML is not valid ({detail}). Only Telegram's "
-            "tags are allowed (b, i, u, s, a, code, pre, blockquote, tg-spoiler), every tag must "
-            "be closed, and a plain &lt; or &amp; must be written &amp;lt; or &amp;amp;. "
-            "Nothing was sent; please send the corrected text."
-        ).format(detail=html.escape(detail))
-    if problem == Problem.CAPTION_TOO_LONG:
-        return tr.gettext(
-            "With a photo, the text can be at most {limit} characters; this one has {length}. "
-            "Nothing was sent. Send a shorter text with /broadcast, or press No photo."
-        ).format(limit=tr.format_number(CAPTION_LIMIT), length=tr.format_number(length))
-    return tr.gettext(
-        "The text can be at most {limit} characters; this one has {length}. Nothing was sent; "
-        "please send a shorter text."
-    ).format(limit=tr.format_number(TEXT_LIMIT), length=tr.format_number(length))
-
-
-# -- keyboards ------------------------------------------------------------------------------------
-
-
-def audience_keyboard(tr: Translator) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(tr.gettext(word), callback_data=f"bc:aud:{audience}")]
-            for audience, word in AUDIENCE_WORDS.items()
-        ]
-    )
-
-
-def argument_keyboard(tr: Translator, audience: Audience) -> InlineKeyboardMarkup:
-    if audience == Audience.LANGUAGE:
-        choices = [(code, LANGUAGE_WORDS[code]) for code in LANGUAGES]
-    else:
-        choices = [(code, tr.gettext(word)) for code, word in REGION_WORDS.items()]
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(label, callback_data=f"bc:aud:{audience}:{code}")]
-            for code, label in choices
-        ]
-    )
-
-
-def confirm_keyboard(tr: Translator) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(tr.gettext("Send"), callback_data=SEND),
-                InlineKeyboardButton(tr.gettext("Edit"), callback_data=EDIT),
-                InlineKeyboardButton(tr.gettext("Cancel"), callback_data=CANCEL),
-            ]
-        ]
-    )
-
-
-def manage_keyboard(tr: Translator, items: list[BroadcastView]) -> InlineKeyboardMarkup | None:
-    rows: list[list[InlineKeyboardButton]] = []
-    for item in items:
-        buttons: list[InlineKeyboardButton] = []
-        if item.status == BroadcastStatus.SENDING:
-            buttons.append(_manage_button(tr, N_("Pause #{id}"), "pause", item.id))
-        if item.status == BroadcastStatus.PAUSED:
-            buttons.append(_manage_button(tr, N_("Resume #{id}"), "resume", item.id))
-        if item.status in (BroadcastStatus.SENDING, BroadcastStatus.PAUSED):
-            buttons.append(_manage_button(tr, N_("Cancel #{id}"), "cancel", item.id))
-        if buttons:
-            rows.append(buttons)
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def _manage_button(tr: Translator, label: str, verb: str, broadcast_id: int) -> Any:
-    return InlineKeyboardButton(
-        tr.gettext(label).format(id=broadcast_id), callback_data=f"bcs:{verb}:{broadcast_id}"
-    )
-
 
 # -- the conversation -----------------------------------------------------------------------------
 
@@ -188,6 +90,20 @@ def _save(context: HotlineContext, draft: dict[str, Any]) -> None:
 def _forget(context: HotlineContext) -> None:
     if context.user_data is not None:
         context.user_data.pop(DRAFT_KEY, None)
+
+
+def texts_of(draft: dict[str, Any]) -> dict[str, str]:
+    """The draft's texts by language, in language order (a draft saved before languages existed
+    has one `text`: the Ukrainian one)."""
+    texts = draft.get("texts")
+    if not isinstance(texts, dict):
+        texts = {REQUIRED_LANGUAGE: draft["text"]} if isinstance(draft.get("text"), str) else {}
+    return {code: texts[code] for code in LANGUAGES if isinstance(texts.get(code), str)}
+
+
+def _pressed(update: Update) -> Pressed | None:
+    query = update.callback_query
+    return BROADCAST.parse(query.data if query is not None else None)
 
 
 FORMATTING = frozenset(
@@ -239,33 +155,35 @@ async def start(update: Update, context: HotlineContext) -> int:
 
 async def audience_chosen(update: Update, context: HotlineContext) -> int:
     query = update.callback_query
-    if query is None or query.data is None:
+    pressed = _pressed(update)
+    if query is None:
         return ASK_AUDIENCE
     if not await require(update, context, Permission.BROADCAST, action="broadcast.audience"):
         return ConversationHandler.END
-    parts = query.data.split(":")
     await query.answer()
-    try:
-        audience = Audience(parts[2])
-    except (IndexError, ValueError):
+    if pressed is None or pressed.verb not in ("aud", "of"):
         return ASK_AUDIENCE
-    argument = parts[3] if len(parts) > 3 else None
+    try:
+        audience = Audience(pressed.args[0])
+    except ValueError:
+        return ASK_AUDIENCE
+    argument = pressed.args[1] if pressed.verb == "of" else None
     tr = context.tr
     if audience in broadcasts.NEEDS_ARGUMENT and argument is None:
-        await query.edit_message_text(
-            tr.gettext("Which one?"), reply_markup=argument_keyboard(tr, audience)
-        )
+        await show(query, tr.gettext("Which one?"), reply_markup=argument_keyboard(tr, audience))
         return ASK_AUDIENCE
     try:
         broadcasts.check_audience(audience, argument)
     except BadAudience:
         return ASK_AUDIENCE
-    _save(context, {"audience": audience.value, "arg": argument})
-    await query.edit_message_text(
+    _save(context, {"audience": audience.value, "arg": argument, "writing": REQUIRED_LANGUAGE})
+    await show(
+        query,
         tr.gettext(
-            "Audience: {audience}.\n\nNow send the announcement's text. Telegram formatting is "
-            "allowed: <b>bold</b>, <i>italic</i>, links with &lt;a href=...&gt;. It is sent as "
-            "you write it, in your language."
+            "Audience: {audience}.\n\nNow send the announcement's text in Ukrainian. Telegram "
+            "formatting is allowed: <b>bold</b>, <i>italic</i>, links with &lt;a href=...&gt;. "
+            "After it you can add the same announcement in other languages: each person gets "
+            "it in their language, or in Ukrainian if there is no text in theirs."
         ).format(audience=audience_label(tr, audience, argument)),
         parse_mode=ParseMode.HTML,
     )
@@ -273,12 +191,16 @@ async def audience_chosen(update: Update, context: HotlineContext) -> int:
 
 
 async def text_received(update: Update, context: HotlineContext) -> int:
+    """The text of the language being written (Ukrainian first), checked before it is kept."""
     message = update.effective_message
     if message is None:
         return ASK_TEXT
     draft = _draft(context)
     if "audience" not in draft:
         return await start(update, context)
+    language = draft.get("writing")
+    if language not in LANGUAGES:
+        language = REQUIRED_LANGUAGE
     raw = markup_of(message)
     verdict = check_text(raw)
     if verdict.problem is not None:
@@ -287,7 +209,90 @@ async def text_received(update: Update, context: HotlineContext) -> int:
             parse_mode=ParseMode.HTML,
         )
         return ASK_TEXT
-    draft.update(text=raw, photo=None)
+    assert raw is not None
+    texts = texts_of(draft)
+    texts[language] = raw
+    draft.pop("text", None)
+    draft.update(texts=texts_of({"texts": texts}), writing=None, photo=None)
+    _save(context, draft)
+    return await offer_languages(message, context, draft)
+
+
+async def offer_languages(message: Message, context: HotlineContext, draft: dict[str, Any]) -> int:
+    """After a text: a button per language still missing, or on to the photo when none is."""
+    texts = texts_of(draft)
+    editing = bool(draft.get("editing"))
+    if not editing and all(code in texts for code in OPTIONAL_LANGUAGES):
+        return await ask_photo(message, context)
+    tr = context.tr
+    written = ", ".join(language_name(code) for code in texts)
+    if editing:
+        text = tr.gettext(
+            "Texts: {languages}.\n\nChange a text, add another language, or press No more "
+            "languages to go on."
+        )
+    else:
+        text = tr.gettext(
+            "Texts: {languages}.\n\nAdd the announcement in another language? Whoever has no "
+            "text in their language gets the Ukrainian one."
+        )
+    await message.reply_text(
+        text.format(languages=written),
+        reply_markup=languages_keyboard(tr, texts, editing=editing),
+    )
+    return ASK_MORE
+
+
+async def language_chosen(update: Update, context: HotlineContext) -> int:
+    """Add (or, when editing, change) one language's text: ask for it."""
+    query = update.callback_query
+    pressed = _pressed(update)
+    if query is None:
+        return ASK_MORE
+    if not await require(update, context, Permission.BROADCAST, action="broadcast.language"):
+        _forget(context)
+        return ConversationHandler.END
+    draft = _draft(context)
+    language = pressed.args[0] if pressed is not None and pressed.verb == "lang" else ""
+    texts = texts_of(draft)
+    allowed = LANGUAGES if draft.get("editing") else [c for c in LANGUAGES if c not in texts]
+    if "audience" not in draft or language not in allowed:
+        await query.answer(context.tr.gettext("This button is no longer valid."))
+        return ASK_MORE
+    await query.answer()
+    draft["writing"] = language
+    _save(context, draft)
+    await show(
+        query,
+        context.tr.gettext("Send the announcement's text in {language}.").format(
+            language=html.escape(language_name(language))
+        ),
+        parse_mode=ParseMode.HTML,
+    )
+    return ASK_TEXT
+
+
+async def languages_done(update: Update, context: HotlineContext) -> int:
+    query = update.callback_query
+    if query is None or query.message is None:
+        return ASK_MORE
+    if not await require(update, context, Permission.BROADCAST, action="broadcast.languages"):
+        _forget(context)
+        return ConversationHandler.END
+    await query.answer()
+    draft = _draft(context)
+    if not texts_of(draft).get(REQUIRED_LANGUAGE):
+        return await start(update, context)
+    draft["editing"] = False
+    _save(context, draft)
+    await drop_buttons(query)
+    assert isinstance(query.message, Message)
+    return await ask_photo(query.message, context)
+
+
+async def ask_photo(message: Message, context: HotlineContext) -> int:
+    draft = _draft(context)
+    draft["photo"] = None
     _save(context, draft)
     await message.reply_text(
         context.tr.gettext(
@@ -295,10 +300,29 @@ async def text_received(update: Update, context: HotlineContext) -> int:
             "or press No photo."
         ),
         reply_markup=InlineKeyboardMarkup(
-            [[InlineKeyboardButton(context.tr.gettext("No photo"), callback_data=NO_PHOTO)]]
+            [
+                [
+                    InlineKeyboardButton(
+                        context.tr.gettext("No photo"), callback_data=BROADCAST.build("nophoto")
+                    )
+                ]
+            ]
         ),
     )
     return ASK_PHOTO
+
+
+def first_problem(tr: Translator, texts: dict[str, str], *, with_photo: bool) -> str | None:
+    """The refusal for the first text that cannot be sent (named by its language when there are
+    several), or None when all can."""
+    for code, text in texts.items():
+        verdict = check_text(text, with_photo=with_photo)
+        if verdict.problem is not None:
+            reply = problem_reply(tr, verdict.problem, verdict.detail, verdict.length)
+            if len(texts) > 1:
+                reply = f"{html.escape(language_name(code))}: {reply}"
+            return reply
+    return None
 
 
 async def photo_received(update: Update, context: HotlineContext) -> int:
@@ -306,12 +330,9 @@ async def photo_received(update: Update, context: HotlineContext) -> int:
     if message is None or not message.photo:
         return ASK_PHOTO
     draft = _draft(context)
-    verdict = check_text(draft.get("text"), with_photo=True)
-    if verdict.problem is not None:
-        await message.reply_text(
-            problem_reply(context.tr, verdict.problem, verdict.detail, verdict.length),
-            parse_mode=ParseMode.HTML,
-        )
+    problem = first_problem(context.tr, texts_of(draft), with_photo=True)
+    if problem is not None:
+        await message.reply_text(problem, parse_mode=ParseMode.HTML)
         return ASK_PHOTO
     draft["photo"] = message.photo[-1].file_id
     _save(context, draft)
@@ -319,6 +340,11 @@ async def photo_received(update: Update, context: HotlineContext) -> int:
 
 
 async def no_photo(update: Update, context: HotlineContext) -> int:
+    if update.callback_query is not None and not await require(
+        update, context, Permission.BROADCAST, action="broadcast.photo"
+    ):
+        _forget(context)
+        return ConversationHandler.END
     await _answer(update)
     draft = _draft(context)
     draft["photo"] = None
@@ -336,16 +362,33 @@ async def remind_photo(update: Update, context: HotlineContext) -> int:
 
 
 async def preview(update: Update, context: HotlineContext) -> int:
-    """The announcement exactly as recipients get it, then its audience size and the choice."""
+    """Each language's text exactly as its recipients get it (with how many read it, when there
+    are several), then the audience size and the choice."""
     message = update.effective_message
     chat = update.effective_chat
     draft = _draft(context)
-    if message is None or chat is None or "text" not in draft:
+    texts = texts_of(draft)
+    if message is None or chat is None or REQUIRED_LANGUAGE not in texts:
         return ConversationHandler.END
     tr = context.tr
-    rendered = render(TEMPLATE, tr, {"text": draft["text"], "photo": draft.get("photo")})
-    await send_rendered(context.bot, chat.id, rendered)
-    size = await _audience_size(context, draft)
+    readers = await _readers(context, draft, texts)
+    for code, text in texts.items():
+        if len(texts) > 1:
+            await context.bot.send_message(
+                chat.id,
+                tr.ngettext(
+                    "{language}: this text goes to {count} person.",
+                    "{language}: this text goes to {count} people.",
+                    readers[code],
+                ).format(
+                    language=html.escape(language_name(code)),
+                    count=tr.format_number(readers[code]),
+                ),
+                parse_mode=ParseMode.HTML,
+            )
+        rendered = render(TEMPLATE, tr, {"text": text, "photo": draft.get("photo")})
+        await send_rendered(context.bot, chat.id, rendered)
+    size = sum(readers.values())
     await context.bot.send_message(
         chat.id,
         tr.ngettext(
@@ -362,13 +405,16 @@ async def preview(update: Update, context: HotlineContext) -> int:
     return CONFIRM
 
 
-async def _audience_size(context: HotlineContext, draft: dict[str, Any]) -> int:
+async def _readers(
+    context: HotlineContext, draft: dict[str, Any], texts: dict[str, str]
+) -> dict[str, int]:
     services = context.services
     async with services.sessions() as session:
-        return await broadcasts.audience_size(
+        return await broadcasts.audience_by_language(
             session,
             draft["audience"],
             draft.get("arg"),
+            texts,
             admin_ids=services.admin_keys,
             default_language=services.settings.default_language,
         )
@@ -384,16 +430,19 @@ async def send(update: Update, context: HotlineContext) -> int:
         return ConversationHandler.END
     await query.answer()
     draft = _draft(context)
+    texts = texts_of(draft)
     chat_id = query.message.chat.id
     tr = context.tr
-    verdict = check_text(draft.get("text"), with_photo=bool(draft.get("photo")))
-    if "audience" not in draft or verdict.problem is not None:
-        await query.edit_message_text(
-            tr.gettext("This draft is no longer valid. Start again with /broadcast.")
-        )
+    photo = draft.get("photo")
+    if (
+        "audience" not in draft
+        or REQUIRED_LANGUAGE not in texts
+        or first_problem(tr, texts, with_photo=bool(photo)) is not None
+    ):
+        await show(query, tr.gettext("This draft is no longer valid. Start again with /broadcast."))
         _forget(context)
         return ConversationHandler.END
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     progress = await context.bot.send_message(chat_id, tr.gettext("Queuing the announcement…"))
     services = context.services
     async with services.sessions() as session, session.begin():
@@ -403,8 +452,9 @@ async def send(update: Update, context: HotlineContext) -> int:
             author_id=context.profile.id,
             audience=draft["audience"],
             audience_arg=draft.get("arg"),
-            text=draft["text"],
-            photo_file_id=draft.get("photo"),
+            text=texts[REQUIRED_LANGUAGE],
+            translations={code: text for code, text in texts.items() if code != REQUIRED_LANGUAGE},
+            photo_file_id=photo,
             progress_chat_id=services.keys.chat_key(chat_id),
             progress_message_id=progress.message_id,
             admin_ids=services.admin_keys,
@@ -412,7 +462,13 @@ async def send(update: Update, context: HotlineContext) -> int:
             now=services.clock(),
         )
     author = services.cipher.pseudonym(view.author_id)
-    log.info("broadcast %d queued by user %s: %d rows", view.id, author, view.counts.total)
+    log.info(
+        "broadcast %d queued by user %s: %d rows, %d languages",
+        view.id,
+        author,
+        view.counts.total,
+        len(view.languages),
+    )
     _forget(context)
     await progress.edit_text(
         tr.gettext("Broadcast #{id} queued for {count} people. Progress will appear here.").format(
@@ -423,11 +479,22 @@ async def send(update: Update, context: HotlineContext) -> int:
 
 
 async def edit(update: Update, context: HotlineContext) -> int:
+    """Back to the texts: change any of them, add a language, then on to the photo again."""
     query = update.callback_query
-    if query is not None:
-        await query.answer()
-        await query.edit_message_text(context.tr.gettext("Send the new text of the announcement."))
-    return ASK_TEXT
+    if query is None or query.message is None:
+        return CONFIRM
+    if not await require(update, context, Permission.BROADCAST, action="broadcast.edit"):
+        _forget(context)
+        return ConversationHandler.END
+    await query.answer()
+    draft = _draft(context)
+    if REQUIRED_LANGUAGE not in texts_of(draft):
+        return await start(update, context)
+    draft["editing"] = True
+    _save(context, draft)
+    await drop_buttons(query)
+    assert isinstance(query.message, Message)
+    return await offer_languages(query.message, context, draft)
 
 
 async def cancel(update: Update, context: HotlineContext) -> int:
@@ -451,24 +518,18 @@ async def remind_buttons(update: Update, context: HotlineContext) -> int | None:
     return None
 
 
+async def stray_button(update: Update, context: HotlineContext) -> None:
+    """A `bc:` press that no conversation step took (an old message, or forged data): refused
+    and audited for anyone but staff; staff are told it is no longer valid."""
+    query = update.callback_query
+    if query is None:
+        return
+    if not await require(update, context, Permission.BROADCAST, action="broadcast.button"):
+        return
+    await query.answer(context.tr.gettext("This button is no longer valid."))
+
+
 # -- /broadcasts ----------------------------------------------------------------------------------
-
-
-def describe(tr: Translator, item: BroadcastView) -> str:
-    numbers = item.counts
-    return tr.gettext(
-        "#{id} · {audience} · {status}\n"
-        "delivered {delivered}, blocked {blocked}, failed {failed}, waiting {pending} of {total}"
-    ).format(
-        id=item.id,
-        audience=audience_label(tr, item.audience, item.audience_arg),
-        status=html.escape(tr.gettext(STATUS_WORDS.get(item.status, item.status))),
-        delivered=tr.format_number(numbers.delivered),
-        blocked=tr.format_number(numbers.blocked),
-        failed=tr.format_number(numbers.failed),
-        pending=tr.format_number(numbers.pending),
-        total=tr.format_number(numbers.total),
-    )
 
 
 async def list_recent(update: Update, context: HotlineContext) -> None:
@@ -500,20 +561,22 @@ MANAGE_ACTIONS = {
 async def manage(update: Update, context: HotlineContext) -> None:
     """A Pause / Resume / Cancel button: re-checked on the server, audited by storage."""
     query = update.callback_query
-    if query is None or query.data is None:
+    if query is None:
         return
-    verb, _, number = query.data.removeprefix("bcs:").partition(":")
-    if not await require(update, context, Permission.BROADCAST, action=f"broadcast.{verb}"[:48]):
+    pressed = BROADCASTS.parse(query.data)
+    verb = pressed.verb if pressed is not None else "button"
+    if not await require(update, context, Permission.BROADCAST, action=f"broadcast.{verb}"):
         return
     action = MANAGE_ACTIONS.get(verb)
+    number = pressed.int_arg(0) if pressed is not None else None
     tr = context.tr
-    if action is None or not number.isdigit():
+    if action is None or number is None:
         await query.answer(tr.gettext("Unknown action."), show_alert=True)
         return
     services = context.services
     try:
         async with services.sessions() as session, session.begin():
-            item = await action(session, int(number), context.profile.id, now=services.clock())
+            item = await action(session, number, context.profile.id, now=services.clock())
     except BroadcastNotFound:
         await query.answer(tr.gettext("There is no such broadcast."), show_alert=True)
         return
@@ -525,7 +588,8 @@ async def manage(update: Update, context: HotlineContext) -> None:
     await query.answer(tr.gettext(STATUS_WORDS.get(item.status, item.status)))
     async with services.sessions() as session:
         items = await broadcasts.recent(session, RECENT_SHOWN)
-    await query.edit_message_text(
+    await show(
+        query,
         "\n\n".join(describe(tr, one) for one in items),
         parse_mode=ParseMode.HTML,
         reply_markup=manage_keyboard(tr, items),
@@ -534,29 +598,35 @@ async def manage(update: Update, context: HotlineContext) -> None:
 
 def conversation() -> ConversationHandler[HotlineContext]:
     text = filters.TEXT & ~filters.COMMAND
+    cancel_pattern = verb_pattern(BROADCAST, "cancel")
     return ConversationHandler(
         entry_points=[CommandHandler("broadcast", start)],
         states={
             ASK_AUDIENCE: [
-                CallbackQueryHandler(audience_chosen, pattern=r"^bc:aud:"),
+                CallbackQueryHandler(audience_chosen, pattern=verb_pattern(BROADCAST, "aud", "of")),
                 MessageHandler(text, remind_buttons),
             ],
             ASK_TEXT: [MessageHandler(text, text_received)],
+            ASK_MORE: [
+                CallbackQueryHandler(language_chosen, pattern=verb_pattern(BROADCAST, "lang")),
+                CallbackQueryHandler(languages_done, pattern=verb_pattern(BROADCAST, "done")),
+                MessageHandler(text, remind_buttons),
+            ],
             ASK_PHOTO: [
                 MessageHandler(filters.PHOTO, photo_received),
-                CallbackQueryHandler(no_photo, pattern=f"^{NO_PHOTO}$"),
+                CallbackQueryHandler(no_photo, pattern=verb_pattern(BROADCAST, "nophoto")),
                 MessageHandler(text, remind_photo),
             ],
             CONFIRM: [
-                CallbackQueryHandler(send, pattern=f"^{SEND}$"),
-                CallbackQueryHandler(edit, pattern=f"^{EDIT}$"),
-                CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$"),
+                CallbackQueryHandler(send, pattern=verb_pattern(BROADCAST, "send")),
+                CallbackQueryHandler(edit, pattern=verb_pattern(BROADCAST, "edit")),
+                CallbackQueryHandler(cancel, pattern=cancel_pattern),
                 MessageHandler(text, remind_buttons),
             ],
         },
         fallbacks=[
             CommandHandler("cancel", cancel),
-            CallbackQueryHandler(cancel, pattern=f"^{CANCEL}$"),
+            CallbackQueryHandler(cancel, pattern=cancel_pattern),
         ],
         name="broadcast",
         persistent=True,
@@ -568,4 +638,5 @@ def conversation() -> ConversationHandler[HotlineContext]:
 def register(application: HotlineApplication) -> None:
     application.add_handler(conversation())
     application.add_handler(CommandHandler("broadcasts", list_recent))
-    application.add_handler(CallbackQueryHandler(manage, pattern=r"^bcs:"))
+    application.add_handler(CallbackQueryHandler(manage, pattern=BROADCASTS.pattern))
+    application.add_handler(CallbackQueryHandler(stray_button, pattern=BROADCAST.pattern))

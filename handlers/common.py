@@ -1,4 +1,5 @@
-"""What every user can do: /start, /help, /language, /cancel, and the polite error reply."""
+"""What every user can do: /start, /help, /language, /cancel; and the polite error reply
+(`handlers.errors`) is registered here."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
+from bot.callbacks import LANGUAGE, MENU, URGENT
 from bot.commands import commands_of_role, publish_chat_commands
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, suggested_language
-from bot.logs import describe_error
+from bot.i18n import LANGUAGES, N_, suggested_language
+from bot.texts.vocabulary import LANGUAGE_NAMES
+from handlers.errors import on_error
+from handlers.guide import menu_button
+from handlers.pressed import show
 from storage.access import is_staff
 from storage.users import set_language
 
 log = logging.getLogger(__name__)
 
-MENU_REPORT = "menu:report"
-MENU_STATUS = "menu:status"
-MENU_LANGUAGE = "menu:language"
-SET_LANGUAGE_PREFIX = "lang:"
-KEEP_LANGUAGE = SET_LANGUAGE_PREFIX + "keep"
+MENU_REPORT = MENU.build("report")  # the report form starts on it (handlers.report)
+MENU_STATUS = MENU.build("status")
+MENU_LANGUAGE = MENU.build("language")
+KEEP_LANGUAGE = LANGUAGE.build("keep")
 #: After the profile is loaded (group -100), before the handlers (group 0).
 FIRST_CONTACT_GROUP = -50
 OFFER_CRIMEAN_TATAR = N_("Would you like me to write to you in Crimean Tatar?")
@@ -44,10 +48,13 @@ def reach_us_lines(context: HotlineContext, *, hours_only: bool = False) -> list
 
 def main_menu(context: HotlineContext) -> InlineKeyboardMarkup:
     tr = context.tr
+    urgent = tr.gettext("A search or detention is happening now")
     return InlineKeyboardMarkup(
         [
+            [InlineKeyboardButton("🚨 " + urgent, callback_data=URGENT.build("start"))],
             [InlineKeyboardButton(tr.gettext("Report a detention"), callback_data=MENU_REPORT)],
             [InlineKeyboardButton(tr.gettext("Status of my cases"), callback_data=MENU_STATUS)],
+            [menu_button(tr)],
             [InlineKeyboardButton(tr.gettext("Language"), callback_data=MENU_LANGUAGE)],
         ]
     )
@@ -70,7 +77,7 @@ async def start(update: Update, context: HotlineContext) -> None:
     reach = reach_us_lines(context)
     if reach:
         text += "\n" + "\n".join(reach)
-    await update.effective_message.reply_text(text, reply_markup=main_menu(context))
+    await update.effective_message.reply_text(html.escape(text), reply_markup=main_menu(context))
 
 
 async def help_command(update: Update, context: HotlineContext) -> None:
@@ -96,38 +103,34 @@ async def help_command(update: Update, context: HotlineContext) -> None:
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(LANGUAGE_NAMES[lang], callback_data=SET_LANGUAGE_PREFIX + lang)]
+            [InlineKeyboardButton(LANGUAGE_NAMES[lang], callback_data=LANGUAGE.bare(lang))]
             for lang in LANGUAGES
         ]
     )
 
 
 async def language_command(update: Update, context: HotlineContext) -> None:
-    message = update.effective_message
-    if message is None:
-        return
     if update.callback_query is not None:
         await update.callback_query.answer()
-    await message.reply_text(
+    chat = update.effective_chat  # also for the menu button on a message gone or too old
+    if chat is None:
+        return
+    await chat.send_message(
         context.tr.gettext("Choose your language:"), reply_markup=language_keyboard()
     )
 
 
 async def set_language_choice(update: Update, context: HotlineContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None:
+    pressed = LANGUAGE.parse(query.data) if query is not None else None
+    if query is None or pressed is None:  # routing lets only well-formed presses through
         return
-    language = query.data.removeprefix(SET_LANGUAGE_PREFIX)
-    if query.data == KEEP_LANGUAGE:  # the Crimean Tatar offer declined: nothing is stored
+    if pressed.verb == "keep":  # the Crimean Tatar offer declined: nothing is stored
         await query.answer()
         language_name = LANGUAGE_NAMES[context.tr.lang]
-        await query.edit_message_text(
-            context.tr.gettext("Language: {language}").format(language=language_name)
-        )
+        await show(query, context.tr.gettext("Language: {language}").format(language=language_name))
         return
-    if language not in LANGUAGES:
-        await query.answer()
-        return
+    language = pressed.args[0]
     services = context.services
     async with services.sessions() as session, session.begin():
         await set_language(session, context.profile.id, language)
@@ -135,7 +138,7 @@ async def set_language_choice(update: Update, context: HotlineContext) -> None:
         **{**context.profile.__dict__, "language": language}
     )
     await query.answer()
-    await query.edit_message_text(context.tr.gettext("Language changed to English."))
+    await show(query, context.tr.gettext("Language changed to English."))
     chat = query.message.chat if query.message is not None else None
     if chat is not None and chat.type == ChatType.PRIVATE:
         # The chat's own menu in the chosen language (Telegram has no language code for crh)
@@ -164,11 +167,7 @@ async def offer_crimean_tatar(update: object, context: HotlineContext) -> None:
     texts = dict.fromkeys([crh.gettext(OFFER_CRIMEAN_TATAR), default.gettext(OFFER_CRIMEAN_TATAR)])
     keyboard = InlineKeyboardMarkup(
         [
-            [
-                InlineKeyboardButton(
-                    LANGUAGE_NAMES["crh"], callback_data=SET_LANGUAGE_PREFIX + "crh"
-                )
-            ],
+            [InlineKeyboardButton(LANGUAGE_NAMES["crh"], callback_data=LANGUAGE.bare("crh"))],
             [InlineKeyboardButton(LANGUAGE_NAMES[default.lang], callback_data=KEEP_LANGUAGE)],
         ]
     )
@@ -184,33 +183,14 @@ async def cancel(update: Update, context: HotlineContext) -> None:
     )
 
 
-async def on_error(update: object, context: HotlineContext) -> None:
-    """Log the failure without personal data and answer the user politely in their language."""
-    error = context.error
-    update_id = update.update_id if isinstance(update, Update) else None
-    if error is not None:
-        log.error("update %s failed: %s", update_id, describe_error(error))
-    if isinstance(update, Update) and update.effective_chat is not None:
-        try:
-            await context.bot.send_message(
-                update.effective_chat.id,
-                context.tr.gettext(
-                    "Sorry, something went wrong on our side. Your data is safe. "
-                    "Please try again in a minute, or send /start."
-                ),
-            )
-        except Exception as reply_error:
-            log.warning("could not send the error reply: %s", type(reply_error).__name__)
-
-
 def register(application: HotlineApplication) -> None:
     application.add_handler(TypeHandler(Update, offer_crimean_tatar), group=FIRST_CONTACT_GROUP)
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CommandHandler("help", help_command))
     application.add_handler(CommandHandler("language", language_command))
-    application.add_handler(CallbackQueryHandler(language_command, pattern=f"^{MENU_LANGUAGE}$"))
     application.add_handler(
-        CallbackQueryHandler(set_language_choice, pattern=f"^{SET_LANGUAGE_PREFIX}")
+        CallbackQueryHandler(language_command, pattern=MENU.pattern_of("language"))
     )
+    application.add_handler(CallbackQueryHandler(set_language_choice, pattern=LANGUAGE.pattern))
     application.add_handler(CommandHandler("cancel", cancel))
     application.add_error_handler(on_error)

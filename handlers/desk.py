@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -27,12 +27,13 @@ from telegram.ext import (
 
 from bot.callbacks import DESK, Pressed
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.i18n import N_, Translator
+from bot.texts.messages.base import ATTACHMENT_KINDS, Attachment, RenderedMessage
+from bot.texts.messages.threads import kind_word
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from handlers.family_messages import incoming_of
 from handlers.guard import require
-from jobs.messages.base import ATTACHMENT_KINDS, Attachment, RenderedMessage
-from jobs.messages.send import send_rendered
-from jobs.messages.threads import kind_word
+from jobs.send import send_rendered
 from storage import prepared_answers, threads
 from storage.access import Permission, is_staff
 from storage.codes import normalise_case_code
@@ -91,9 +92,7 @@ async def _say(update: Update, context: HotlineContext, msgid: str, **params: ob
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     chat = update.effective_chat
     if chat is not None:
-        await chat.send_message(
-            text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
-        )
+        await chat.send_message(text, reply_markup=markup, disable_web_page_preview=True)
 
 
 def _private(update: Update) -> bool:

@@ -1,8 +1,9 @@
 """The last handlers of all: whatever nothing else took still gets an answer.
 
 A command the bot does not know, a button that no longer means anything (an old message, a form
-already finished, forged data), an edited message: each is answered in the user's language, so
-nobody is left with silence. Registered after every other handler of group 0.
+already finished, forged data): each is answered in the user's language, so nobody is left with
+silence. Registered after every other handler of group 0. Edited messages never get this far:
+`handlers.edits` takes them all first, and answers with `edited_message` here.
 """
 
 from __future__ import annotations
@@ -46,5 +47,4 @@ def register(application: HotlineApplication) -> None:
     application.add_handler(
         MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, unknown_command)
     )
-    application.add_handler(MessageHandler(private & filters.UpdateType.EDITED, edited_message))
     application.add_handler(CallbackQueryHandler(stale_button))

@@ -20,10 +20,11 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.callbacks import FAMILY
 from bot.context import HotlineApplication, HotlineContext
 from handlers.common import reach_us_lines
+from handlers.pressed import drop_buttons
 from storage import threads
 from storage.access import is_staff
-from storage.cases import staff_contacts
 from storage.codes import normalise_case_code
+from storage.recipients import staff_contacts
 from storage.threads import Incoming, ThreadNotFound, ThreadRefused
 
 log = logging.getLogger(__name__)
@@ -141,8 +142,7 @@ async def case_chosen(update: Update, context: HotlineContext) -> None:
         await query.answer(tr.gettext("This button is no longer valid."))
         return
     await query.answer(tr.gettext("Added to case {code}.").format(code=code))
-    if query.message is not None:
-        await query.edit_message_reply_markup(reply_markup=None)
+    await drop_buttons(query)
 
 
 def register(application: HotlineApplication) -> None:

@@ -19,16 +19,19 @@ from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
+from bot.callbacks import CASE, INBOX, MENU, STATUS
 from bot.context import HotlineContext
 from bot.i18n import N_, language_from_telegram
+from storage.access import is_staff
 from storage.identity import seal_telegram_id
+from storage.reachability import mark_reachable
 from storage.users import touch_user
 
 log = logging.getLogger(__name__)
 
 PRIVATE_ONLY_GROUP = -95  # after the profile is loaded (its language), before anything answers
 ALLOWED_IN_GROUPS = frozenset({"help"})
-VIEW_BUTTONS_REFUSED_IN_GROUPS = ("case:show:", "status:show:", "menu:", "inbox:")
+VIEW_BUTTONS_REFUSED_IN_GROUPS = (CASE.head("show"), STATUS.head("show"), MENU.head(), INBOX.head())
 ONLY_IN_PRIVATE = N_(
     "This works only in a private chat with the bot. Please open a private chat with it and "
     "send the command there."
@@ -62,15 +65,34 @@ async def load_profile(update: object, context: HotlineContext) -> None:
             sealed_telegram_id=sealed_telegram_id,
             new_user_sealing=lambda: services.cipher.new_data_key_sealing(str(user.id)),
         )
+        await _reachable_now(session, update, context, user_key)
     log.debug(
         "update %s: role %s, new=%s", update.update_id, context.profile.role, context.profile.is_new
     )
-    if not allowed:
+    limiter.trust(user.id, is_staff(context.profile.role))
+    if not allowed and not is_staff(context.profile.role):
         if update.effective_message is not None:
             await update.effective_message.reply_text(
                 context.tr.gettext("You are sending messages very fast. Please wait a minute.")
             )
         raise ApplicationHandlerStop
+
+
+async def _reachable_now(
+    session: AsyncSession, update: Update, context: HotlineContext, user_key: int
+) -> None:
+    """A staff member's /start in private (how everyone opens a bot), or any update from the
+    staff group, shows that chat exists: notices to it no longer fail with `chat not found`
+    (storage/reachability.py). Other updates cost nothing here."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    if chat.type == ChatType.PRIVATE:
+        started = command_of(update.message, context.bot.username) == "start"
+        if started and is_staff(context.profile.role):
+            await mark_reachable(session, user_key)
+    elif chat.id == context.services.settings.staff_chat_id:
+        await mark_reachable(session, chat.id)
 
 
 async def flush_persistence(update: object, context: HotlineContext) -> None:

@@ -1,15 +1,14 @@
 """Monitors: asking for access, following cases, regions or everything, and the daily digest.
 
 /monitor asks two questions (organisation, purpose) and sends the request to the admins, who
-answer with buttons (`mon:approve:<id>`, `mon:refuse:<id>`); the role is re-checked on the
+answer with buttons (`MONITOR` "approve"/"refuse"); the role is re-checked on the
 server and every decision is audited. Approved monitors then use /follow CODE, /follow region,
 /follow all (each followed by a choice: all changes, or only verdicts and returns), the Follow
-button under a case (`mon:follow:<CODE>`), or a deep link `/start follow-CODE`; /following lists
+button under a case (`MONITOR` "follow"), or a deep link `/start follow-CODE`; /following lists
 what they follow with Unfollow buttons; /unfollow CODE|region|all; /digest on|off [HH:MM].
-Staff record a family's changed consent with /visibility CODE public|anonymous|staff_only.
 
-Every button is a plain string re-checked here: a user who is not an approved monitor gets a
-polite refusal and an audit row, whatever button they pressed.
+Every button is built and parsed by `bot.callbacks.MONITOR`, and re-checked here: a user who is
+not an approved monitor gets a polite refusal and an audit row, whatever button they pressed.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import html
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -27,31 +25,24 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import MONITOR, Pressed
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
+from bot.texts.vocabulary import FILTER_WORDS, REGION_WORDS
 from handlers.guard import require
-from handlers.report_keyboards import REGION_WORDS, VISIBILITY_WORDS
-from jobs.messages.monitors import APPROVE_PREFIX, REFUSE_PREFIX
+from handlers.pressed import drop_buttons
 from storage import audit, digests, monitors, subscriptions
 from storage.access import Permission, can
 from storage.codes import normalise_case_code
-from storage.enums import AlertFilter, AuditOutcome, Region, Visibility
+from storage.enums import AlertFilter, AuditOutcome, Region
 
 log = logging.getLogger(__name__)
 
 ASK_ORGANISATION, ASK_PURPOSE = range(2)
-FOLLOW_PREFIX = "mon:follow:"
-SUBSCRIBE_PREFIX = "mon:sub:"
-REGION_PREFIX = "mon:region:"
-UNFOLLOW_PREFIX = "mon:unf:"
 DEEP_LINK_PREFIX = "follow-"
 ANSWER_LIMIT = 1000
-
-FILTER_WORDS: dict[str, str] = {
-    AlertFilter.ALL_CHANGES: N_("All changes"),
-    AlertFilter.VERDICTS_AND_RETURNS: N_("Only verdicts and returns"),
-}
-VISIBILITY_ARGS = {v.value: v for v in Visibility}
+SUBSCRIBE_VERBS = ("sub-case", "sub-region", "sub-all")
+UNFOLLOW_VERBS = ("unf-case", "unf-region", "unf-all")
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -69,6 +60,8 @@ def parse_target(args: list[str]) -> str | None:
     words = [a.lower() for a in args]
     if words == ["all"]:
         return subscriptions.ALL_TARGET
+    if len(words) == 2 and words[0] == "group" and words[1].isdigit():
+        return subscriptions.group_target(int(words[1]))
     if len(words) == 2 and words[0] == "region":
         words = words[1:]
     if len(words) == 1:
@@ -78,25 +71,6 @@ def parse_target(args: list[str]) -> str | None:
         code = normalise_case_code(args[-1])
         if code is not None:
             return subscriptions.case_target(code)
-    return None
-
-
-def parse_subscribe(data: str) -> tuple[str, str, AlertFilter] | None:
-    """`mon:sub:<case|region|all>:<arg>:<filter>` checked against the vocabularies."""
-    parts = data.removeprefix(SUBSCRIBE_PREFIX).split(":")
-    if len(parts) != 3:
-        return None
-    kind, arg, chosen = parts
-    try:
-        alert_filter = AlertFilter(chosen)
-    except ValueError:
-        return None
-    if kind == "case" and normalise_case_code(arg) is not None:
-        return kind, str(normalise_case_code(arg)), alert_filter
-    if kind == "region" and parse_region(arg) is not None:
-        return kind, arg, alert_filter
-    if kind == "all":
-        return kind, "-", alert_filter
     return None
 
 
@@ -112,15 +86,21 @@ def label_for_target(tr: Translator, target: str) -> str:
     if scope == "region":
         word = REGION_WORDS.get(value)
         return tr.gettext("Region: {region}").format(region=tr.gettext(word) if word else value)
+    if scope == "group":
+        return tr.gettext("Group of co-defendants {number}").format(number=value)
+    if scope == "filter":  # saved in the case library (handlers/case_library.py)
+        return tr.gettext("A saved filter of the case library")
     return tr.gettext("All public cases")
 
 
-def filter_keyboard(tr: Translator, kind: str, arg: str) -> InlineKeyboardMarkup:
+def filter_keyboard(tr: Translator, kind: str, arg: str | None) -> InlineKeyboardMarkup:
+    """The choice of changes to hear about, for a case, a region (`arg`) or everything."""
+    target = (arg,) if arg is not None else ()
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    tr.gettext(word), callback_data=f"{SUBSCRIBE_PREFIX}{kind}:{arg}:{f}"
+                    tr.gettext(word), callback_data=MONITOR.build(f"sub-{kind}", *target, f)
                 )
             ]
             for f, word in FILTER_WORDS.items()
@@ -133,7 +113,7 @@ def region_keyboard(tr: Translator) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    tr.gettext(REGION_WORDS[r]), callback_data=REGION_PREFIX + r.value
+                    tr.gettext(REGION_WORDS[r]), callback_data=MONITOR.build("region", r)
                 )
             ]
             for r in Region
@@ -141,10 +121,24 @@ def region_keyboard(tr: Translator) -> InlineKeyboardMarkup:
     )
 
 
+def unfollow_data(target: str) -> str:
+    """The Unfollow button of a stored target ("case:CODE", "region:crimea", "all")."""
+    scope, _, value = target.partition(":")
+    return MONITOR.build(f"unf-{scope}", *([value] if value else []))
+
+
+def _pressed(update: Update) -> Pressed:
+    """The `mon:` press routing let through (well-formed by construction)."""
+    query = update.callback_query
+    pressed = MONITOR.parse(query.data if query is not None else None)
+    assert pressed is not None
+    return pressed
+
+
 def follow_button(tr: Translator, code: str) -> InlineKeyboardMarkup:
     """The Follow button shown under a case a monitor can see."""
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(tr.gettext("Follow"), callback_data=FOLLOW_PREFIX + code)]]
+        [[InlineKeyboardButton(tr.gettext("Follow"), callback_data=MONITOR.build("follow", code))]]
     )
 
 
@@ -157,7 +151,7 @@ async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None 
         await update.callback_query.answer()
     chat = update.effective_chat
     if chat is not None:
-        await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        await chat.send_message(text, reply_markup=markup)
 
 
 async def _approved(update: Update, context: HotlineContext, action: str) -> bool:
@@ -265,16 +259,14 @@ async def cancel_request(update: Update, context: HotlineContext) -> int:
 async def decide(update: Update, context: HotlineContext) -> None:
     """An admin's Approve/Refuse button: the role is checked here and again in storage."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    approve = query.data.startswith(APPROVE_PREFIX)
+    pressed = MONITOR.parse(query.data if query is not None else None)
+    assert query is not None and pressed is not None  # routing lets only these through
+    approve = pressed.verb == "approve"
     action = "monitor.approve" if approve else "monitor.refuse"
     if not await require(update, context, Permission.DECIDE_MONITOR_REQUESTS, action=action):
         return
-    number = query.data.rsplit(":", 1)[-1]
+    number = pressed.args[0]
     tr, services = context.tr, context.services
-    if not number.isdigit():
-        await query.answer()
-        return
     try:
         async with services.sessions() as session, session.begin():
             decision = await monitors.decide_request(
@@ -295,9 +287,9 @@ async def decide(update: Update, context: HotlineContext) -> None:
         if decision.approved
         else tr.gettext("Refused: user {user} was told.")
     ).format(user=decision.user_id)
-    await query.edit_message_reply_markup(None)
+    await drop_buttons(query)
     if update.effective_chat is not None:
-        await update.effective_chat.send_message(html.escape(text), parse_mode=ParseMode.HTML)
+        await update.effective_chat.send_message(html.escape(text))
 
 
 # -- following -----------------------------------------------------------------------------------
@@ -330,19 +322,35 @@ async def follow_command(update: Update, context: HotlineContext) -> None:
     words = [a.lower() for a in args]
     if words == ["all"]:
         text = tr.gettext("Follow every public case: which changes should I send you?")
-        await _reply(update, html.escape(text), filter_keyboard(tr, "all", "-"))
+        await _reply(update, html.escape(text), filter_keyboard(tr, "all", None))
     elif words[:1] == ["region"] and len(words) == 2 and parse_region(words[1]) is not None:
         await _offer_region(update, context, words[1])
     elif words[:1] == ["region"]:
         await _reply(update, html.escape(tr.gettext("Which region?")), region_keyboard(tr))
+    elif words[:1] == ["group"] and len(words) == 2 and words[1].isdigit():
+        await _follow_group(update, context, int(words[1]))
     elif args:
         await offer_case(update, context, " ".join(args))
     else:
         text = tr.gettext(
-            "Send /follow CODE for one case, /follow region for a region, or /follow all for "
-            "every public case."
+            "Send /follow CODE for one case, /follow region for a region, /follow group NUMBER "
+            "for a group of co-defendants, or /follow all for every public case."
         )
         await _reply(update, html.escape(text))
+
+
+async def _follow_group(update: Update, context: HotlineContext, group_id: int) -> None:
+    """Follow every case of a group of co-defendants (each case still heard of only as far as
+    its family's consent allows): hearings and verdicts set for the group reach the monitor."""
+    tr, services = context.tr, context.services
+    try:
+        async with services.sessions() as session, session.begin():
+            await subscriptions.follow_group(session, context.profile.id, group_id)
+    except subscriptions.NotFollowable:
+        await _reply(update, html.escape(tr.gettext("There is no group with this number.")))
+        return
+    text = tr.gettext("You now follow the group of co-defendants {number}.").format(number=group_id)
+    await _reply(update, html.escape(text))
 
 
 async def _offer_region(update: Update, context: HotlineContext, region: str) -> None:
@@ -355,23 +363,17 @@ async def _offer_region(update: Update, context: HotlineContext, region: str) ->
 
 
 async def region_chosen(update: Update, context: HotlineContext) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
+    pressed = _pressed(update)
     if not await _approved(update, context, "monitor.follow"):
         return
-    region = parse_region(query.data.removeprefix(REGION_PREFIX))
-    if region is None:
-        await query.answer()
-        return
-    await _offer_region(update, context, region.value)
+    await _offer_region(update, context, pressed.args[0])
 
 
 async def follow_button_pressed(update: Update, context: HotlineContext) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
+    pressed = _pressed(update)
     if not await _approved(update, context, "monitor.follow"):
         return
-    await offer_case(update, context, query.data.removeprefix(FOLLOW_PREFIX))
+    await offer_case(update, context, pressed.args[0])
 
 
 async def deep_link(update: Update, context: HotlineContext) -> None:
@@ -384,15 +386,12 @@ async def deep_link(update: Update, context: HotlineContext) -> None:
 
 async def subscribe(update: Update, context: HotlineContext) -> None:
     """The filter choice: the subscription is written only now, after every check again."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
+    pressed = _pressed(update)
     if not await _approved(update, context, "monitor.follow"):
         return
-    parsed = parse_subscribe(query.data)
-    if parsed is None:
-        await query.answer()
-        return
-    kind, arg, alert_filter = parsed
+    kind = pressed.verb.removeprefix("sub-")
+    arg = pressed.args[0] if kind != "all" else "-"
+    alert_filter = AlertFilter(pressed.args[-1])
     tr, services, user_id = context.tr, context.services, context.profile.id
     async with services.sessions() as session, session.begin():
         try:
@@ -450,7 +449,7 @@ async def following(update: Update, context: HotlineContext) -> None:
             [
                 InlineKeyboardButton(
                     tr.gettext("Unfollow: {what}").format(what=label),
-                    callback_data=UNFOLLOW_PREFIX + view.target,
+                    callback_data=unfollow_data(view.target),
                 )
             ]
         )
@@ -486,13 +485,12 @@ async def unfollow_command(update: Update, context: HotlineContext) -> None:
 
 
 async def unfollow_button(update: Update, context: HotlineContext) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
+    pressed = _pressed(update)
     if not await _approved(update, context, "monitor.unfollow"):
         return
-    target = query.data.removeprefix(UNFOLLOW_PREFIX)
-    parsed = parse_target(target.split(":")[-1:]) if target != "all" else target
-    await _unfollow(update, context, parsed)
+    scope = pressed.verb.removeprefix("unf-")
+    target = f"{scope}:{pressed.args[0]}" if pressed.args else subscriptions.ALL_TARGET
+    await _unfollow(update, context, target)
 
 
 # -- digest --------------------------------------------------------------------------------------
@@ -531,36 +529,6 @@ async def digest_command(update: Update, context: HotlineContext) -> None:
     await _reply(update, html.escape(text))
 
 
-# -- staff: a family's changed consent -----------------------------------------------------------
-
-
-async def visibility_command(update: Update, context: HotlineContext) -> None:
-    """/visibility CODE public|anonymous|staff_only: what the family now allows."""
-    if not await require(update, context, Permission.CHANGE_STATUS, action="case.visibility"):
-        return
-    tr, services = context.tr, context.services
-    args = list(context.args or [])
-    code = normalise_case_code(args[0]) if len(args) == 2 else None
-    level = VISIBILITY_ARGS.get(args[1].lower()) if len(args) == 2 else None
-    if code is None or level is None:
-        await _reply(
-            update, html.escape(tr.gettext("Usage: /visibility CODE public|anonymous|staff_only"))
-        )
-        return
-    try:
-        async with services.sessions() as session, session.begin():
-            change = await subscriptions.change_visibility(
-                session, services.cipher, code, level, context.profile.id, now=services.clock()
-            )
-    except LookupError:
-        await _reply(update, html.escape(tr.gettext("No case has this code.")))
-        return
-    text = tr.gettext("Case {code} is now: {level}.").format(
-        code=change.code, level=tr.gettext(VISIBILITY_WORDS[level])
-    )
-    await _reply(update, html.escape(text))
-
-
 def register(application: HotlineApplication) -> None:
     text = filters.TEXT & ~filters.COMMAND
     application.add_handler(
@@ -585,13 +553,18 @@ def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("following", following))
     application.add_handler(CommandHandler("unfollow", unfollow_command))
     application.add_handler(CommandHandler("digest", digest_command))
-    application.add_handler(CommandHandler("visibility", visibility_command))
     application.add_handler(
-        CallbackQueryHandler(decide, pattern=rf"^({APPROVE_PREFIX}|{REFUSE_PREFIX})\d+$")
+        CallbackQueryHandler(decide, pattern=MONITOR.pattern_of("approve", "refuse"))
     )
     application.add_handler(
-        CallbackQueryHandler(follow_button_pressed, pattern=f"^{FOLLOW_PREFIX}")
+        CallbackQueryHandler(follow_button_pressed, pattern=MONITOR.pattern_of("follow"))
     )
-    application.add_handler(CallbackQueryHandler(region_chosen, pattern=f"^{REGION_PREFIX}"))
-    application.add_handler(CallbackQueryHandler(subscribe, pattern=f"^{SUBSCRIBE_PREFIX}"))
-    application.add_handler(CallbackQueryHandler(unfollow_button, pattern=f"^{UNFOLLOW_PREFIX}"))
+    application.add_handler(
+        CallbackQueryHandler(region_chosen, pattern=MONITOR.pattern_of("region"))
+    )
+    application.add_handler(
+        CallbackQueryHandler(subscribe, pattern=MONITOR.pattern_of(*SUBSCRIBE_VERBS))
+    )
+    application.add_handler(
+        CallbackQueryHandler(unfollow_button, pattern=MONITOR.pattern_of(*UNFOLLOW_VERBS))
+    )

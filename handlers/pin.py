@@ -13,6 +13,7 @@ module imports none of them.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +24,7 @@ from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from bot.context import HotlineApplication, HotlineContext
 from storage import safety
-from storage.cases import staff_contacts
+from storage.recipients import staff_contacts
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def _user_data(context: HotlineContext) -> dict[Any, Any]:
 async def _say(update: Update, text: str) -> None:
     chat = update.effective_chat
     if chat is not None:
-        await chat.send_message(text)  # plain text: no parse mode, nothing to escape
+        await chat.send_message(html.escape(text))
 
 
 async def pin_asked(update: Update, context: HotlineContext, action: str, arg: str = "") -> bool:

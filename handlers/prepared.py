@@ -16,7 +16,8 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES
+from bot.i18n import LANGUAGES
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from handlers.guard import require
 from storage import prepared_answers
 from storage.access import Permission
@@ -56,8 +57,10 @@ async def answers_command(update: Update, context: HotlineContext) -> None:
             )
             return
         await message.reply_text(
-            tr.gettext("Saved: {key} ({language}).").format(
-                key=key.lower(), language=LANGUAGE_NAMES[language]
+            html.escape(
+                tr.gettext("Saved: {key} ({language}).").format(
+                    key=key.lower(), language=LANGUAGE_NAMES[language]
+                )
             )
         )
         return
@@ -78,7 +81,8 @@ async def answers_command(update: Update, context: HotlineContext) -> None:
     async with services.sessions() as session:
         answers = await prepared_answers.all_answers(session)
     if not answers:
-        await message.reply_text(tr.gettext("There are no prepared answers yet.") + "\n" + usage)
+        empty = tr.gettext("There are no prepared answers yet.")
+        await message.reply_text(html.escape(empty + "\n" + usage))
         return
     lines = [tr.gettext("Prepared answers:")]
     for key, texts in answers.items():
@@ -91,7 +95,7 @@ async def answers_command(update: Update, context: HotlineContext) -> None:
         lines.append(
             "\n" + tr.gettext("Missing some languages: {keys}").format(keys=", ".join(missing))
         )
-    await message.reply_text("\n".join(lines)[:4000])
+    await message.reply_text(html.escape("\n".join(lines)[:4000]))  # the limit counts as shown
 
 
 def register(application: HotlineApplication) -> None:

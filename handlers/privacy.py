@@ -13,38 +13,33 @@ import html
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.callbacks import FORGET, HIDE, PRIVACY
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.i18n import Translator
+from bot.texts.messages.threads import kind_word
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import LANGUAGE_NAMES, REQUEST_WORDS
 from handlers.monitor import label_for_target
 from handlers.pin import add_action, ask_new_pin, pin_asked
-from handlers.status_words import status_word
-from jobs.messages.threads import kind_word
-from storage import chat_cleanup, safety
+from handlers.pressed import show
+from storage import chat_cleanup, fields, safety
 from storage.data_keys import shred_copies
-from storage.enums import MonitorStatus
 from storage.privacy import HeldData, forget_user, held_data
 
 log = logging.getLogger(__name__)
 
-REQUEST_WORDS: dict[str, str] = {
-    MonitorStatus.PENDING: N_("waiting for a decision"),
-    MonitorStatus.APPROVED: N_("approved"),
-    MonitorStatus.REFUSED: N_("refused"),
-}
 SENSITIVE_IDS = "sensitive_ids"
 HIDE_CODE = "hide_case_code"
-FORGET_YES = "forget:yes"
-FORGET_NO = "forget:no"
-HIDE_CHAT = "hide:chat"
-PRIVACY_PREFIX = "priv:"
-DISCREET_ON = "priv:discreet:on"
-DISCREET_OFF = "priv:discreet:off"
-PIN_SET = "priv:pin:set"
-PIN_REMOVE = "priv:pin:remove"
+FORGET_YES = FORGET.build("yes")
+FORGET_NO = FORGET.build("no")
+HIDE_CHAT = HIDE.build("chat")
+DISCREET_ON = PRIVACY.build("discreet", "on")
+DISCREET_OFF = PRIVACY.build("discreet", "off")
+PIN_SET = PRIVACY.build("pin", "set")
+PIN_REMOVE = PRIVACY.build("pin", "remove")
 DELETE_BATCH = 100  # deleteMessages takes up to 100 ids
 MAX_REMEMBERED = 200
 MESSAGES_SHOWN = 30  # /mydata must fit one message
@@ -234,13 +229,14 @@ def render_held_data(tr: Translator, held: HeldData | None) -> str:
                     )
                 )
             )
-        if case.detainee_name:
+        for key, value in case.told:  # every field held, as the registry labels and shows it
+            field = fields.REGISTRY[key]
             lines.append(
-                html.escape(tr.gettext("  Name you gave: {name}").format(name=case.detainee_name))
-            )
-        if case.contact_phone:
-            lines.append(
-                html.escape(tr.gettext("  Your phone: {phone}").format(phone=case.contact_phone))
+                html.escape(
+                    tr.gettext("  {label}: {value}").format(
+                        label=tr.gettext(field.label), value=field.kind.show(tr, field, value)
+                    )
+                )
             )
         if case.telegram_name:
             lines.append(
@@ -300,9 +296,7 @@ async def _show_my_data(update: Update, context: HotlineContext, arg: str) -> No
     if not context.profile.frozen:  # a seized phone is shown nothing
         async with services.sessions() as session:
             held = await held_data(session, services.cipher, context.profile.id)
-    sent = await chat.send_message(
-        render_held_data(context.tr, held), parse_mode=ParseMode.HTML, protect_content=True
-    )
+    sent = await chat.send_message(render_held_data(context.tr, held), protect_content=True)
     remember_sensitive_message(context, sent.message_id)
 
 
@@ -361,7 +355,7 @@ async def confirm_forget(update: Update, context: HotlineContext) -> None:
     )
     # The language was erased too: answer in the hotline's default language from now on.
     tr = services.i18n.get(None)
-    await query.edit_message_text(tr.gettext("Your data has been erased."))
+    await show(query, tr.gettext("Your data has been erased."))
 
 
 async def cancel_forget(update: Update, context: HotlineContext) -> None:
@@ -369,7 +363,7 @@ async def cancel_forget(update: Update, context: HotlineContext) -> None:
     if query is None:
         return
     await query.answer()
-    await query.edit_message_text(context.tr.gettext("Nothing was erased."))
+    await show(query, context.tr.gettext("Nothing was erased."))
 
 
 async def hide_chat(update: Update, context: HotlineContext) -> None:
@@ -405,7 +399,7 @@ async def hide_chat(update: Update, context: HotlineContext) -> None:
         text += "\n" + tr.gettext(
             "Some messages were too old for me to delete; please delete them yourself."
         )
-    await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
+    await context.bot.send_message(chat.id, text)
 
 
 async def _delete_messages(context: HotlineContext, chat_id: int, ids: list[int]) -> int:
@@ -423,10 +417,10 @@ def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("privacy", privacy))
     application.add_handler(CommandHandler("mydata", my_data))
     application.add_handler(CommandHandler("forget", ask_forget))
-    application.add_handler(CallbackQueryHandler(confirm_forget, pattern=f"^{FORGET_YES}$"))
-    application.add_handler(CallbackQueryHandler(cancel_forget, pattern=f"^{FORGET_NO}$"))
-    application.add_handler(CallbackQueryHandler(hide_chat, pattern=f"^{HIDE_CHAT}$"))
-    application.add_handler(CallbackQueryHandler(privacy_choice, pattern=f"^{PRIVACY_PREFIX}"))
+    application.add_handler(CallbackQueryHandler(confirm_forget, pattern=FORGET.pattern_of("yes")))
+    application.add_handler(CallbackQueryHandler(cancel_forget, pattern=FORGET.pattern_of("no")))
+    application.add_handler(CallbackQueryHandler(hide_chat, pattern=HIDE.pattern))
+    application.add_handler(CallbackQueryHandler(privacy_choice, pattern=PRIVACY.pattern))
     add_action(application, "mydata", _show_my_data)
     add_action(application, "discreet", _set_discreet)
     add_action(application, "pin_new", _new_pin)

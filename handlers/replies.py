@@ -1,9 +1,9 @@
-"""The staff console's way of answering: HTML, no link previews, optionally protected."""
+"""The staff console's way of answering: HTML (the default parse mode, `bot.app`), no link
+previews, optionally protected."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 
 
 async def reply_html(
@@ -19,7 +19,6 @@ async def reply_html(
         return
     await message.reply_text(
         text,
-        parse_mode=ParseMode.HTML,
         reply_markup=markup,
         disable_web_page_preview=True,
         protect_content=protect_content,

@@ -1,43 +1,44 @@
-"""The report conversation: a relative reports a detention, one question at a time.
+"""The report form: a relative reports a detention, one question at a time.
 
-The bot asks for consent, then the questions of `STEPS` in order, then shows a summary to edit or
-confirm. The whole draft lives in `context.user_data["report"]` (JSON: strings, ISO dates) and the
-ConversationHandler is persistent, so the app's after-every-update flush keeps both the answers and
-the question reached: after a restart, the next answer continues where the relative left off.
+The questions are the fields of `storage.fields.REGISTRY` that the form asks, in their order:
+consent first, then each question, then a summary to edit or confirm. Where the relative is and
+what they answered is one row (`storage.forms`), written in ONE transaction before the next
+question is sent: after a restart or a crash the form continues exactly where the relative
+sees it, and a release that changes the questions carries the open form over.
 
-The questions differ only in their prompt, their buttons and their check, so they are rows of one
-table (`STEPS`, states named after what is asked) served by one text handler and one button
-handler; the checks themselves are pure functions in `handlers.report_fields`.
+Routing. The ways in (/report, /start report, the menu button) are ordinary handlers of group 0.
+Whatever else a relative sends in a private chat goes first through `route` (its own group,
+`REPORT_GROUP`, before the forms and commands of group 0): it reads the form (one primary-key
+read) and, if one is open and the update is an answer, a button of the form or /cancel, handles
+it and stops there; otherwise the update goes on to the other handlers. No ConversationHandler
+and no PTB persistence keep the form. Edits of typed answers come through `edited_answer`
+(called by `handlers.edits`, which keeps every edit away from the other handlers).
 """
 
 from __future__ import annotations
 
 import html
 import logging
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.constants import ChatType, ParseMode
+from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, CommandHandler, TypeHandler
+from telegram.ext import filters as ptb_filters
 
+from bot.callbacks import REPORT, Pressed
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import N_, Translator
-from handlers import report_fields as fields
+from bot.guide import pages_for_report
+from bot.i18n import N_
 from handlers import report_keyboards as kb
 from handlers.common import MENU_REPORT
+from handlers.guide import guide_button
+from handlers.middleware import command_of
 from handlers.privacy import offer_hide_chat, remember_sensitive_message
-from handlers.report_fields import Invalid
-from storage.enums import Detainer, Region, Relation, Visibility
+from storage import fields, forms
+from storage.field_checks import Invalid
+from storage.fields import Field, Files, Typing
+from storage.forms import Form, State
 from storage.reports import (
     Filed,
     ReportDraft,
@@ -50,117 +51,71 @@ from storage.threads import Incoming, attach_report_documents
 
 log = logging.getLogger(__name__)
 
-DRAFT_KEY = "report"
-EDITING = "_editing"
-AT = "_at"
-(
-    ASK_CONSENT,
-    ASK_RELATION,
-    ASK_NAME,
-    ASK_BIRTH,
-    ASK_DATE,
-    ASK_REGION,
-    ASK_PLACE,
-    ASK_DETAINER,
-    ASK_CHARGES,
-    ASK_HELD_AT,
-    ASK_LAWYER,
-    ASK_HEALTH,
-    ASK_CONTACT,
-    ASK_PUBLICITY,
-    CONFIRM_SUMMARY,
-) = range(15)
-ASK_DOCUMENTS = 15  # added later: numbered after the others, so forms open at a restart keep theirs
-DOCUMENTS_LIMIT = 10
-
-Parser = Callable[[str, date], dict[str, Any]]
+REPORT_GROUP = -8
+"""After staff and desk input (-10, -9), before the forms and commands of group 0."""
+LEGACY_DRAFT = "report"
+"""Where earlier releases kept the draft (`user_data`): converted once, at the next update."""
+N_LIMIT = N_(
+    "You have sent several reports today. To protect the hotline from abuse, please write to us "
+    "again tomorrow, or call the hotline."
+)
+N_EARLIER = N_("This button belongs to an earlier question.")
+N_REMIND_SUMMARY = N_("Please use the buttons under the summary: edit or confirm.")
 
 
-@dataclass(frozen=True)
-class Step:
-    state: int
-    key: str
-    label: str  # msgid of the field's name in the summary
-    prompt: str  # msgid of the question
-    optional: bool
-    words: dict[str, str] | None = None  # the choices, if the answer is a button
-    parse: Parser | None = None  # the check of a typed answer, if one is accepted
-    per_row: int = 1
+# -- the stored form -----------------------------------------------------------------------------
 
 
-def _text(limit: int) -> Parser:
-    return lambda text, today: {"value": fields.parse_text(text, limit=limit)}
+async def load_form(context: HotlineContext) -> Form | None:
+    """The user's open form under the current registry (carried over if an earlier release
+    stored it), or None."""
+    services = context.services
+    async with services.sessions() as session:
+        form = await forms.load(session, services.cipher, context.profile.id)
+    if form is None:
+        form = await _from_legacy(context)
+    return forms.carry_over(form) if form is not None else None
 
 
-def _birth(text: str, today: date) -> dict[str, Any]:
-    birth = fields.parse_birth(text, today=today)
-    return {
-        "value": birth.birth_date.isoformat() if birth.birth_date else None,
-        "age": birth.age,
-    }
-
-
-STEPS: tuple[Step, ...] = (
-    Step(ASK_RELATION, "relation", N_("You are"), N_("Who are you to the detained person?"),
-         False, kb.RELATION_WORDS, per_row=2),
-    Step(ASK_NAME, "name", N_("Name"),
-         N_("What is the detained person's full name? (surname, first name, patronymic)"), False,
-         parse=lambda text, today: {"value": fields.parse_name(text)}),
-    Step(ASK_BIRTH, "birth", N_("Date of birth"),
-         N_("Their date of birth, for example 21.03.1985? If you do not know it, write their "
-            "approximate age, for example 45."), True, parse=_birth),
-    Step(ASK_DATE, "detention_date", N_("Detained on"),
-         N_("When were they detained? Write the date, for example 05.12.2024, or tap a button."),
-         False, kb.DATE_WORDS, per_row=2),
-    Step(ASK_REGION, "region", N_("Region"), N_("Where were they detained?"), False,
-         kb.REGION_WORDS),
-    Step(ASK_PLACE, "place", N_("Town or address"),
-         N_("In which town or village, or at what address?"), True,
-         parse=lambda text, today: {"value": fields.parse_place(text)}),
-    Step(ASK_DETAINER, "detained_by", N_("Detained by"), N_("Who detained them?"), True,
-         kb.DETAINER_WORDS, per_row=2),
-    Step(ASK_CHARGES, "charges", N_("Accused of"),
-         N_("What are they accused of, if you know?"), True, parse=_text(fields.TEXT_LIMIT)),
-    Step(ASK_HELD_AT, "held_at", N_("Held at"),
-         N_("Where are they held now, if you know?"), True, parse=_text(fields.TEXT_LIMIT)),
-    Step(ASK_LAWYER, "lawyer", N_("Lawyer"), N_("Do they have a lawyer?"), True,
-         kb.LAWYER_WORDS),
-    Step(ASK_HEALTH, "health", N_("Health"),
-         N_("Are there any health concerns (illness, medicines they need)?"), True,
-         parse=_text(fields.TEXT_LIMIT)),
-    Step(ASK_DOCUMENTS, "documents", N_("Documents"),
-         N_("Do you have photos or files of papers: the detention protocol, a search warrant, "
-            "court papers? Send them here, one or several, then tap Done. Or tap Skip."), True),
-    Step(ASK_CONTACT, "phone", N_("Contact"),
-         N_("How can the hotline reach you? Write a phone number, or tap the button to be "
-            "contacted only here in Telegram."), True,
-         parse=lambda text, today: {"value": fields.parse_phone(text)}),
-    Step(ASK_PUBLICITY, "visibility", N_("Publicity"),
-         N_("May the hotline speak about this case publicly?"), True, kb.VISIBILITY_WORDS),
-)  # fmt: skip
-BY_KEY = {step.key: step for step in STEPS}
-CHOICES: dict[str, type[Any]] = {
-    "relation": Relation,
-    "region": Region,
-    "detained_by": Detainer,
-    "visibility": Visibility,
-}
-
-
-def _draft(context: HotlineContext) -> dict[str, Any]:
-    assert context.user_data is not None
-    draft = context.user_data.setdefault(DRAFT_KEY, {})
-    assert isinstance(draft, dict)
-    return draft
-
-
-def _forget_draft(context: HotlineContext) -> None:
+async def _from_legacy(context: HotlineContext) -> Form | None:
+    """A draft of the PTB conversation of earlier releases becomes a stored form, once."""
+    legacy = (context.user_data or {}).get(LEGACY_DRAFT)
+    if not isinstance(legacy, dict):
+        return None
+    form = forms.carry_over(forms.from_legacy(legacy))
+    await _save(context, form)
     if context.user_data is not None:
-        context.user_data.pop(DRAFT_KEY, None)
+        context.user_data.pop(LEGACY_DRAFT, None)
+    return form
 
 
-def _today(context: HotlineContext) -> date:
-    return context.services.clock().date()
+async def _save(context: HotlineContext, form: Form) -> None:
+    """State and answers in one write, committed before anything is sent."""
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        await forms.save(session, services.cipher, context.profile.id, form, now=services.clock())
+
+
+async def _discard(context: HotlineContext) -> None:
+    services = context.services
+    async with services.sessions() as session, session.begin():
+        await forms.discard(session, services.cipher, context.profile.id)
+
+
+def _typing(context: HotlineContext) -> Typing:
+    """Today, and the words for today and yesterday the user may type."""
+    tr = context.tr
+    typed = {
+        "today": tr.pgettext("typed date", "today"),
+        "yesterday": tr.pgettext("typed date", "yesterday"),
+    }
+    return Typing(
+        today=context.services.clock().date(),
+        relative={key: [word, key, tr.gettext(kb.DATE_WORDS[key])] for key, word in typed.items()},
+    )
+
+
+# -- sending -------------------------------------------------------------------------------------
 
 
 async def _send(
@@ -179,11 +134,68 @@ async def _say(update: Update, context: HotlineContext, msgid: str, **params: ob
     await _send(update, text)
 
 
-# -- entry and consent ---------------------------------------------------------------------------
+def _lead(note: str | None, text: str) -> str:
+    return f"{html.escape(note)}\n\n{text}" if note else text
 
 
-async def start_report(update: Update, context: HotlineContext) -> int:
-    """Entry (/report, the menu button, the deep link): who we are, then ask for consent."""
+async def show(
+    update: Update, context: HotlineContext, form: Form, note: str | None = None
+) -> None:
+    """What the form asks now: consent, the question, or the summary (after `note`, if any)."""
+    field = fields.REGISTRY.get(form.step)
+    if form.state == State.QUESTION and field is not None:
+        await _ask(update, context, field, note)
+    elif form.state == State.SUMMARY:
+        await _show_summary(update, context, form, note)
+    else:
+        tr = context.tr
+        text = _lead(note, html.escape(tr.gettext("Do you agree?")))
+        await _send(update, text, kb.consent_keyboard(tr))
+
+
+async def _ask(
+    update: Update, context: HotlineContext, field: Field, note: str | None = None
+) -> None:
+    tr = context.tr
+    assert field.question is not None
+    text = _lead(note, html.escape(tr.gettext(field.question)))
+    await _send(update, text, kb.step_keyboard(tr, field))
+
+
+async def _show_summary(
+    update: Update, context: HotlineContext, form: Form, note: str | None = None
+) -> None:
+    tr = context.tr
+    # gettext outside the f-string: Babel does not extract literals inside f-strings
+    heading = html.escape(tr.gettext("Please check your report:"))
+    lines = [f"<b>{heading}</b>", ""]
+    for field in fields.REGISTRY.form:
+        label = html.escape(tr.gettext(field.label))
+        shown = (
+            field.kind.show_answer(tr, field, form.answers[field.key])
+            if field.key in form.answers
+            else "—"
+        )
+        lines.append(f"<b>{label}:</b> {html.escape(shown)}")
+    lines += ["", html.escape(tr.gettext("Tap a field to change it, or confirm."))]
+    markup = kb.summary_keyboard(tr, [(f.key, tr.gettext(f.label)) for f in fields.REGISTRY.form])
+    sent = await _send(update, _lead(note, "\n".join(lines)), markup, protect=True)
+    if sent is not None:  # every answer given
+        remember_sensitive_message(context, sent.message_id)
+
+
+async def _move(update: Update, context: HotlineContext, form: Form) -> None:
+    """Store the form, then show where it is: never the other way round."""
+    await _save(context, form)
+    await show(update, context, form)
+
+
+# -- the way in ----------------------------------------------------------------------------------
+
+
+async def start_report(update: Update, context: HotlineContext) -> None:
+    """/report, the menu button, the deep link: who we are, then ask for consent. A form
+    already open is replaced (its answers and their key are destroyed)."""
     if update.callback_query is not None:
         await update.callback_query.answer()
     services = context.services
@@ -191,7 +203,13 @@ async def start_report(update: Update, context: HotlineContext) -> int:
         filed = await reports_in_last_day(session, context.profile.id, now=services.clock())
     if filed >= services.settings.reports_per_day:
         await _say(update, context, N_LIMIT)
-        return ConversationHandler.END
+        return
+    async with services.sessions() as session, session.begin():
+        await forms.start(
+            session, services.cipher, context.profile.id, forms.new_form(), now=services.clock()
+        )
+    if context.user_data is not None:
+        context.user_data.pop(LEGACY_DRAFT, None)
     tr = context.tr
     text = "\n\n".join(
         [
@@ -208,27 +226,115 @@ async def start_report(update: Update, context: HotlineContext) -> int:
         ]
     )
     await _send(update, html.escape(text), kb.consent_keyboard(tr))
-    return ASK_CONSENT
 
 
-N_LIMIT = N_(
-    "You have sent several reports today. To protect the hotline from abuse, please write to us "
-    "again tomorrow, or call the hotline."
-)
+# -- routing -------------------------------------------------------------------------------------
 
 
-async def consent_given(update: Update, context: HotlineContext) -> int:
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    assert context.user_data is not None
-    context.user_data[DRAFT_KEY] = {}
-    return await ask(update, context, STEPS[0])
+def _for_the_form(update: Update, context: HotlineContext) -> bool:
+    """Whether the update could belong to an open form (before reading it): a new message in
+    a private chat (not a command, but /cancel) or a button of the form."""
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
+        return False
+    query = update.callback_query
+    if query is not None:
+        return (query.data or "").startswith(REPORT.prefix + ":")
+    message = update.message  # edits arrive as `edited_message`: never here
+    if message is None:
+        return False
+    command = command_of(message, context.bot.username)
+    return command is None or command == "cancel"
 
 
-async def consent_refused(update: Update, context: HotlineContext) -> int:
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    _forget_draft(context)
+async def route(update: object, context: HotlineContext) -> None:
+    """Hand the update to the open form, if there is one and the update is for it."""
+    if not isinstance(update, Update) or not _for_the_form(update, context):
+        return
+    form = await load_form(context)
+    if form is None:
+        return  # no form: a stale button or an ordinary message, for the other handlers
+    message = update.message
+    if update.callback_query is not None:
+        await _pressed(update, context, form)
+    elif message is None:
+        return
+    elif command_of(message, context.bot.username) == "cancel":
+        await cancel(update, context)
+    elif message.text is not None:
+        await _typed(update, context, form)
+    elif message.photo or message.document is not None:
+        await _file_sent(update, context, form)
+    else:
+        await _not_text(update, context)
+    await stop_here(update, context)
+
+
+async def stop_here(update: Update, context: HotlineContext) -> None:
+    """Handled: no other handler may take it. User data (the sensitive message ids) are
+    written first, since stopping skips the flush group."""
+    context.application.mark_data_for_update_persistence(
+        chat_ids=update.effective_chat.id if update.effective_chat else None,
+        user_ids=update.effective_user.id if update.effective_user else None,
+    )
+    await context.application.update_persistence()
+    raise ApplicationHandlerStop
+
+
+# -- buttons -------------------------------------------------------------------------------------
+
+
+ButtonAction = Callable[[Update, HotlineContext, Form, Pressed], Awaitable[None]]
+
+
+async def _pressed(update: Update, context: HotlineContext, form: Form) -> None:
+    query = update.callback_query
+    assert query is not None
+    pressed = REPORT.parse(query.data)
+    action = _button_action(form, pressed)
+    if action is None or pressed is None:
+        # A button of an earlier question (or of an earlier release's form): say so, ask again.
+        await query.answer(context.tr.gettext(N_EARLIER))
+        await show(update, context, form)
+        return
+    await query.answer()
+    await action(update, context, form, pressed)
+
+
+def _button_action(form: Form, pressed: Pressed | None) -> ButtonAction | None:
+    """What a press does where the form is; None for a button that is not the form's now."""
+    if pressed is None:
+        return None
+    key = pressed.args[0] if pressed.args else None
+    if pressed.verb in ("a", "skip", "back"):  # buttons of a question: of the current one only
+        return _question_button if form.state == State.QUESTION and key == form.step else None
+    field = fields.REGISTRY.get(key)
+    actions: dict[tuple[str, State], ButtonAction | None] = {
+        ("consent", State.CONSENT): (
+            _consent_given if pressed.args == ("yes",) else _consent_refused
+        ),
+        ("confirm", State.SUMMARY): _confirm,
+        ("edit", State.SUMMARY): _edit if field is not None and field.in_form else None,
+    }
+    return actions.get((pressed.verb, form.state))
+
+
+async def _edit(update: Update, context: HotlineContext, form: Form, pressed: Pressed) -> None:
+    """A field of the summary: its question, then back to the summary."""
+    await _move(update, context, form.at(pressed.args[0], editing=True))
+
+
+async def _consent_given(
+    update: Update, context: HotlineContext, form: Form, pressed: Pressed
+) -> None:
+    """On to the first question (answers given before going Back to consent are kept)."""
+    await _move(update, context, form.at(fields.REGISTRY.form[0].key, editing=False))
+
+
+async def _consent_refused(
+    update: Update, context: HotlineContext, form: Form, pressed: Pressed
+) -> None:
+    await _discard(context)
     await _say(
         update,
         context,
@@ -237,275 +343,187 @@ async def consent_refused(update: Update, context: HotlineContext) -> int:
             "the hotline's website), or come back here with /report whenever you are ready."
         ),
     )
-    return ConversationHandler.END
 
 
-# -- the questions -------------------------------------------------------------------------------
+async def _question_button(
+    update: Update, context: HotlineContext, form: Form, pressed: Pressed
+) -> None:
+    """A choice, an extra button (Done, contact me here), Skip or Back of the current question."""
+    field = fields.REGISTRY[form.step or ""]
+    current = form.answers.get(field.key)
+    if pressed.verb == "back":
+        await _move(update, context, _back(form, field))
+        return
+    if pressed.verb == "skip":
+        if not field.optional:
+            await _ask(update, context, field)
+            return
+        await _move(update, context, _onwards(form.answered(field.key, field.kind.skip(current))))
+        return
+    try:
+        answer = field.kind.tap(field, pressed.args[1], _typing(context), current)
+    except Invalid as invalid:
+        await _say(update, context, invalid.msgid, **invalid.params)
+        return
+    await _move(update, context, _onwards(form.answered(field.key, answer)))
 
 
-async def ask(update: Update, context: HotlineContext, step: Step) -> int:
-    tr = context.tr
-    _draft(context)[AT] = step.key
-    extra = {
-        "phone": [(tr.gettext("Contact me here only"), kb.CONTACT_HERE)],
-        "documents": [(tr.gettext("Done"), kb.DOCUMENTS_DONE)],
-    }.get(step.key)
-    markup = kb.step_keyboard(
-        tr, step.key, step.words, optional=step.optional, per_row=step.per_row, extra=extra
-    )
-    await _send(update, html.escape(tr.gettext(step.prompt)), markup)
-    return step.state
+def _onwards(form: Form) -> Form:
+    """After an answer: the next question; after the last one or an edit, a question never
+    answered (one a later release put before where the relative was), else the summary."""
+    order = [f.key for f in fields.REGISTRY.form]
+    index = order.index(form.step) if form.step in order else len(order) - 1
+    if not form.editing and index + 1 < len(order):
+        return form.at(order[index + 1])
+    missed = [key for key in order if key not in form.answers]
+    return form.at(missed[0], editing=True) if missed else form.at_summary()
 
 
-def _current(context: HotlineContext) -> Step | None:
-    """The question last asked (kept in the draft, so it survives a restart with it)."""
-    return BY_KEY.get(str(_draft(context).get(AT)))
+def _back(form: Form, field: Field) -> Form:
+    if form.editing:
+        return form.at_summary()
+    order = [f.key for f in fields.REGISTRY.form]
+    index = order.index(field.key)
+    return form.at_consent() if index == 0 else form.at(order[index - 1])
 
 
-async def _after_answer(update: Update, context: HotlineContext, step: Step) -> int:
-    """Next question, or the summary when the answer was an edit or the last question."""
-    draft = _draft(context)
-    index = STEPS.index(step)
-    if draft.pop(EDITING, False) or index + 1 == len(STEPS):
-        return await show_summary(update, context)
-    return await ask(update, context, STEPS[index + 1])
+# -- typed answers and files ---------------------------------------------------------------------
 
 
-async def typed_answer(update: Update, context: HotlineContext) -> int | None:
-    """A text answer to the current question: checked, stored in the draft, then onwards."""
-    message = update.effective_message
-    step = _current(context)
-    if message is None or message.text is None or step is None:
-        return None
-    if step.parse is None and step.key != "detention_date":
+async def _typed(update: Update, context: HotlineContext, form: Form) -> None:
+    """A text answer to the current question: checked, stored with the state, then onwards."""
+    message = update.message
+    assert message is not None and message.text is not None
+    if form.state == State.CONSENT:
+        await _send(
+            update,
+            html.escape(context.tr.gettext("Please tap one of the buttons: do you agree?")),
+            kb.consent_keyboard(context.tr),
+        )
+        return
+    field = fields.REGISTRY.get(form.step)
+    if form.state == State.SUMMARY or field is None:
+        await _say(
+            update, context, N_("Please use the buttons under the summary: edit or confirm.")
+        )
+        return
+    if not field.kind.typed:
         await _say(update, context, N_("Please choose one of the buttons."))
-        return await ask(update, context, step)
+        await _ask(update, context, field)
+        return
     try:
-        if step.key == "detention_date":
-            value: dict[str, Any] = {"value": _parse_detention(message.text, context)}
-        else:
-            assert step.parse is not None
-            value = step.parse(message.text, _today(context))
+        answer = field.kind.parse(message.text, _typing(context))
     except Invalid as invalid:
         await _say(update, context, invalid.msgid, **invalid.params)
-        return step.state
+        return
     remember_sensitive_message(context, message.message_id)
-    _store(context, step, value)
-    return await _after_answer(update, context, step)
+    await _move(update, context, _onwards(form.answered(field.key, answer, message.message_id)))
 
 
-def _parse_detention(text: str, context: HotlineContext) -> str:
-    tr = context.tr
-    words = {
-        "today": [tr.pgettext("typed date", "today"), "today", tr.gettext(kb.DATE_WORDS["today"])],
-        "yesterday": [
-            tr.pgettext("typed date", "yesterday"),
-            "yesterday",
-            tr.gettext(kb.DATE_WORDS["yesterday"]),
-        ],
-    }
-    return fields.parse_detention_date(text, today=_today(context), words=words).isoformat()
-
-
-def _store(context: HotlineContext, step: Step, value: dict[str, Any]) -> None:
-    draft = _draft(context)
-    draft[step.key] = value.get("value")
-    if step.key == "birth":
-        draft["age"] = value.get("age")
-
-
-async def pressed(update: Update, context: HotlineContext) -> int | None:
-    """A button of a question: a choice, Skip or Back (of the current question only)."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    step = _current(context)
-    parts = query.data.split(":", 3)
-    verb, key = parts[1], parts[2] if len(parts) > 2 else ""
-    if step is None or key != step.key:
-        await query.answer(context.tr.gettext("This button belongs to an earlier question."))
-        return None
-    await query.answer()
-    if verb == "back":
-        return await go_back(update, context, step)
-    if step.key == "documents" and verb in ("skip", "a"):
-        return await _after_answer(update, context, step)  # Done or Skip: keep what was sent
-    if verb == "skip":
-        if not step.optional:
-            return await ask(update, context, step)
-        _store(context, step, {"value": None})
-        return await _after_answer(update, context, step)
-    value = parts[3] if len(parts) > 3 else ""
-    try:
-        _store(context, step, {"value": _button_value(step, value, context)})
-    except Invalid as invalid:
-        await _say(update, context, invalid.msgid, **invalid.params)
-        return step.state
-    return await _after_answer(update, context, step)
-
-
-def _button_value(step: Step, value: str, context: HotlineContext) -> str | None:
-    if step.key in CHOICES:
-        return str(fields.parse_choice(value, CHOICES[step.key]))
-    if step.key == "lawyer" and value in kb.LAWYER_ANSWERS:
-        return value
-    if step.key == "detention_date" and value in kb.DATE_WORDS:
-        return _parse_detention(value, context)
-    if step.key == "phone" and value == kb.CONTACT_HERE:
-        return None
-    raise Invalid(N_("Please use the buttons."))
-
-
-async def document_sent(update: Update, context: HotlineContext) -> int:
-    """A photo or file at the documents question: kept by its Telegram file id (sealed with the
-    draft), never downloaded; several may follow, until Done."""
-    message = update.effective_message
+async def _file_sent(update: Update, context: HotlineContext, form: Form) -> None:
+    """A photo or file at a question that takes them: kept by its Telegram file id (sealed with
+    the form), never downloaded; several may follow, until Done."""
+    message = update.message
     assert message is not None
-    step = BY_KEY["documents"]
-    if _current(context) is not step:
-        await _say(update, context, N_("Please answer in text (or with the buttons)."))
-        return await ask(update, context, _current(context) or step)
-    documents: list[dict[str, str]] = _draft(context).setdefault("documents", [])
-    if len(documents) >= DOCUMENTS_LIMIT:
-        await _say(update, context, N_("That is as many files as the form takes. Tap Done."))
-        return ASK_DOCUMENTS
+    field = fields.REGISTRY.get(form.step)
+    if form.state != State.QUESTION or field is None or not isinstance(field.kind, Files):
+        await _not_text(update, context)
+        return
     if message.photo:
-        documents.append({"kind": "photo", "file_id": message.photo[-1].file_id})
-    elif message.document is not None:
-        documents.append({"kind": "document", "file_id": message.document.file_id})
+        kind, file_id = "photo", message.photo[-1].file_id
+    else:
+        assert message.document is not None
+        kind, file_id = "document", message.document.file_id
+    files = field.kind.add(form.answers.get(field.key), kind, file_id)
+    if files is None:
+        await _say(update, context, N_("That is as many files as the form takes. Tap Done."))
+        return
+    await _save(context, form.answered(field.key, files))
     remember_sensitive_message(context, message.message_id)
     tr = context.tr
     text = tr.ngettext(
         "Received {count} file. Send more, or tap Done.",
         "Received {count} files. Send more, or tap Done.",
-        len(documents),
-    ).format(count=len(documents))
-    markup = kb.step_keyboard(
-        tr, step.key, None, optional=True, extra=[(tr.gettext("Done"), kb.DOCUMENTS_DONE)]
+        len(files),
+    ).format(count=len(files))
+    await _send(update, html.escape(text), kb.step_keyboard(tr, field))
+
+
+async def _not_text(update: Update, context: HotlineContext) -> None:
+    """Stickers, voice, locations...: no question takes them."""
+    await _say(
+        update,
+        context,
+        N_("Please answer in text (or with the buttons). Files and pictures cannot be added here."),
     )
-    await _send(update, html.escape(text), markup)
-    return ASK_DOCUMENTS
 
 
-async def go_back(update: Update, context: HotlineContext, step: Step) -> int:
-    draft = _draft(context)
-    if draft.pop(EDITING, False):
-        return await show_summary(update, context)
-    index = STEPS.index(step)
-    if index == 0:
-        await _send(
-            update,
-            html.escape(context.tr.gettext("Do you agree?")),
-            kb.consent_keyboard(context.tr),
-        )
-        return ASK_CONSENT
-    return await ask(update, context, STEPS[index - 1])
+# -- edits ---------------------------------------------------------------------------------------
+
+
+async def edited_answer(update: Update, context: HotlineContext) -> bool:
+    """An edit of a typed answer of the open form updates that answer (and says so); False when
+    the edited message is no such answer (the caller says edits are not read)."""
+    message = update.edited_message
+    if message is None or message.text is None or command_of(message, context.bot.username):
+        return False  # an answer edited into a command is neither: edits are not read
+    form = await load_form(context)
+    key = form.key_of_message(message.message_id) if form is not None else None
+    field = fields.REGISTRY.get(key)
+    if form is None or field is None or not field.kind.typed:
+        return False
+    tr = context.tr
+    label = tr.gettext(field.label)
+    try:
+        answer = field.kind.parse(message.text, _typing(context))
+    except Invalid as invalid:
+        reason = tr.gettext(invalid.msgid).format(**invalid.params)
+        kept = tr.gettext("Your earlier answer to “{label}” is kept.").format(label=label)
+        await _send(update, html.escape(f"{reason}\n{kept}"))
+        return True
+    form = form.answered(field.key, answer, message.message_id)
+    await _save(context, form)
+    remember_sensitive_message(context, message.message_id)
+    await show(
+        update, context, form, tr.gettext("I changed your answer to “{label}”.").format(label=label)
+    )
+    return True
 
 
 # -- summary and confirmation --------------------------------------------------------------------
 
 
-def _shown(tr: Translator, step: Step, draft: dict[str, Any]) -> str:
-    value = draft.get(step.key)
-    if step.key == "birth" and value is None and draft.get("age") is not None:
-        return tr.gettext("about {age} years old").format(age=draft["age"])
-    if step.key == "phone" and value is None and "phone" in draft:
-        return tr.gettext("Contact me here only")
-    if step.key == "documents":
-        count = len(value or [])
-        return (
-            tr.ngettext("{count} file", "{count} files", count).format(count=count)
-            if count
-            else "—"
-        )
-    if value is None:
-        return "—"
-    if step.key in ("birth", "detention_date"):
-        return tr.format_date(date.fromisoformat(str(value)))
-    if step.words is not None and step.key != "detention_date":
-        return kb.word(tr, step.words, value)
-    return str(value)
-
-
-async def show_summary(update: Update, context: HotlineContext) -> int:
-    tr = context.tr
-    draft = _draft(context)
-    draft[AT] = None
-    # gettext outside the f-string: Babel does not extract literals inside f-strings
-    heading = html.escape(tr.gettext("Please check your report:"))
-    lines = [f"<b>{heading}</b>", ""]
-    for step in STEPS:
-        label = html.escape(tr.gettext(step.label))
-        lines.append(f"<b>{label}:</b> {html.escape(_shown(tr, step, draft))}")
-    lines += ["", html.escape(tr.gettext("Tap a field to change it, or confirm."))]
-    markup = kb.summary_keyboard(tr, [(step.key, tr.gettext(step.label)) for step in STEPS])
-    sent = await _send(update, "\n".join(lines), markup, protect=True)  # every answer given
-    if sent is not None:
-        remember_sensitive_message(context, sent.message_id)
-    return CONFIRM_SUMMARY
-
-
-async def edit_field(update: Update, context: HotlineContext) -> int:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    step = BY_KEY.get(query.data.removeprefix("rep:edit:"))
-    if step is None:
-        return await show_summary(update, context)
-    _draft(context)[EDITING] = True
-    return await ask(update, context, step)
-
-
-def draft_to_report(draft: dict[str, Any]) -> ReportDraft:
-    """The JSON draft as the storage layer's value (the draft was checked step by step)."""
-
-    def iso(key: str) -> date | None:
-        value = draft.get(key)
-        return date.fromisoformat(value) if isinstance(value, str) else None
-
-    return ReportDraft(
-        relation=draft.get("relation"),
-        detainee_name=str(draft["name"]),
-        detention_date=iso("detention_date"),
-        region=str(draft["region"]),
-        birth_date=iso("birth"),
-        age=draft.get("age"),
-        place=draft.get("place"),
-        detained_by=draft.get("detained_by"),
-        charges=draft.get("charges"),
-        held_at=draft.get("held_at"),
-        lawyer=draft.get("lawyer"),
-        health=draft.get("health"),
-        phone=draft.get("phone"),
-        visibility=draft.get("visibility") or Visibility.STAFF_ONLY,
-    )
-
-
-def _missing(draft: dict[str, Any]) -> Step | None:
-    for step in STEPS:
-        if not step.optional and not draft.get(step.key):
-            return step
+def _missing(form: Form) -> Field | None:
+    for field in fields.REGISTRY.form:
+        if not field.optional and not form.answers.get(field.key):
+            return field
     return None
 
 
-async def confirm(update: Update, context: HotlineContext) -> int:
-    """One storage call files everything; then the code and what happens next."""
-    query = update.callback_query
-    assert query is not None
-    await query.answer()
-    draft = _draft(context)
-    missing = _missing(draft)
+async def _confirm(
+    update: Update, context: HotlineContext, form: Form, pressed: Pressed | None = None
+) -> None:
+    """One transaction files everything and ends the form; then the code and what happens next.
+    A required question not answered yet (a later release may add one) is asked first."""
+    missing = _missing(form)
     if missing is not None:
-        draft[EDITING] = True
-        return await ask(update, context, missing)
+        await _move(update, context, form.at(missing.key, editing=True))
+        return
     services, settings = context.services, context.services.settings
     user = update.effective_user
+    documents = [
+        Incoming(item["kind"], None, item["file_id"])
+        for field in fields.REGISTRY.form
+        if isinstance(field.kind, Files)
+        for item in form.answers.get(field.key) or []
+    ]
     try:
         async with services.sessions() as session, session.begin():
             filed = await file_report(
                 session,
                 services.cipher,
                 context.profile.id,
-                draft_to_report(draft),
+                ReportDraft(form.answers),
                 now=services.clock(),
                 staff=StaffChats(services.staff_chat_key, services.admin_keys),
                 reports_per_day=settings.reports_per_day,
@@ -517,22 +535,25 @@ async def confirm(update: Update, context: HotlineContext) -> int:
                 services.cipher,
                 context.profile.id,
                 filed.code,
-                [Incoming(d["kind"], None, d["file_id"]) for d in draft.get("documents") or []],
+                documents,
                 now=services.clock(),
             )
+            await forms.discard(session, services.cipher, context.profile.id)
     except ReportLimitReached:
-        _forget_draft(context)
+        await _discard(context)
         await _say(update, context, N_LIMIT)
-        return ConversationHandler.END
-    _forget_draft(context)
+        return
     log.info("report filed: %s (%s)", filed.code, filed.outcome)
-    await _tell_filed(update, context, filed.outcome, filed.code)
-    return ConversationHandler.END
+    pages = pages_for_report(form.answers, today=services.clock().date())
+    await _tell_filed(update, context, filed.outcome, filed.code, pages)
 
 
-async def _tell_filed(update: Update, context: HotlineContext, outcome: Filed, code: str) -> None:
+async def _tell_filed(
+    update: Update, context: HotlineContext, outcome: Filed, code: str, pages: list[str]
+) -> None:
     """Whether or not the person is already on file, a new report gets the same words (only the
-    code differs): the answer must not tell a prober that someone was detained."""
+    code differs): the answer must not tell a prober that someone was detained. Under it, the
+    guide opens at the pages that fit the answers (no lawyer: how to find one first)."""
     tr = context.tr
     if outcome == Filed.ALREADY_REPORTED:
         text = tr.gettext(
@@ -546,99 +567,24 @@ async def _tell_filed(update: Update, context: HotlineContext, outcome: Filed, c
             "hotline's staff will review the report, may ask you questions here, and you will "
             "be told here whenever the status changes."
         )
-    sent = await _send(update, text.format(code=f"<code>{html.escape(code)}</code>"))
+    guide = InlineKeyboardMarkup([[guide_button(tr, pages)]])
+    sent = await _send(update, text.format(code=f"<code>{html.escape(code)}</code>"), guide)
     if sent is not None:
         await offer_hide_chat(sent, context, code)
 
 
-# -- anywhere in the conversation ----------------------------------------------------------------
-
-
-async def cancel(update: Update, context: HotlineContext) -> int:
-    _forget_draft(context)
+async def cancel(update: Update, context: HotlineContext) -> None:
+    await _discard(context)
     await _say(update, context, N_("The report was cancelled. Nothing has been stored."))
-    return ConversationHandler.END
-
-
-async def not_text(update: Update, context: HotlineContext) -> None:
-    """Photos, documents, stickers... no step accepts them yet."""
-    await _say(
-        update,
-        context,
-        N_("Please answer in text (or with the buttons). Files and pictures cannot be added here."),
-    )
-
-
-async def stale_button(update: Update, context: HotlineContext) -> None:
-    if update.callback_query is not None:
-        await update.callback_query.answer(
-            context.tr.gettext("This button belongs to an earlier question.")
-        )
-
-
-def build_conversation() -> ConversationHandler[HotlineContext]:
-    text = filters.TEXT & ~filters.COMMAND
-    question_handlers = [
-        CallbackQueryHandler(pressed, pattern=r"^rep:(a|skip|back):"),
-        MessageHandler(text, typed_answer),
-    ]
-    with warnings.catch_warnings():
-        # per_message=False is meant: one report per user and chat, whatever message is tapped.
-        warnings.filterwarnings("ignore", message="If 'per_message=False'")
-        return _conversation(question_handlers, text)
-
-
-def _conversation(
-    question_handlers: list[Any], text: filters.BaseFilter
-) -> ConversationHandler[HotlineContext]:
-    return ConversationHandler(
-        entry_points=[
-            CommandHandler("report", start_report),
-            CommandHandler("start", start_report, filters=filters.Regex(r"^/start\s+report\s*$")),
-            CallbackQueryHandler(start_report, pattern=f"^{MENU_REPORT}$"),
-        ],
-        states={
-            ASK_CONSENT: [
-                CallbackQueryHandler(consent_given, pattern=f"^{kb.CONSENT_YES}$"),
-                CallbackQueryHandler(consent_refused, pattern=f"^{kb.CONSENT_NO}$"),
-                MessageHandler(text, remind_consent),
-            ],
-            **{step.state: question_handlers for step in STEPS},
-            ASK_DOCUMENTS: [
-                MessageHandler(filters.PHOTO | filters.Document.ALL, document_sent),
-                *question_handlers,
-            ],
-            CONFIRM_SUMMARY: [
-                CallbackQueryHandler(edit_field, pattern=r"^rep:edit:"),
-                CallbackQueryHandler(confirm, pattern=f"^{kb.CONFIRM}$"),
-                MessageHandler(text, remind_summary),
-            ],
-        },
-        fallbacks=[
-            CommandHandler("cancel", cancel),
-            MessageHandler(~filters.COMMAND & ~filters.TEXT, not_text),
-            CallbackQueryHandler(stale_button, pattern=r"^rep:"),
-        ],
-        name="report",
-        persistent=True,
-        allow_reentry=True,
-        per_message=False,
-    )
-
-
-async def remind_consent(update: Update, context: HotlineContext) -> int:
-    await _send(
-        update,
-        html.escape(context.tr.gettext("Please tap one of the buttons: do you agree?")),
-        kb.consent_keyboard(context.tr),
-    )
-    return ASK_CONSENT
-
-
-async def remind_summary(update: Update, context: HotlineContext) -> int:
-    await _say(update, context, N_("Please use the buttons under the summary: edit or confirm."))
-    return CONFIRM_SUMMARY
 
 
 def register(application: HotlineApplication) -> None:
-    application.add_handler(build_conversation())
+    new = ptb_filters.UpdateType.MESSAGE  # an edit is never a way in (handlers.edits)
+    application.add_handler(CommandHandler("report", start_report, filters=new))
+    application.add_handler(
+        CommandHandler(
+            "start", start_report, filters=new & ptb_filters.Regex(r"^/start\s+report\s*$")
+        )
+    )
+    application.add_handler(CallbackQueryHandler(start_report, pattern=f"^{MENU_REPORT}$"))
+    application.add_handler(TypeHandler(Update, route), group=REPORT_GROUP)

@@ -1,63 +1,39 @@
-"""Words and buttons of the report form: the choices a relative taps instead of typing.
+"""Buttons of the report form, built with the `REPORT` codec (`bot.callbacks`).
 
-Labels are msgids (translated at use). Button data is `rep:<verb>:<step>[:<value>]`; the step in
-the data lets the handler ignore a tap on an earlier question's buttons, and every value is
-re-checked against its enumeration on the server.
+A question's buttons carry its field key (`rep:a:region:crimea`, `rep:skip:birth`), so a tap on
+an earlier question's button is told apart; every value is re-checked by the field's kind on the
+server. The words of the choices live with the fields (`storage.field_words`); they are
+re-exported here for the modules that show them.
 """
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import N_, Translator
-from storage.enums import Detainer, Region, Relation, Visibility
+from bot.callbacks import REPORT
+from bot.i18n import Translator
+from storage.field_words import (
+    DATE_WORDS,
+    DETAINER_WORDS,
+    LAWYER_WORDS,
+    REGION_WORDS,
+    RELATION_WORDS,
+    VISIBILITY_WORDS,
+)
+from storage.fields import Field
 
-PREFIX = "rep"
-CONSENT_YES = "rep:consent:yes"
-CONSENT_NO = "rep:consent:no"
-CONFIRM = "rep:confirm"
-LAWYER_ANSWERS = ("yes", "no", "unknown")
-CONTACT_HERE = "here"
-DOCUMENTS_DONE = "done"
-
-RELATION_WORDS: dict[str, str] = {
-    Relation.PARENT: N_("Parent"),
-    Relation.SPOUSE: N_("Wife or husband"),
-    Relation.CHILD: N_("Son or daughter"),
-    Relation.SIBLING: N_("Brother or sister"),
-    Relation.OTHER_RELATIVE: N_("Other relative"),
-    Relation.FRIEND: N_("Friend"),
-    Relation.LAWYER: N_("Lawyer"),
-    Relation.OTHER: N_("Other"),
-}
-REGION_WORDS: dict[str, str] = {
-    Region.CRIMEA: N_("Crimea"),
-    Region.SEVASTOPOL: N_("Sevastopol"),
-    Region.DONETSK: N_("Donetsk oblast (occupied part)"),
-    Region.LUHANSK: N_("Luhansk oblast (occupied part)"),
-    Region.ZAPORIZHZHIA: N_("Zaporizhzhia oblast (occupied part)"),
-    Region.KHERSON: N_("Kherson oblast (occupied part)"),
-    Region.RUSSIA: N_("Russia"),
-    Region.OTHER: N_("Other place"),
-}
-DETAINER_WORDS: dict[str, str] = {
-    Detainer.FSB: N_("FSB"),
-    Detainer.POLICE: N_("Police"),
-    Detainer.MILITARY: N_("Military"),
-    Detainer.UNKNOWN: N_("Unknown"),
-    Detainer.OTHER: N_("Other"),
-}
-LAWYER_WORDS: dict[str, str] = {
-    "yes": N_("Yes, there is a lawyer"),
-    "no": N_("No lawyer"),
-    "unknown": N_("I don't know"),
-}
-VISIBILITY_WORDS: dict[str, str] = {
-    Visibility.PUBLIC: N_("Public: the name may be published"),
-    Visibility.ANONYMOUS: N_("Anonymous: region, date and status only, no name"),
-    Visibility.STAFF_ONLY: N_("Staff only: nothing is published"),
-}
-DATE_WORDS: dict[str, str] = {"today": N_("Today"), "yesterday": N_("Yesterday")}
+__all__ = [
+    "DATE_WORDS",
+    "DETAINER_WORDS",
+    "LAWYER_WORDS",
+    "REGION_WORDS",
+    "RELATION_WORDS",
+    "VISIBILITY_WORDS",
+    "consent_keyboard",
+    "step_keyboard",
+    "summary_keyboard",
+    "word",
+]
 
 
 def word(tr: Translator, words: dict[str, str], value: object) -> str:
@@ -74,41 +50,30 @@ def consent_keyboard(tr: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                button(tr.gettext("I agree"), CONSENT_YES),
-                button(tr.gettext("I do not agree"), CONSENT_NO),
+                button(tr.gettext("I agree"), REPORT.build("consent", "yes")),
+                button(tr.gettext("I do not agree"), REPORT.build("consent", "no")),
             ]
         ]
     )
 
 
-def step_keyboard(
-    tr: Translator,
-    step: str,
-    words: dict[str, str] | None,
-    *,
-    optional: bool,
-    per_row: int = 1,
-    extra: list[tuple[str, str]] | None = None,
-) -> InlineKeyboardMarkup:
-    """The choices of a step (if any), then Skip (optional steps) and Back."""
-    choices = [
-        (tr.gettext(label), f"rep:a:{step}:{value}") for value, label in (words or {}).items()
-    ]
-    choices += [(label, f"rep:a:{step}:{value}") for label, value in extra or []]
-    rows = [
-        [button(label, data) for label, data in choices[start : start + per_row]]
-        for start in range(0, len(choices), per_row)
-    ]
-    tail = [button("« " + tr.gettext("Back"), f"rep:back:{step}")]
-    if optional:
-        tail.append(button(tr.gettext("Skip") + " »", f"rep:skip:{step}"))
+def step_keyboard(tr: Translator, field: Field) -> InlineKeyboardMarkup:
+    """The field's choices and its kind's extra buttons, then Back and (optional fields) Skip."""
+    choices = [(tr.gettext(label), value) for value, label in (field.choices or {}).items()]
+    choices += [(tr.gettext(label), value) for label, value in field.kind.extra]
+    buttons = [button(label, REPORT.build("a", field.key, value)) for label, value in choices]
+    per_row = field.per_row
+    rows = [buttons[start : start + per_row] for start in range(0, len(buttons), per_row)]
+    tail = [button("« " + tr.gettext("Back"), REPORT.build("back", field.key))]
+    if field.optional:
+        tail.append(button(tr.gettext("Skip") + " »", REPORT.build("skip", field.key)))
     rows.append(tail)
     return InlineKeyboardMarkup(rows)
 
 
 def summary_keyboard(tr: Translator, fields: list[tuple[str, str]]) -> InlineKeyboardMarkup:
     """An Edit button per field (two per row), then Confirm."""
-    edits = [button("✎ " + label, f"rep:edit:{step}") for step, label in fields]
+    edits = [button("✎ " + label, REPORT.build("edit", key)) for key, label in fields]
     rows = [edits[start : start + 2] for start in range(0, len(edits), 2)]
-    rows.append([button("✅ " + tr.gettext("Confirm and send"), CONFIRM)])
+    rows.append([button("✅ " + tr.gettext("Confirm and send"), REPORT.build("confirm"))])
     return InlineKeyboardMarkup(rows)

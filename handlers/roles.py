@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import html
+
 from telegram import Update
 from telegram.ext import CommandHandler
 
@@ -41,12 +43,12 @@ async def grant(update: Update, context: HotlineContext) -> None:
     tr = context.tr
     parsed = parse_grant(list(context.args or []))
     if parsed is None:
-        await message.reply_text(tr.gettext("Usage: /grant <user id> staff|monitor"))
+        await message.reply_text(html.escape(tr.gettext("Usage: /grant <user id> staff|monitor")))
         return
     user_id, role = parsed
     services = context.services
     if user_id == 0:
-        await message.reply_text(tr.gettext("Usage: /grant <user id> staff|monitor"))
+        await message.reply_text(html.escape(tr.gettext("Usage: /grant <user id> staff|monitor")))
         return
     key = services.keys.key(user_id)  # a Telegram id, or the user number the bot shows staff
     if key in services.admin_keys:
@@ -76,7 +78,7 @@ async def revoke(update: Update, context: HotlineContext) -> None:
     tr = context.tr
     user_id = parse_revoke(list(context.args or []))
     if user_id is None:
-        await message.reply_text(tr.gettext("Usage: /revoke <user id>"))
+        await message.reply_text(html.escape(tr.gettext("Usage: /revoke <user id>")))
         return
     services = context.services
     key = services.keys.key(user_id) if user_id else 0

@@ -10,6 +10,7 @@ restart or not). A gone or foreign row, or a frozen account, gets "no longer ava
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 from datetime import timedelta
 
@@ -17,17 +18,18 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
+from bot.callbacks import SHOW
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_
+from bot.texts.messages import UnknownTemplateError, render
+from bot.texts.messages.discreet import FAMILY_FACING
 from handlers.guard import require
 from handlers.pin import add_action, pin_asked
 from jobs import deletions
-from jobs.messages import UnknownTemplateError, render
-from jobs.messages.discreet import FAMILY_FACING, SHOW_PREFIX
-from jobs.messages.send import send_rendered
+from jobs.send import send_rendered
 from storage import chat_cleanup, safety
 from storage.access import Permission, is_staff
-from storage.cases import staff_contacts
+from storage.recipients import staff_contacts
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,10 @@ STALE = N_("This message is no longer available.")
 
 async def show_button(update: Update, context: HotlineContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None:
+    pressed = SHOW.parse(query.data) if query is not None else None
+    if query is None or pressed is None:  # routing lets only well-formed presses through
         return
-    row = query.data.removeprefix(SHOW_PREFIX)
+    row = pressed.args[0]
     if context.profile.frozen:
         await query.answer(context.tr.gettext(STALE), show_alert=True)
         return
@@ -136,7 +139,7 @@ async def _set_frozen(update: Update, context: HotlineContext, *, frozen: bool) 
             if frozen
             else tr.gettext("Usage: /unfreeze <user id>")
         )
-        await message.reply_text(usage)
+        await message.reply_text(html.escape(usage))
         return
     user_id = int(args[0])
     if user_id == 0:
@@ -160,7 +163,7 @@ async def _set_frozen(update: Update, context: HotlineContext, *, frozen: bool) 
         )
     else:
         text = tr.gettext("User {user} is no longer frozen.")
-    await message.reply_text(text.format(user=user_id))  # plain text: nothing to escape
+    await message.reply_text(html.escape(text.format(user=user_id)))
 
 
 # -- a frozen account writes ----------------------------------------------------------------------
@@ -188,7 +191,7 @@ async def frozen_watch(update: object, context: HotlineContext) -> None:
 
 def register(application: HotlineApplication) -> None:
     application.add_handler(TypeHandler(Update, frozen_watch), group=FROZEN_WATCH_GROUP)
-    application.add_handler(CallbackQueryHandler(show_button, pattern=rf"^{SHOW_PREFIX}\d+$"))
+    application.add_handler(CallbackQueryHandler(show_button, pattern=SHOW.pattern))
     application.add_handler(CommandHandler("freeze", freeze_command))
     application.add_handler(CommandHandler("unfreeze", unfreeze_command))
     add_action(application, SHOW_ACTION, _show_after_pin)

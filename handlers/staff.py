@@ -1,131 +1,56 @@
-"""The staff console: /inbox, /case CODE and the buttons under a case.
+"""The staff console's reading side: /inbox, and a case's card (/case CODE, or a button).
 
-Every button is a plain callback string (`case:st:K7M4-9XQ2:verified`), and every handler checks
-the role on the server (`handlers.guard`) and the move against the lifecycle (`storage.cases`),
-whatever the button claimed. The business itself lives in `storage.cases`; this module only turns
-updates into calls and results into replies.
-
-Notes, questions and merge targets are typed as the staff member's next message: the pending
-input is kept in `user_data["staff_input"]` (persisted, so it survives a restart). A family's
-answer to a question is caught by `family_reply`, in a late handler group, and only when the
-user is not inside another conversation.
+The card shows everything about a case, opened for staff (`storage.case_views`), and offers only
+the moves the lifecycle allows from its status, each with the button its status row gives
+(`storage.statuses`): a plain move asks to confirm, need_info asks for the question, closed asks
+for a reason. What the buttons do is `handlers.staff_actions` (moves, /keep, /visibility),
+`handlers.staff_input` (typed notes, questions, merge codes) and `handlers.staff_contacts`
+(relatives, merging, notes for the family); each re-checks the role on the server.
 """
 
 from __future__ import annotations
 
 import html
-import logging
-from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import (
-    ApplicationHandlerStop,
-    CallbackQueryHandler,
-    CommandHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.callbacks import DESK
+from bot.callbacks import CASE, DESK, INBOX, RECORD
 from bot.context import HotlineApplication, HotlineContext
-from bot.i18n import N_, Translator
-from handlers import desk, staff_contacts
-from handlers import report_keyboards as kb
+from bot.i18n import Translator
+from bot.texts import vocabulary as kb
+from bot.texts.messages.record import record_lines, sign_text
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import CLOSE_REASON_WORDS, EVENT_WORDS
+from handlers import desk
 from handlers.guard import require
+from handlers.pressed import show
 from handlers.replies import reply_html as _reply
-from handlers.status_words import status_word
-from storage import audit, cases, threads
+from handlers.staff_operation import NO_SUCH_CASE, case_press
+from storage import audit, case_views, fields, threads
 from storage.access import Permission
 from storage.codes import normalise_case_code
-from storage.enums import AuditOutcome, CaseStatus, EventKind
-from storage.lifecycle import RefusalReason, TransitionRefused
+from storage.enums import EventKind
+from storage.recipients import monitors_may_read_notes
+from storage.record import record_keys
+from storage.statuses import STATUSES, CardFlow, Status
 
-log = logging.getLogger(__name__)
-
-INPUT_KEY = staff_contacts.INPUT_KEY
-STAFF_INPUT_GROUP = -10  # before conversations, acting only when input is pending
 MAX_EVENTS_SHOWN = 10
 MAX_BODY_SHOWN = 300
-NOTE_LIMIT = 2000
-
-CLOSE_REASON_WORDS = {
-    "duplicate": N_("duplicate"),
-    "withdrawn": N_("withdrawn by the family"),
-    "rejected": N_("rejected"),
-}
-EVENT_WORDS: dict[str, str] = {
-    EventKind.CREATED: N_("reported"),
-    EventKind.STATUS_CHANGED: N_("status changed"),
-    EventKind.PUBLIC_NOTE: N_("note for the family"),
-    EventKind.FAMILY_NOTE: N_("note for the family only"),
-    EventKind.INTERNAL_NOTE: N_("internal note"),
-    EventKind.INFO_REQUESTED: N_("question to the family"),
-    EventKind.INFO_RECEIVED: N_("answer from the family"),
-    EventKind.CONTACT_LINKED: N_("relative linked"),
-    EventKind.MERGED: N_("merged"),
-    EventKind.VISIBILITY_CHANGED: N_("publicity changed"),
-}
-FIELD_WORDS = {
-    "detainee_name": N_("Name"),
-    "birth_date": N_("Date of birth"),
-    "place": N_("Place of detention"),
-    "charges": N_("Charges"),
-    "held_at": N_("Held at"),
-    "lawyer": N_("Lawyer"),
-    "health": N_("Health"),
-}
-REFUSALS = {
-    RefusalReason.UNKNOWN_STATUS: N_("That status does not exist."),
-    RefusalReason.SAME_STATUS: N_("The case already has this status."),
-    RefusalReason.FINAL: N_(
-        "This case is final (returned home or deceased): its status cannot change any more."
-    ),
-    RefusalReason.CLOSED_ONLY_REOPEN: N_(
-        "This case is closed: the only possible change is to reopen it (back to under review)."
-    ),
-    RefusalReason.NOT_IN_GRAPH: N_("This change is not allowed from the case's current status."),
-}
 
 
 def status_label(tr: Translator, status: str) -> str:
     return status_word(tr, status)
 
 
-def refusal_text(tr: Translator, refused: TransitionRefused) -> str:
-    return tr.gettext("Refused: {reason} ({old} → {new})").format(
-        reason=tr.gettext(REFUSALS[refused.reason]),
-        old=status_label(tr, refused.old),
-        new=status_label(tr, refused.new),
-    )
-
-
-def parse_callback(data: str | None) -> tuple[str, str, str] | None:
-    """`case:<verb>:<CODE>[:<arg>]` -> (verb, code, arg); None when malformed."""
-    if not data:
-        return None
-    parts = data.split(":")
-    if len(parts) not in (3, 4) or parts[0] != "case":
-        return None
-    code = normalise_case_code(parts[2])
-    if code is None:
-        return None
-    return parts[1], code, parts[3] if len(parts) == 4 else ""
-
-
-async def _answer(update: Update) -> None:
-    if update.callback_query is not None:
-        await update.callback_query.answer()
-
-
-def _staff_contacts(context: HotlineContext) -> cases.StaffContacts:
-    services = context.services
-    return cases.staff_contacts(services.admin_keys, services.staff_chat_key)
+def _button(label: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=data)
 
 
 # -- /inbox -----------------------------------------------------------------------------------
 
 
-def inbox_markup(tr: Translator, page: cases.InboxPage) -> InlineKeyboardMarkup:
+def inbox_markup(tr: Translator, page: case_views.InboxPage) -> InlineKeyboardMarkup:
     rows = [
         [
             InlineKeyboardButton(
@@ -136,16 +61,16 @@ def inbox_markup(tr: Translator, page: cases.InboxPage) -> InlineKeyboardMarkup:
                         tr.format_date(item.created_at.date()),
                     )
                 ),
-                callback_data=f"case:show:{item.code}",
+                callback_data=CASE.build("show", item.code),
             )
         ]
         for item in page.items
     ]
     paging = []
     if page.page > 0:
-        paging.append(InlineKeyboardButton("◀", callback_data=f"inbox:{page.page - 1}"))
+        paging.append(InlineKeyboardButton("◀", callback_data=INBOX.bare(page.page - 1)))
     if page.page + 1 < page.pages:
-        paging.append(InlineKeyboardButton("▶", callback_data=f"inbox:{page.page + 1}"))
+        paging.append(InlineKeyboardButton("▶", callback_data=INBOX.bare(page.page + 1)))
     if paging:
         rows.append(paging)
     return InlineKeyboardMarkup(rows)
@@ -155,13 +80,13 @@ async def inbox(update: Update, context: HotlineContext) -> None:
     """New and need_info cases, oldest first, a page at a time."""
     if not await require(update, context, Permission.REVIEW_CASES, action="case.inbox"):
         return
-    await _answer(update)
-    page_number = 0
     query = update.callback_query
-    if query is not None and query.data and query.data.removeprefix("inbox:").isdigit():
-        page_number = int(query.data.removeprefix("inbox:"))
+    pressed = INBOX.parse(query.data) if query is not None else None
+    page_number = (pressed.int_arg(0) if pressed is not None else None) or 0
+    if query is not None:
+        await query.answer()
     async with context.services.sessions() as session:
-        page = await cases.inbox(session, page_number)
+        page = await case_views.inbox(session, page_number)
     tr = context.tr
     # The family conversations come first: a family waiting for a person matters most.
     counts = await desk.thread_counts(context)
@@ -183,7 +108,7 @@ async def inbox(update: Update, context: HotlineContext) -> None:
     markup = InlineKeyboardMarkup([desk_row, *inbox_markup(tr, page).inline_keyboard])
     text = f"{conversations}\n\n{text}"
     if query is not None and query.message is not None and query.data:
-        await query.edit_message_text(text, reply_markup=markup)
+        await show(query, text, reply_markup=markup)
     else:
         await _reply(update, text, markup)
 
@@ -191,7 +116,20 @@ async def inbox(update: Update, context: HotlineContext) -> None:
 # -- /case CODE -------------------------------------------------------------------------------
 
 
-def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
+def case_text(tr: Translator, view: case_views.StaffCaseView) -> str:
+    """The card: the case, what the family told (fields registry), the record staff keep,
+    the family's contacts and the latest history. HTML; every stored value escaped."""
+    sections = [
+        _heading_lines(tr, view),
+        _field_lines(tr, view),
+        _record_lines(tr, view),
+        _contact_lines(tr, view),
+        _history_lines(tr, view),
+    ]
+    return "\n\n".join("\n".join(lines) for lines in sections if lines)
+
+
+def _heading_lines(tr: Translator, view: case_views.StaffCaseView) -> list[str]:
     e = html.escape
     lines = [
         tr.gettext("<b>Case {code}</b>").format(code=e(view.code)),
@@ -220,15 +158,37 @@ def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
                 reason=e(kb.word(tr, CLOSE_REASON_WORDS, view.closed_reason))
             )
         )
-    lines.append("")
-    for name, label in FIELD_WORDS.items():
-        value = view.personal.get(name)
+    return lines
+
+
+def _field_lines(tr: Translator, view: case_views.StaffCaseView) -> list[str]:
+    """What the family told, each in the reader's words and date format (`storage.fields`)."""
+    e = html.escape
+    lines = []
+    for field in fields.REGISTRY.stored_in(fields.PERSONAL):
+        value = view.personal.get(field.column or "")
         if value:
-            if name == "lawyer":
-                value = kb.word(tr, kb.LAWYER_WORDS, value)
-            lines.append(f"{e(tr.gettext(label))}: {e(value)}")
-    lines.append("")
-    lines.append(tr.gettext("Family contacts:"))
+            lines.append(f"{e(tr.gettext(field.label))}: {e(field.kind.show(tr, field, value))}")
+    return lines
+
+
+def _record_lines(tr: Translator, view: case_views.StaffCaseView) -> list[str]:
+    """The prisoner's record (custody, articles, court, hearing...), the group, the last sign."""
+    lines = record_lines(tr, view.record, record_keys())
+    if view.group:
+        lines.append(html.escape(tr.gettext("Group: {name}").format(name=view.group)))
+    last = (
+        sign_text(tr, view.last_sign.kind, view.last_sign.on_date)
+        if view.last_sign
+        else tr.gettext("none logged yet")
+    )
+    lines.append(html.escape(tr.gettext("Last sign of life: {last}").format(last=last)))
+    return lines
+
+
+def _contact_lines(tr: Translator, view: case_views.StaffCaseView) -> list[str]:
+    e = html.escape
+    lines = [tr.gettext("Family contacts:")]
     for contact in view.contacts:
         state = (
             tr.gettext("reporter")
@@ -247,96 +207,95 @@ def case_text(tr: Translator, view: cases.StaffCaseView) -> str:
             else ""
         )
         lines.append(f"• <code>{contact.user_id}</code> · {e(state)}{relation}{phone}{own}")
-    lines.append("")
-    lines.append(tr.gettext("History:"))
+    return lines
+
+
+def _history_lines(tr: Translator, view: case_views.StaffCaseView) -> list[str]:
+    e = html.escape
+    lines = [tr.gettext("History:")]
     for event in view.events[-MAX_EVENTS_SHOWN:]:
         move = ""
         if event.new_status:
             old = status_label(tr, event.old_status) if event.old_status else ""
             move = f" {e(old)}→{e(status_label(tr, event.new_status))}"
         body = ""
-        if event.body:
+        if event.body and event.kind != EventKind.RECORD_CHANGED:  # its body is the value
             short = event.body[:MAX_BODY_SHOWN] + ("…" if len(event.body) > MAX_BODY_SHOWN else "")
             body = f": {e(short)}"
         kind = kb.word(tr, EVENT_WORDS, event.kind)
         lines.append(f"• {tr.format_datetime(event.created_at)} {e(kind)}{move}{body}")
-    return "\n".join(lines)
+    return lines
 
 
-def case_markup(tr: Translator, view: cases.StaffCaseView) -> InlineKeyboardMarkup:
-    """Buttons only for moves the lifecycle allows from the current status."""
-    code = view.code
-    special = {CaseStatus.NEED_INFO, CaseStatus.RETURNED, CaseStatus.CLOSED}
-    moves = [status for status in view.allowed_next if status not in special]
-    rows = [
+def case_markup(tr: Translator, view: case_views.StaffCaseView) -> InlineKeyboardMarkup:
+    """Buttons only for the moves the lifecycle allows from the current status, each as its
+    status's row says (`storage.statuses.CardFlow`); then notes, and relatives to approve."""
+    moves = [STATUSES[status] for status in view.allowed_next]
+    return InlineKeyboardMarkup(
         [
-            InlineKeyboardButton(
-                "→ " + status_label(tr, status), callback_data=f"case:st:{code}:{status}"
+            *_move_rows(tr, view.code, [row for row in moves if row.flow == CardFlow.MOVE]),
+            *_note_rows(tr, view),
+            [_button("✎ " + tr.gettext("Edit details"), RECORD.build("menu", view.code))],
+            *_flow_rows(tr, view.code, [row for row in moves if row.flow != CardFlow.MOVE]),
+            *_approval_rows(tr, view),
+        ]
+    )
+
+
+def _move_rows(tr: Translator, code: str, moves: list[Status]) -> list[list[InlineKeyboardButton]]:
+    """A plain move: "→ <word>" (or the status's own label), then Confirm."""
+    return [
+        [
+            _button(
+                tr.gettext(row.button) if row.button else "→ " + status_label(tr, row.status),
+                CASE.build("st", code, row.status),
             )
         ]
-        for status in moves
+        for row in moves
     ]
-    if CaseStatus.RETURNED in view.allowed_next:
-        rows.append(
-            [InlineKeyboardButton(tr.gettext("Mark returned"), callback_data=f"case:ret:{code}")]
-        )
-    if cases.monitors_may_read_notes(view.visibility):  # a public case: say who reads it
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    tr.gettext("Note for family and monitors"), callback_data=f"case:note:{code}"
-                ),
-                InlineKeyboardButton(
-                    tr.gettext("Note for family only"), callback_data=f"case:fnote:{code}"
-                ),
-            ]
-        )
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    tr.gettext("Add internal note"), callback_data=f"case:inote:{code}"
-                )
-            ]
-        )
-    else:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    tr.gettext("Add note for family"), callback_data=f"case:note:{code}"
-                ),
-                InlineKeyboardButton(
-                    tr.gettext("Add internal note"), callback_data=f"case:inote:{code}"
-                ),
-            ]
-        )
-    if CaseStatus.NEED_INFO in view.allowed_next:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    tr.gettext("Ask family for information"), callback_data=f"case:ask:{code}"
-                )
-            ]
-        )
-    if CaseStatus.CLOSED in view.allowed_next:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    tr.gettext("Merge into another case"), callback_data=f"case:merge:{code}"
-                ),
-                InlineKeyboardButton(tr.gettext("Close"), callback_data=f"case:close:{code}"),
-            ]
-        )
-    for contact in view.contacts:
-        if not contact.approved and not contact.is_reporter:
-            rows.append(
-                [
-                    InlineKeyboardButton(
-                        tr.gettext("Approve contact {user}").format(user=contact.user_id),
-                        callback_data=f"case:link:{code}:{contact.user_id}",
-                    )
-                ]
+
+
+def _flow_rows(tr: Translator, code: str, moves: list[Status]) -> list[list[InlineKeyboardButton]]:
+    """A move that asks something first: the question (need_info), the reason (closed)."""
+    rows = []
+    for row in moves:
+        if row.flow == CardFlow.QUESTION and row.button:
+            rows.append([_button(tr.gettext(row.button), CASE.build("ask", code))])
+        elif row.flow == CardFlow.REASON and row.button:
+            merge = _button(tr.gettext("Merge into another case"), CASE.build("merge", code))
+            rows.append([merge, _button(tr.gettext(row.button), CASE.build("close", code))])
+    return rows
+
+
+def _approval_rows(
+    tr: Translator, view: case_views.StaffCaseView
+) -> list[list[InlineKeyboardButton]]:
+    """Someone waiting to be linked as family: compare, verify, approve (`staff_contacts`)."""
+    return [
+        [
+            _button(
+                tr.gettext("Approve contact {user}").format(user=contact.user_id),
+                CASE.build("link", view.code, contact.user_id),
             )
-    return InlineKeyboardMarkup(rows)
+        ]
+        for contact in view.contacts
+        if not contact.approved and not contact.is_reporter
+    ]
+
+
+def _note_rows(tr: Translator, view: case_views.StaffCaseView) -> list[list[InlineKeyboardButton]]:
+    """On a public case, the buttons say who reads a note: the family, and the monitors."""
+    code = view.code
+    internal = _button(tr.gettext("Add internal note"), CASE.build("inote", code))
+    if monitors_may_read_notes(view.visibility):
+        return [
+            [
+                _button(tr.gettext("Note for family and monitors"), CASE.build("note", code)),
+                _button(tr.gettext("Note for family only"), CASE.build("fnote", code)),
+            ],
+            [internal],
+        ]
+    return [[_button(tr.gettext("Add note for family"), CASE.build("note", code)), internal]]
 
 
 async def show_case(update: Update, context: HotlineContext, code: str | None) -> None:
@@ -346,7 +305,7 @@ async def show_case(update: Update, context: HotlineContext, code: str | None) -
         return
     services = context.services
     async with services.sessions() as session, session.begin():
-        view = await cases.case_for_staff(session, services.cipher, code)
+        view = await case_views.case_for_staff(session, services.cipher, code)
         if view is not None:
             audit.record(
                 session,
@@ -356,9 +315,7 @@ async def show_case(update: Update, context: HotlineContext, code: str | None) -
                 at=services.clock(),
             )
     if view is None:
-        await _reply(
-            update, tr.gettext("No case has the code {code}.").format(code=html.escape(code))
-        )
+        await _reply(update, html.escape(tr.gettext(NO_SUCH_CASE).format(code=code)))
         return
     async with services.sessions() as session:
         conversations = await threads.threads_of_case(session, code)
@@ -382,308 +339,15 @@ async def case_command(update: Update, context: HotlineContext) -> None:
     await show_case(update, context, normalise_case_code(args[0]) if args else None)
 
 
-# -- buttons under a case ---------------------------------------------------------------------
-
-VERB_PERMISSIONS: dict[str, Permission] = {
-    "show": Permission.REVIEW_CASES,
-    "st": Permission.CHANGE_STATUS,
-    "verify": Permission.CHANGE_STATUS,
-    "ok": Permission.CHANGE_STATUS,
-    "ret": Permission.CHANGE_STATUS,
-    "close": Permission.CHANGE_STATUS,
-    "cls": Permission.CHANGE_STATUS,
-    "inote": Permission.ADD_NOTES,
-    "ask": Permission.CHANGE_STATUS,
-    "merge": Permission.MERGE_CASES,
-}  # linking relatives, merging and notes for the family: handlers.staff_contacts
-
-
-async def case_button(update: Update, context: HotlineContext) -> None:
-    """Every `case:` callback: parse, check the role for that verb, then act."""
-    query = update.callback_query
-    assert query is not None
-    parsed = parse_callback(query.data)
-    verb = parsed[0] if parsed else "?"
-    permission = VERB_PERMISSIONS.get(verb, Permission.CHANGE_STATUS)
-    if not await require(update, context, permission, action=f"case.button.{verb}"[:48]):
-        return
-    if parsed is None or verb not in VERB_PERMISSIONS:
-        await query.answer(context.tr.gettext("This button is no longer valid."))
-        return
-    await query.answer()
-    _, code, arg = parsed
-    if verb == "show":
-        await show_case(update, context, code)
-    elif verb in ("st", "verify", "ret"):
-        target = {"verify": CaseStatus.VERIFIED, "ret": CaseStatus.RETURNED}.get(verb, arg)
-        await confirm_status(update, context, code, str(target))
-    elif verb == "ok":
-        await apply_status(update, context, code, arg, note=None)
-    elif verb in ("inote", "ask", "merge"):
-        await ask_for_input(update, context, verb, code, "")
-    elif verb == "close":
-        await choose_close_reason(update, context, code)
-    elif verb == "cls":
-        await close_with_reason(update, context, code, arg)
-
-
-async def confirm_status(update: Update, context: HotlineContext, code: str, target: str) -> None:
-    tr = context.tr
-    try:
-        status = CaseStatus(target)
-    except ValueError:
-        await _reply(update, tr.gettext(REFUSALS[RefusalReason.UNKNOWN_STATUS]))
-        return
-    text = tr.gettext("Change case {code} to <b>{status}</b>? The family will be told.").format(
-        code=html.escape(code), status=html.escape(status_label(tr, status))
-    )
-    markup = InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(tr.gettext("Confirm"), callback_data=f"case:ok:{code}:{status}")],
-            [
-                InlineKeyboardButton(
-                    tr.gettext("Confirm and add a note for the family"),
-                    callback_data=f"case:okn:{code}:{status}",
-                )
-            ],
-            [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{code}")],
-        ]
-    )
-    await _reply(update, text, markup)
-
-
-async def apply_status(
-    update: Update, context: HotlineContext, code: str, target: str, *, note: str | None
-) -> None:
-    tr = context.tr
-    services = context.services
-    try:
-        status = CaseStatus(target)
-    except ValueError:
-        await _reply(update, tr.gettext(REFUSALS[RefusalReason.UNKNOWN_STATUS]))
-        return
-    try:
-        async with services.sessions() as session, session.begin():
-            change = await cases.change_status(
-                session,
-                services.cipher,
-                code,
-                status,
-                actor_id=context.profile.id,
-                now=services.clock(),
-                staff=_staff_contacts(context),
-                public_note=note,
-                action="case.returned" if status == CaseStatus.RETURNED else "case.status",
-            )
-    except TransitionRefused as refused:
-        await _refused(update, context, code, refused)
-        return
-    except cases.CaseNotFound:
-        await _reply(update, tr.gettext("No case has the code {code}.").format(code=code))
-        return
-    actor = context.services.cipher.pseudonym(context.profile.id)
-    log.info("case %s: %s -> %s by %s", code, change.old_status, change.new_status, actor)
-    await _reply(update, _changed_text(tr, change))
-    await show_case(update, context, change.code)  # the next move is one tap away
-
-
-def _changed_text(tr: Translator, change: cases.Change) -> str:
-    return tr.ngettext(
-        "Case {code} is now <b>{status}</b>. {count} notification is on its way.",
-        "Case {code} is now <b>{status}</b>. {count} notifications are on their way.",
-        change.queued,
-    ).format(
-        code=html.escape(change.code),
-        status=html.escape(status_label(tr, change.new_status)),
-        count=change.queued,
-    )
-
-
-async def _refused(
-    update: Update, context: HotlineContext, code: str, refused: TransitionRefused
-) -> None:
-    services = context.services
-    async with services.sessions() as session, session.begin():
-        audit.record(
-            session,
-            actor_id=context.profile.id,
-            action="case.status",
-            outcome=AuditOutcome.REFUSED,
-            case_code=code,
-            detail=f"{refused.old}->{refused.new}",
-            at=services.clock(),
-        )
-    await _reply(update, html.escape(refusal_text(context.tr, refused)))
-
-
-async def choose_close_reason(update: Update, context: HotlineContext, code: str) -> None:
-    tr = context.tr
-    markup = InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(tr.gettext(word), callback_data=f"case:cls:{code}:{reason}")]
-            for reason, word in CLOSE_REASON_WORDS.items()
-        ]
-        + [[InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{code}")]]
-    )
-    await _reply(update, tr.gettext("Why is case {code} being closed?").format(code=code), markup)
-
-
-async def close_with_reason(
-    update: Update, context: HotlineContext, code: str, reason: str
-) -> None:
-    tr = context.tr
-    services = context.services
-    try:
-        async with services.sessions() as session, session.begin():
-            change = await cases.close_case(
-                session,
-                services.cipher,
-                code,
-                reason,
-                actor_id=context.profile.id,
-                now=services.clock(),
-            )
-    except TransitionRefused as refused:
-        await _refused(update, context, code, refused)
-        return
-    except (cases.CaseRefused, cases.CaseNotFound):
-        await _reply(update, tr.gettext("This button is no longer valid."))
-        return
-    await _reply(update, _changed_text(tr, change))
-
-
-# -- typed input: notes, questions, merge targets ------------------------------------------------
-
-PROMPTS = {
-    "inote": N_("Write the internal note (only staff will see it):"),
-    "ask": N_("Write the question for the family:"),
-    "merge": N_("Send the code of the case to keep (this case will be closed as its duplicate):"),
-}
-
-
-async def ask_for_input(
-    update: Update, context: HotlineContext, kind: str, code: str, status: str
-) -> None:
-    if context.user_data is not None:
-        context.user_data[INPUT_KEY] = {"kind": kind, "code": code, "status": status}
-    await _reply(
-        update,
-        context.tr.gettext(PROMPTS[kind]) + "\n" + context.tr.gettext("(/cancel to stop)"),
-    )
-
-
-async def staff_input(update: Update, context: HotlineContext) -> None:
-    """The staff member's typed note, question or merge target, if one was asked for."""
-    pending: dict[str, Any] | None = (context.user_data or {}).get(INPUT_KEY)
-    message = update.effective_message
-    if pending is None or message is None or not message.text:
-        return
-    if context.user_data is not None:
-        context.user_data.pop(INPUT_KEY, None)
-    kind, code, status = pending["kind"], pending["code"], pending.get("status", "")
-    permission = Permission.MERGE_CASES if kind == "merge" else Permission.ADD_NOTES
-    if kind in ("status_note", "ask"):
-        permission = Permission.CHANGE_STATUS
-    if not await require(update, context, permission, action=f"case.input.{kind}"):
-        await _stop_here(context)
-    text = message.text.strip()[:NOTE_LIMIT]
-    if kind == "status_note":
-        await apply_status(update, context, code, status, note=text)
-    else:
-        await _save_input(update, context, kind, code, text)
-    await _stop_here(context)
-
-
-async def _save_input(
-    update: Update, context: HotlineContext, kind: str, code: str, text: str
-) -> None:
-    if kind in ("note", "fnote"):  # the prompt said who reads it; so does the answer
-        await staff_contacts.note_typed(update, context, kind, code, text)
-        return
-    if kind == "merge":  # nothing merges before both cases are shown and confirmed
-        await staff_contacts.confirm_merge(update, context, code, text)
-        return
-    tr = context.tr
-    services = context.services
-    actor, now = context.profile.id, services.clock()
-    try:
-        async with services.sessions() as session, session.begin():
-            if kind == "inote":
-                change = await cases.add_internal_note(
-                    session, services.cipher, code, text, actor_id=actor, now=now
-                )
-                reply = tr.gettext("The internal note was added.")
-            else:
-                change = await cases.request_info(
-                    session, services.cipher, code, text, actor_id=actor, now=now
-                )
-                reply = tr.gettext("The question was sent; the case waits for the family's answer.")
-    except TransitionRefused as refused:
-        await _refused(update, context, code, refused)
-        return
-    except cases.CaseNotFound as missing:
-        await _reply(update, tr.gettext("No case has the code {code}.").format(code=str(missing)))
-        return
-    except cases.CaseRefused:
-        await _reply(update, tr.gettext("That cannot be done with these cases."))
-        return
-    pseudonym = context.services.cipher.pseudonym(actor)
-    log.info("case %s: %s by %s (event %d)", code, kind, pseudonym, change.event_id)
-    await _reply(update, reply)
-
-
-async def cancel_input(update: Update, context: HotlineContext) -> None:
-    """/cancel while a note or question was being typed."""
-    if context.user_data is None or INPUT_KEY not in context.user_data:
-        return
-    context.user_data.pop(INPUT_KEY, None)
-    await _reply(update, context.tr.gettext("Cancelled."))
-    await _stop_here(context)
-
-
-async def _stop_here(context: HotlineContext) -> None:
-    """This message was the awaited input: no other handler may take it. Persist first, since
-    stopping also skips the flush group."""
-    await context.application.update_persistence()
-    raise ApplicationHandlerStop
-
-
-async def keep_command(update: Update, context: HotlineContext) -> None:
-    """/keep CODE on|off: keep the detainee's details even if the reporter asks to be forgotten."""
-    if not await require(update, context, Permission.CHANGE_STATUS, action="case.keep"):
-        return
-    tr, services = context.tr, context.services
-    args = list(context.args or [])
-    code = normalise_case_code(args[0]) if len(args) == 2 else None
-    choice = {"on": True, "off": False}.get(args[1].lower()) if len(args) == 2 else None
-    if code is None or choice is None:
-        await _reply(update, html.escape(tr.gettext("Usage: /keep CODE on|off")))
-        return
-    try:
-        async with services.sessions() as session, session.begin():
-            await cases.keep_for_case(
-                session, code, choice, actor_id=context.profile.id, now=services.clock()
-            )
-    except (cases.CaseNotFound, cases.CaseRefused):
-        await _reply(update, html.escape(tr.gettext("No case has this code.")))
-        return
-    text = (
-        tr.gettext("The details of case {code} will be kept if the family asks to be forgotten.")
-        if choice
-        else tr.gettext(
-            "The details of case {code} will be erased if the family asks to be forgotten."
-        )
-    )
-    await _reply(update, html.escape(text.format(code=code)))
+async def show_button(update: Update, context: HotlineContext) -> None:
+    """`case:show:CODE`: the card again (from the inbox, or Cancel under a question)."""
+    pressed = await case_press(update, context, {"show": Permission.REVIEW_CASES})
+    if pressed is not None:
+        await show_case(update, context, pressed.args[0])
 
 
 def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("inbox", inbox))
-    application.add_handler(CommandHandler("keep", keep_command))
     application.add_handler(CommandHandler("case", case_command))
-    application.add_handler(CallbackQueryHandler(inbox, pattern=r"^inbox:\d+$"))
-    staff_contacts.register(application)  # its `case:` verbs first: the first match wins
-    application.add_handler(CallbackQueryHandler(case_button, pattern=r"^case:"))
-    private_text = filters.TEXT & ~filters.COMMAND
-    application.add_handler(CommandHandler("cancel", cancel_input), group=STAFF_INPUT_GROUP)
-    application.add_handler(MessageHandler(private_text, staff_input), group=STAFF_INPUT_GROUP)
+    application.add_handler(CallbackQueryHandler(inbox, pattern=INBOX.pattern))
+    application.add_handler(CallbackQueryHandler(show_button, pattern=CASE.pattern_of("show")))

@@ -4,7 +4,7 @@ The adversary can pose as a relative: it knows detainees' names and birth dates.
 
 - **Linking a relative** (`case:link:CODE:USER`) first shows the person's own report beside the
   case's (what matches, what differs), their Telegram name and username as they filed, and asks how
-  they were verified; only a verification choice (`case:lok:CODE:USER.method`) links them, and
+  they were verified; only a verification choice (`case:lok:CODE:USER:method`) links them, and
   the audit row keeps the method. Someone no longer waiting (approved, or erased by /forget) is
   refused, whatever the button says.
 - **Merging** asks for confirmation with both cases' codes, statuses, regions and dates, so a
@@ -14,36 +14,39 @@ The adversary can pose as a relative: it knows detainees' names and birth dates.
   and on a public case the monitors who follow it); a note can go to the family only. The prompt
   of a note sent with a status change says who reads it too (`case:okn:CODE:STATUS`).
 
-Every press re-checks the role on the server (`handlers.guard.require`). The card's buttons are
-built in `handlers.staff`; the typed note and merge code arrive there too (`staff_input`) and come
-back here to be answered.
+Every press re-checks the role on the server (`handlers.staff_operation.case_press`), and every
+operation runs through `handlers.staff_operation.run`, which answers its refusals. The card's
+buttons are built in `handlers.staff`; the typed note and merge code arrive in
+`handlers.staff_input` and come back here to be answered.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
+from bot.callbacks import CASE
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
-from handlers import report_keyboards as kb
-from handlers.guard import require
+from bot.texts import vocabulary as kb
+from bot.texts.statuses import status_word
+from bot.texts.vocabulary import VERIFICATION_WORDS
+from handlers import staff_operation
 from handlers.replies import reply_html as _reply
-from handlers.status_words import status_word
-from storage import audit, cases, relatives
+from handlers.staff_operation import CASE_REFUSALS, case_press
+from storage import audit, cases, fields, relatives
 from storage.access import Permission
+from storage.cases import CaseRefusal
 from storage.codes import normalise_case_code
 from storage.enums import AuditOutcome, CaseStatus
-from storage.lifecycle import TransitionRefused
+from storage.recipients import NoteReaders, note_readers
 
 log = logging.getLogger(__name__)
 
-INPUT_KEY = "staff_input"  # the pending typed input that handlers.staff.staff_input reads
-PATTERN = r"^case:(link|lok|mok|note|fnote|okn):"
+INPUT_KEY = "staff_input"  # the pending typed input that handlers.staff_input reads
 VERB_PERMISSIONS = {
     "link": Permission.REVIEW_CASES,
     "lok": Permission.CHANGE_STATUS,
@@ -52,80 +55,40 @@ VERB_PERMISSIONS = {
     "fnote": Permission.ADD_NOTES,
     "okn": Permission.CHANGE_STATUS,
 }
-METHOD_WORDS = {
-    "call": N_("A call to the case's reporter"),
-    "documents": N_("Documents"),
-    "known": N_("Known to us"),
-    "other": N_("Other"),
-}
-FIELD_LABELS = {
-    "detainee_name": N_("Name"),
-    "birth_date": N_("Date of birth"),
-    "detention_date": N_("Detained on"),
-    "region": N_("Region"),
-    "place": N_("Place of detention"),
-    "detained_by": N_("Detained by"),
-    "charges": N_("Charges"),
-    "held_at": N_("Held at"),
-    "lawyer": N_("Lawyer"),
-    "health": N_("Health"),
-}
+FIELD_LABELS = {f.column: f.label for f in fields.REGISTRY.compared() if f.column}
+"""The compared facts and their labels, by column (`storage.fields`)."""
 NOTE_PROMPT = N_("Write the note for the family:")
 STATUS_NOTE_PROMPT = N_("Write the note for the family (it is sent with the status change):")
 CANCEL_HINT = N_("(/cancel to stop)")
-NO_LONGER_VALID = N_("This button is no longer valid.")
-
-
-def _parse(data: str | None) -> tuple[str, str, str] | None:
-    parts = (data or "").split(":")
-    if len(parts) not in (3, 4) or parts[0] != "case":
-        return None
-    code = normalise_case_code(parts[2])
-    if code is None:
-        return None
-    return parts[1], code, parts[3] if len(parts) == 4 else ""
 
 
 async def contact_button(update: Update, context: HotlineContext) -> None:
-    query = update.callback_query
-    assert query is not None
-    parsed = _parse(query.data)
-    verb = parsed[0] if parsed else "?"
-    permission = VERB_PERMISSIONS.get(verb, Permission.CHANGE_STATUS)
-    if not await require(update, context, permission, action=f"case.button.{verb}"):
+    pressed = await case_press(update, context, VERB_PERMISSIONS)
+    if pressed is None:
         return
-    if parsed is None or verb not in VERB_PERMISSIONS:
-        await query.answer(context.tr.gettext(NO_LONGER_VALID))
-        return
-    await query.answer()
-    _, code, arg = parsed
-    if verb == "link":
-        await show_comparison(update, context, code, arg)
-    elif verb == "lok":
-        await approve(update, context, code, arg)
-    elif verb == "mok":
-        await apply_merge(update, context, code, arg)
-    elif verb == "okn":
-        await ask_status_note(update, context, code, arg)
+    code, args = pressed.args[0], pressed.args[1:]
+    if pressed.verb == "link":
+        await show_comparison(update, context, code, int(args[0]))
+    elif pressed.verb == "lok":
+        await approve(update, context, code, int(args[0]), args[1])
+    elif pressed.verb == "mok":
+        await apply_merge(update, context, code, args[0])
+    elif pressed.verb == "okn":
+        await ask_status_note(update, context, code, CaseStatus(args[0]))
     else:
-        await ask_note(update, context, code, family_only=verb == "fnote")
+        await ask_note(update, context, code, family_only=pressed.verb == "fnote")
 
 
 # -- linking a relative --------------------------------------------------------------------------
 
 
 def _value(tr: Translator, name: str, value: str | None) -> str:
-    if not value:
-        return "—"
-    if name in ("birth_date", "detention_date"):
-        shown = relatives.birth_shown(value)
-        return tr.format_date(shown) if isinstance(shown, date) else value
-    words = {
-        "region": kb.REGION_WORDS,
-        "detained_by": kb.DETAINER_WORDS,
-        "lawyer": kb.LAWYER_WORDS,
-    }.get(name)
-    return kb.word(tr, words, value) if words else value
+    field = fields.REGISTRY.by_column(fields.PERSONAL, name) or fields.REGISTRY.by_column(
+        fields.CASES, name
+    )
+    if not value or field is None:
+        return value or "—"
+    return field.kind.show(tr, field, value)
 
 
 def comparison_text(tr: Translator, seen: relatives.Comparison) -> str:
@@ -192,88 +155,64 @@ def comparison_markup(tr: Translator, seen: relatives.Comparison) -> InlineKeybo
         [
             InlineKeyboardButton(
                 tr.gettext("Link · {method}").format(method=tr.gettext(word)),
-                callback_data=f"case:lok:{seen.code}:{seen.user_id}.{method}",
+                callback_data=CASE.build("lok", seen.code, seen.user_id, method),
             )
         ]
-        for method, word in METHOD_WORDS.items()
+        for method, word in VERIFICATION_WORDS.items()
     ]
     rows.append(
-        [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{seen.code}")]
+        [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=CASE.build("show", seen.code))]
     )
     return InlineKeyboardMarkup(rows)
 
 
-async def show_comparison(update: Update, context: HotlineContext, code: str, arg: str) -> None:
+async def show_comparison(update: Update, context: HotlineContext, code: str, user: int) -> None:
     tr, services = context.tr, context.services
-    if not arg.isdigit():
-        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
-        return
     async with services.sessions() as session, session.begin():
-        seen = await relatives.comparison(session, services.cipher, code, int(arg))
+        seen = await relatives.comparison(session, services.cipher, code, user)
         audit.record(
             session,
             actor_id=context.profile.id,
             action="case.compare_contact",
             outcome=AuditOutcome.OK if seen else AuditOutcome.REFUSED,
             case_code=code,
-            target_user_id=int(arg),
+            target_user_id=user,
             at=services.clock(),
         )
     if seen is None:
-        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
+        text = tr.gettext(CASE_REFUSALS[CaseRefusal.NOT_WAITING]).format(code=code)
+        await _reply(update, html.escape(text))
         return
     await _reply(
         update, comparison_text(tr, seen), comparison_markup(tr, seen), protect_content=True
     )
 
 
-async def approve(update: Update, context: HotlineContext, code: str, arg: str) -> None:
+async def approve(
+    update: Update, context: HotlineContext, code: str, user: int, method: str
+) -> None:
     tr, services = context.tr, context.services
-    user, _, method = arg.partition(".")
-    if not user.isdigit() or method not in METHOD_WORDS:
-        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
-        return
-    try:
-        async with services.sessions() as session, session.begin():
-            await cases.link_contact(
-                session,
-                services.cipher,
-                code,
-                int(user),
-                actor_id=context.profile.id,
-                now=services.clock(),
-                verified_by=method,
-            )
-    except (cases.CaseRefused, cases.CaseNotFound):
-        async with services.sessions() as session, session.begin():
-            audit.record(
-                session,
-                actor_id=context.profile.id,
-                action="case.link_contact",
-                outcome=AuditOutcome.REFUSED,
-                case_code=code,
-                target_user_id=int(user),
-                detail="not waiting for approval",
-                at=services.clock(),
-            )
-        await _reply(
-            update,
-            html.escape(
-                tr.gettext(
-                    "Nobody is waiting to be linked to case {code} under this id any more "
-                    "(already linked, or their data was erased). Nothing was changed."
-                ).format(code=code)
-            ),
-        )
-        return
-    await _reply(
+    linked = await staff_operation.run(
         update,
-        html.escape(
-            tr.gettext(
-                "User {user} now receives the updates of case {code} (verified by: {method})."
-            ).format(user=user, code=code, method=tr.gettext(METHOD_WORDS[method]))
+        context,
+        lambda session: cases.link_contact(
+            session,
+            services.cipher,
+            code,
+            user,
+            actor_id=context.profile.id,
+            now=services.clock(),
+            verified_by=method,
         ),
+        action="case.link_contact",
+        code=code,
     )
+    if linked is None:
+        return
+    text = tr.gettext(
+        "User {user} now receives the updates of case {code} (verified by: {method})."
+    ).format(user=user, code=code, method=tr.gettext(VERIFICATION_WORDS[method]))
+    await _reply(update, html.escape(text))
 
 
 # -- merging -------------------------------------------------------------------------------------
@@ -290,23 +229,21 @@ def _side(tr: Translator, side: cases.MergeSide) -> str:
 
 async def confirm_merge(update: Update, context: HotlineContext, code: str, typed: str) -> None:
     """The staff member typed the code of the case to keep: show both, and ask."""
-    tr, services = context.tr, context.services
+    tr = context.tr
     target = normalise_case_code(typed)
     if target is None:
         await _reply(update, html.escape(tr.gettext("That is not a case code.")))
         return
-    try:
-        async with services.sessions() as session:
-            merged, kept = await cases.merge_preview(session, code, target)
-    except cases.CaseNotFound as missing:
-        await _reply(
-            update,
-            html.escape(tr.gettext("No case has the code {code}.").format(code=str(missing))),
-        )
+    sides = await staff_operation.run(
+        update,
+        context,
+        lambda session: cases.merge_preview(session, code, target),
+        action="case.merge",
+        code=code,
+    )
+    if sides is None:
         return
-    except (cases.CaseRefused, TransitionRefused):
-        await _reply(update, html.escape(tr.gettext("That cannot be done with these cases.")))
-        return
+    merged, kept = sides
     text = "\n".join(
         [
             tr.gettext("<b>Merge these two cases?</b>"),
@@ -321,51 +258,42 @@ async def confirm_merge(update: Update, context: HotlineContext, code: str, type
             ),
         ]
     )
+    label = tr.gettext("Merge {code} into {into}").format(code=merged.code, into=kept.code)
     markup = InlineKeyboardMarkup(
         [
-            [
-                InlineKeyboardButton(
-                    tr.gettext("Merge {code} into {into}").format(code=merged.code, into=kept.code),
-                    callback_data=f"case:mok:{merged.code}:{kept.code}",
-                )
-            ],
-            [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=f"case:show:{code}")],
+            [InlineKeyboardButton(label, callback_data=CASE.build("mok", merged.code, kept.code))],
+            [InlineKeyboardButton(tr.gettext("Cancel"), callback_data=CASE.build("show", code))],
         ]
     )
     await _reply(update, text, markup)
 
 
-async def apply_merge(update: Update, context: HotlineContext, code: str, arg: str) -> None:
+async def apply_merge(update: Update, context: HotlineContext, code: str, target: str) -> None:
     tr, services = context.tr, context.services
-    target = normalise_case_code(arg)
-    if target is None:
-        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
-        return
-    try:
-        async with services.sessions() as session, session.begin():
-            await cases.merge_cases(
-                session,
-                services.cipher,
-                code,
-                target,
-                actor_id=context.profile.id,
-                now=services.clock(),
-            )
-    except (cases.CaseRefused, cases.CaseNotFound, TransitionRefused):
-        await _reply(update, html.escape(tr.gettext("That cannot be done with these cases.")))
-        return
-    await _reply(
+    merged = await staff_operation.run(
         update,
-        html.escape(
-            tr.gettext("Case {code} was merged into {into}.").format(code=code, into=target)
+        context,
+        lambda session: cases.merge_cases(
+            session,
+            services.cipher,
+            code,
+            target,
+            actor_id=context.profile.id,
+            now=services.clock(),
         ),
+        action="case.merge",
+        code=code,
     )
+    if merged is None:
+        return
+    text = tr.gettext("Case {code} was merged into {into}.").format(code=code, into=target)
+    await _reply(update, html.escape(text))
 
 
 # -- notes ---------------------------------------------------------------------------------------
 
 
-def readers_text(tr: Translator, readers: cases.NoteReaders, *, sent: bool) -> str:
+def readers_text(tr: Translator, readers: NoteReaders, *, sent: bool) -> str:
     """Exactly who reads the note (plain text)."""
     family = tr.ngettext(
         "the family of case {code} ({count} person)",
@@ -392,14 +320,15 @@ async def ask_note(
     """Ask for the note, saying who will read it. Monitors are included only when the staff
     member chose it and the case is public; the pending input remembers what was announced, so
     a case made public meanwhile does not widen the audience."""
-    tr, services = context.tr, context.services
-    try:
-        async with services.sessions() as session:
-            readers = await cases.note_readers(session, code, monitors=not family_only)
-    except cases.CaseNotFound:
-        await _reply(
-            update, html.escape(tr.gettext("No case has the code {code}.").format(code=code))
-        )
+    tr = context.tr
+    readers = await staff_operation.run(
+        update,
+        context,
+        lambda session: note_readers(session, code, monitors=not family_only),
+        action="case.note",
+        code=code,
+    )
+    if readers is None:
         return
     with_monitors = not family_only and readers.monitors_may_read
     if context.user_data is not None:
@@ -417,19 +346,24 @@ async def ask_note(
     await _reply(update, html.escape(text))
 
 
-async def ask_status_note(update: Update, context: HotlineContext, code: str, status: str) -> None:
+async def ask_status_note(
+    update: Update, context: HotlineContext, code: str, status: CaseStatus
+) -> None:
     """A note sent with a status change goes wherever the change goes: on a public case, to the
-    monitors who follow it too. Say so before it is written (handlers.staff applies it)."""
-    tr, services = context.tr, context.services
-    try:
-        target = CaseStatus(status)
-        async with services.sessions() as session:
-            readers = await cases.note_readers(session, code, monitors=True, new_status=target)
-    except (ValueError, cases.CaseNotFound):
-        await _reply(update, html.escape(tr.gettext(NO_LONGER_VALID)))
+    monitors who follow it too. Say so before it is written (`handlers.staff_input` applies
+    it)."""
+    tr = context.tr
+    readers = await staff_operation.run(
+        update,
+        context,
+        lambda session: note_readers(session, code, monitors=True, new_status=status),
+        action="case.status",
+        code=code,
+    )
+    if readers is None:
         return
     if context.user_data is not None:
-        context.user_data[INPUT_KEY] = {"kind": "status_note", "code": code, "status": str(target)}
+        context.user_data[INPUT_KEY] = {"kind": "status_note", "code": code, "status": str(status)}
     text = "\n".join(
         [
             tr.gettext(STATUS_NOTE_PROMPT),
@@ -446,26 +380,27 @@ async def note_typed(
     """Send the typed note as announced (`kind` "note": the family and the monitors; "fnote":
     the family only), and tell the staff member exactly who it went to."""
     tr, services = context.tr, context.services
-    try:
-        async with services.sessions() as session, session.begin():
-            sent = await cases.send_note(
-                session,
-                services.cipher,
-                code,
-                text,
-                monitors=kind == "note",
-                actor_id=context.profile.id,
-                now=services.clock(),
-            )
-    except cases.CaseNotFound:
-        await _reply(
-            update, html.escape(tr.gettext("No case has the code {code}.").format(code=code))
-        )
+    sent = await staff_operation.run(
+        update,
+        context,
+        lambda session: cases.send_note(
+            session,
+            services.cipher,
+            code,
+            text,
+            monitors=kind == "note",
+            actor_id=context.profile.id,
+            now=services.clock(),
+        ),
+        action="case.public_note" if kind == "note" else "case.family_note",
+        code=code,
+    )
+    if sent is None:
         return
     log.info("case %s: %s (event %d)", code, kind, sent.event_id)
     await _reply(update, html.escape(readers_text(tr, sent, sent=True)))
 
 
 def register(application: HotlineApplication) -> None:
-    """Before `handlers.staff`'s catch-all `case:` handler (the first match in a group wins)."""
-    application.add_handler(CallbackQueryHandler(contact_button, pattern=PATTERN))
+    pattern = CASE.pattern_of(*VERB_PERMISSIONS)
+    application.add_handler(CallbackQueryHandler(contact_button, pattern=pattern))

@@ -11,22 +11,20 @@ from __future__ import annotations
 import html
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.callbacks import MENU, STATUS
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
-from handlers.common import MENU_STATUS
+from bot.texts.statuses import status_explanation, status_word
 from handlers.monitor import follow_button
 from handlers.pin import add_action, pin_asked
 from handlers.privacy import remember_sensitive_message
-from handlers.status_words import status_explanation, status_word
 from storage import audit
 from storage.access import is_staff
 from storage.codes import normalise_case_code
 from storage.reports import CaseSummary, MyCases, cases_of, look_up
 
-SHOW_PREFIX = "status:show:"
 PIN_ACTION = "status"
 NOTE_SHOWN = 300
 
@@ -93,7 +91,7 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
             [
                 InlineKeyboardButton(
                     tr.gettext("Details of {code}").format(code=case.code),
-                    callback_data=SHOW_PREFIX + case.code,
+                    callback_data=STATUS.build("show", case.code),
                 )
             ]
         )
@@ -108,7 +106,6 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
         )
     sent = await chat.send_message(
         "\n\n".join(blocks),
-        parse_mode=ParseMode.HTML,
         reply_markup=InlineKeyboardMarkup(buttons) if buttons else None,
         protect_content=bool(mine.cases),
     )
@@ -118,9 +115,10 @@ async def list_cases(update: Update, context: HotlineContext) -> None:
 
 async def show_button(update: Update, context: HotlineContext) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
+    pressed = STATUS.parse(query.data if query is not None else None)
+    assert query is not None and pressed is not None  # routing lets only these through
     await query.answer()
-    typed = query.data.removeprefix(SHOW_PREFIX)
+    typed = pressed.args[0]
     if not await pin_asked(update, context, PIN_ACTION, typed):
         await show_one(update, context, typed)
 
@@ -134,7 +132,7 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
     limiter = services.lookup_limiter
     if not limiter.allow(context.profile.id):
         text = tr.gettext("You have looked up many codes. Please wait a while and try again.")
-        await chat.send_message(text)  # plain text: no parse mode, nothing to escape
+        await chat.send_message(html.escape(text))
         return
     staff = is_staff(context.profile.role)
     # A frozen account (a seized phone) gets the answer for a code it cannot see.
@@ -160,7 +158,7 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
             "I cannot show a case with this code. Please check the code (it looks like "
             "K7M4-9XQ2). If it is your case and the code is right, write to the hotline."
         )
-        await chat.send_message(text)  # plain text: no parse mode, nothing to escape
+        await chat.send_message(html.escape(text))
         return
     lines = _case_lines(tr, case)
     explanation = status_explanation(tr, case.status)
@@ -168,15 +166,13 @@ async def show_one(update: Update, context: HotlineContext, typed: str) -> None:
         lines.append(html.escape(explanation))
     # A stranger's view is only ever given for a public or anonymous case: those monitors follow.
     markup = follow_button(tr, case.code) if context.profile.is_approved_monitor else None
-    sent = await chat.send_message(
-        "\n".join(lines), parse_mode=ParseMode.HTML, protect_content=case.full, reply_markup=markup
-    )
+    sent = await chat.send_message("\n".join(lines), protect_content=case.full, reply_markup=markup)
     if case.full:
         remember_sensitive_message(context, sent.message_id)
 
 
 def register(application: HotlineApplication) -> None:
     application.add_handler(CommandHandler("status", status_command))
-    application.add_handler(CallbackQueryHandler(status_button, pattern=f"^{MENU_STATUS}$"))
+    application.add_handler(CallbackQueryHandler(status_button, pattern=MENU.pattern_of("status")))
     add_action(application, PIN_ACTION, _status)
-    application.add_handler(CallbackQueryHandler(show_button, pattern=f"^{SHOW_PREFIX}"))
+    application.add_handler(CallbackQueryHandler(show_button, pattern=STATUS.pattern))

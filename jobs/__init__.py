@@ -15,15 +15,23 @@ def register_jobs(application: HotlineApplication) -> None:
         deletions,
         delivery,
         digests,
+        hearings,
+        name_index,
         reminders,
         retention,
+        silence,
         sqlite_maintenance,
+        urgent_escalation,
     )
 
     retention.schedule(application)
     delivery.setup(application)
     deletions.setup(application)
     reminders.setup(application)
+    hearings.setup(application)
+    silence.setup(application)
+    name_index.setup(application)
     digests.setup(application)
     broadcast_progress.setup(application)
     sqlite_maintenance.setup(application)
+    urgent_escalation.setup(application)

@@ -5,7 +5,9 @@ broadcast's counts from the outbox rows and edits its progress message:
 `Sent 1,234 of 10,000 · 12% · about 5 min left` under a text bar. Everything it needs is in the
 database (counts from rows, the message id on the Broadcast row), so after a restart it simply
 carries on editing the same message. When no row is left it edits in the summary (delivered,
-blocked, failed) and marks the broadcast summarised.
+blocked, failed) and marks the broadcast summarised. A broadcast with texts in several languages
+shows a line per text (`Українська: 1,200 of 2,000`): each recipient counts under the text they
+read (`storage.broadcasts.counts_by_language`).
 
 Edits share Telegram's overall limit with the delivery job's sends, so each edit first takes a
 turn from the delivery job's pacer: the two together never exceed `send_rate_per_second`.
@@ -14,6 +16,7 @@ turn from the delivery job's pacer: the two together never exceed `send_rate_per
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from datetime import timedelta
@@ -23,12 +26,15 @@ from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
 from bot.i18n import Translator
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from storage import broadcasts
 from storage.broadcasts import BroadcastView, Counts
 from storage.enums import BroadcastStatus
 from storage.identity import telegram_id_of
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.context import HotlineApplication
     from bot.services import Services
 
@@ -52,7 +58,33 @@ def minutes_left(remaining: int, rate: float) -> int:
     return max(1, math.ceil(remaining / max(rate, 0.1) / 60))
 
 
-def progress_text(tr: Translator, numbers: Counts, rate: float, *, paused: bool = False) -> str:
+def language_lines(tr: Translator, by_language: dict[str, Counts], *, final: bool) -> list[str]:
+    """A line per text of a broadcast in several languages (none for a single text)."""
+    if len(by_language) < 2:
+        return []
+    if final:
+        line = tr.gettext("{language}: delivered {delivered} of {total}")
+    else:
+        line = tr.gettext("{language}: sent {done} of {total}")
+    return [
+        line.format(
+            language=LANGUAGE_NAMES.get(code, code),
+            delivered=tr.format_number(numbers.delivered),
+            done=tr.format_number(numbers.done),
+            total=tr.format_number(numbers.total),
+        )
+        for code, numbers in by_language.items()
+    ]
+
+
+def progress_text(
+    tr: Translator,
+    numbers: Counts,
+    rate: float,
+    *,
+    paused: bool = False,
+    by_language: dict[str, Counts] | None = None,
+) -> str:
     done, total = numbers.done, numbers.total
     ratio = done / total if total else 1.0
     line = tr.gettext("Sent {done} of {total} · {percent} · about {minutes} min left").format(
@@ -61,7 +93,7 @@ def progress_text(tr: Translator, numbers: Counts, rate: float, *, paused: bool 
         percent=tr.format_percent(math.floor(ratio * 100) / 100),
         minutes=tr.format_number(minutes_left(numbers.pending, rate)),
     )
-    text = f"{bar(done, total)}\n{line}"
+    text = "\n".join([bar(done, total), line, *language_lines(tr, by_language or {}, final=False)])
     if paused:
         text += "\n" + tr.gettext("Paused. Resume it from /broadcasts.")
     return text
@@ -84,7 +116,8 @@ def summary_text(tr: Translator, item: BroadcastView) -> str:
         body += "\n" + tr.gettext("Not sent (cancelled): {count}").format(
             count=tr.format_number(numbers.cancelled)
         )
-    return f"{bar(numbers.done, numbers.total)}\n{head}\n{body}"
+    lines = language_lines(tr, item.by_language, final=True)
+    return "\n".join([bar(numbers.done, numbers.total), head, body, *lines])
 
 
 class ProgressReporter:
@@ -103,7 +136,10 @@ class ProgressReporter:
             for item in items:
                 if item.status == BroadcastStatus.SENDING:
                     await broadcasts.mark_done_if_drained(session, item.id)
-            items = await broadcasts.unfinished(session)
+            items = [
+                await self._with_languages(session, item)
+                for item in await broadcasts.unfinished(session)
+            ]
             rates = {
                 item.id: await broadcasts.recent_rate(
                     session, item.id, since=services.clock() - RATE_WINDOW
@@ -114,6 +150,17 @@ class ProgressReporter:
             if not self.application.running:
                 return
             await self._show(item, rates.get(item.id, 0.0))
+
+    async def _with_languages(self, session: AsyncSession, item: BroadcastView) -> BroadcastView:
+        if len(item.languages) < 2:
+            return item
+        by_language = await broadcasts.counts_by_language(
+            session,
+            item.id,
+            item.languages,
+            default_language=self.services.settings.default_language,
+        )
+        return dataclasses.replace(item, by_language=by_language)
 
     async def _show(self, item: BroadcastView, measured_rate: float) -> None:
         services = self.services
@@ -126,7 +173,11 @@ class ProgressReporter:
         else:
             rate = measured_rate or services.settings.send_rate_per_second
             text = progress_text(
-                tr, item.counts, rate, paused=item.status == BroadcastStatus.PAUSED
+                tr,
+                item.counts,
+                rate,
+                paused=item.status == BroadcastStatus.PAUSED,
+                by_language=item.by_language,
             )
         if self.shown.get(item.id) != text:
             async with services.sessions() as session:

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from storage import outbox
-from storage.cases import StaffContacts, staff_desk
 from storage.crypto import FieldCipher
 from storage.db import SessionFactory
 from storage.enums import OutboxKind
 from storage.outbox import PRIORITY_STAFF, DeadRow, Outgoing
+from storage.recipients import StaffContacts, staff_desk
 
 SUMMARY_TEMPLATE = "delivery.dead_summary"
 DEAD_LETTER_TEMPLATE = "cases.dead_letter_staff"

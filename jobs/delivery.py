@@ -49,16 +49,19 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
+from telegram.ext import ExtBot
 
 from bot.i18n import Translator
+from bot.texts.messages import UnknownTemplateError, discreet, render
+from bot.texts.messages.base import RenderedMessage
 from jobs.dead_letters import DEAD_LETTER_TEMPLATE, HORIZON_SUFFIX, SUMMARY_TEMPLATE, report_dead
-from jobs.messages import UnknownTemplateError, discreet, render
-from jobs.messages.base import RenderedMessage
-from jobs.messages.send import send_rendered
 from jobs.pacer import GROUP_INTERVAL, PER_CHAT_INTERVAL, WINDOW_MARGIN, Pacer, SendTicket
+from jobs.send import send_rendered
 from storage import outbox
-from storage.cases import StaffContacts
+from storage.enums import OutboxKind
 from storage.outbox import ClaimedMessage
+from storage.reachability import CHAT_NOT_FOUND, record_unreachable
+from storage.recipients import StaffContacts
 from storage.users import mark_blocked
 
 if TYPE_CHECKING:
@@ -185,12 +188,13 @@ class Delivery:
         """A Bot on the Application's token and connection pool, without its rate limiter."""
         if self._bot is None:
             app_bot = self.application.bot
-            self._bot = Bot(
+            self._bot = ExtBot(
                 token=app_bot.token,
                 base_url=self.services.settings.api_base_url,
                 base_file_url=app_bot.base_file_url,
                 request=app_bot.request,
                 get_updates_request=app_bot.request,
+                defaults=app_bot.defaults,  # HTML, as every message the Application sends
             )
         return self._bot
 
@@ -399,7 +403,10 @@ class Delivery:
         except Forbidden:
             await self._blocked(row)
         except BadRequest as error:
-            await self._give_up(row, f"BadRequest:{_error_code(error)}")
+            code = _error_code(error)
+            await self._give_up(row, f"BadRequest:{code}")
+            if code == CHAT_NOT_FOUND and row.kind == OutboxKind.STAFF_ALERT:
+                await self._unreachable(row)
         except ChatMigrated:
             await self._give_up(row, "ChatMigrated")
         except TelegramError as error:  # network errors, timeouts, 5xx: Telegram is away
@@ -522,6 +529,22 @@ class Delivery:
         self.stats.blocked += 1
         self.stats.dead += given_up
 
+    async def _unreachable(self, row: ClaimedMessage) -> None:
+        """A staff notice found no chat (never opened the bot, or the bot left the group):
+        the log and the other staff hear it once, not once per notice."""
+        services = self.services
+        async with services.sessions() as session, session.begin():
+            first = await record_unreachable(
+                session, services.cipher, row.chat_id, staff=self.staff, now=services.clock()
+            )
+        if first:
+            chat = services.cipher.pseudonym(row.chat_id)
+            log.warning(
+                "delivery: staff chat %s cannot be reached (chat not found); its notices are "
+                "given up, the other staff are told once",
+                chat,
+            )
+
     async def _give_up(self, row: ClaimedMessage, reason: str) -> None:
         """The row is dead; staff hear of it in the next summary (`report_dead`)."""
         services = self.services
@@ -562,7 +585,7 @@ def discreet_version(
     row: ClaimedMessage, tr: Translator, message: RenderedMessage
 ) -> RenderedMessage:
     """A family-facing row to a discreet recipient goes out as the notice with its Show button
-    (jobs/messages/discreet.py); it is rendered in full first, so bad parameters still fail."""
+    (bot/texts/messages/discreet.py); it is rendered in full first, so bad parameters still fail."""
     if discreet.is_discreet(row.template, row.discreet):
         return discreet.notice(tr, row.id)
     return message

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from jobs.messages.monitors import split_digest
+from bot.texts.messages.monitors import split_digest
 from storage.digests import digest_items, due_digests, mark_digest_done
 from storage.enums import OutboxKind
 from storage.outbox import PRIORITY_DIGEST, Outgoing, enqueue

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from storage.cases import queue_need_info_reminders, queue_stale_case_list, staff_contacts
+from storage.case_reminders import queue_need_info_reminders, queue_stale_case_list
+from storage.recipients import staff_contacts
 
 if TYPE_CHECKING:
     from bot.context import HotlineApplication, HotlineContext

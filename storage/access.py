@@ -26,6 +26,11 @@ class Permission(StrEnum):
     EXPORT = "export"
     ANSWER_FAMILIES = "answer_families"
     MANAGE_PREPARED_ANSWERS = "manage_prepared_answers"
+    EDIT_RECORD = "edit_record"
+    TAG_CASES = "tag_cases"
+    MANAGE_TAGS = "manage_tags"
+    HANDLE_URGENT = "handle_urgent"  # be on call, take urgent cases, tell the family each step
+    MANAGE_ONCALL = "manage_oncall"  # set the weekly on-call schedule of others
 
 
 _FAMILY = frozenset(
@@ -39,6 +44,9 @@ _STAFF = _FAMILY | {
     Permission.MERGE_CASES,
     Permission.BROADCAST,
     Permission.ANSWER_FAMILIES,
+    Permission.EDIT_RECORD,
+    Permission.TAG_CASES,
+    Permission.HANDLE_URGENT,
 }
 _ADMIN = (
     _STAFF
@@ -48,6 +56,8 @@ _ADMIN = (
         Permission.GRANT_ROLES,
         Permission.EXPORT,
         Permission.MANAGE_PREPARED_ANSWERS,
+        Permission.MANAGE_TAGS,
+        Permission.MANAGE_ONCALL,
     }
 )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.enums import AuditOutcome
@@ -34,10 +33,3 @@ def record(
     )
     session.add(entry)
     return entry
-
-
-async def entries_for(session: AsyncSession, actor_id: int) -> list[AuditEntry]:
-    result = await session.scalars(
-        select(AuditEntry).where(AuditEntry.actor_id == actor_id).order_by(AuditEntry.id)
-    )
-    return list(result)

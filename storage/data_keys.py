@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from storage import fields
 from storage.crypto import FieldCipher
 from storage.db import SessionFactory, checkpoint_wal
 from storage.enums import OutboxStatus
@@ -42,6 +43,7 @@ from storage.models import (
     Meta,
     OutboxMessage,
     PersistenceEntry,
+    ReportForm,
     Thread,
     ThreadMessage,
     utcnow,
@@ -49,15 +51,7 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-PERSONAL_COLUMNS = (
-    "detainee_name",
-    "birth_date",
-    "place",
-    "charges",
-    "held_at",
-    "lawyer",
-    "health",
-)
+PERSONAL_COLUMNS = fields.REGISTRY.columns(fields.PERSONAL)
 CONTACT_COLUMNS = ("contact_phone", "telegram_name", "telegram_username")
 ENVELOPE_META = "envelope"
 """`meta` row set once the values sealed before envelope encryption were given data keys."""
@@ -222,13 +216,15 @@ async def _move_outbox(
 
 
 async def destroy_keys(session: AsyncSession, cipher: FieldCipher, key_ids: Iterable[int]) -> int:
-    """Delete data keys (and, by cascade, outbox rows and persistence entries sealed with them)."""
+    """Delete data keys (and the outbox rows, persistence entries and report forms sealed with
+    them)."""
     ids = sorted(set(key_ids))
     if not ids:
         return 0
     sealed = list(await session.scalars(select(DataKey.sealed).where(DataKey.id.in_(ids))))
     await session.execute(delete(OutboxMessage).where(OutboxMessage.data_key_id.in_(ids)))
     await session.execute(delete(PersistenceEntry).where(PersistenceEntry.data_key_id.in_(ids)))
+    await session.execute(delete(ReportForm).where(ReportForm.data_key_id.in_(ids)))
     await session.execute(delete(DataKey).where(DataKey.id.in_(ids)))
     for token in sealed:
         cipher.forget_data_key(token)

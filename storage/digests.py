@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.crypto import FieldCipher
 from storage.data_keys import case_cipher
 from storage.enums import AlertFilter, EventKind, SubscriptionScope, Visibility
+from storage.library import case_facts, filter_matches
 from storage.models import (
     Case,
     CaseEvent,
@@ -139,7 +140,7 @@ async def digest_items(
         return []
     case_ids = [s.case_id for s in subs if s.scope == SubscriptionScope.CASE and s.case_id]
     regions = [s.region for s in subs if s.scope == SubscriptionScope.REGION and s.region]
-    follows_all = any(s.scope == SubscriptionScope.ALL for s in subs)
+    follows_all = any(s.scope in (SubscriptionScope.ALL, SubscriptionScope.FILTER) for s in subs)
     matches = or_(
         Case.id.in_(case_ids) if case_ids else false(),
         Case.region.in_(regions) if regions else false(),
@@ -157,18 +158,25 @@ async def digest_items(
     )
     if not follows_all:
         query = query.where(matches)
+    saved = any(s.scope == SubscriptionScope.FILTER for s in subs)  # matched case by case
     local = zone(digest.timezone)
     names: dict[int, str | None] = {}
     items: list[dict[str, Any]] = []
     for event, case in (await session.execute(query)).all():
         if not monitor_may_hear(case.visibility, event.kind):
             continue
+        facts = await case_facts(session, case) if saved else None
         filters = [
             s.alert_filter
             for s in subs
             if s.scope == SubscriptionScope.ALL
             or (s.scope == SubscriptionScope.CASE and s.case_id == case.id)
             or (s.scope == SubscriptionScope.REGION and s.region == case.region)
+            or (
+                s.scope == SubscriptionScope.FILTER
+                and facts
+                and filter_matches(s.case_filter, facts)
+            )
         ]
         if not any(wants_event(f or AlertFilter.ALL_CHANGES, event) for f in filters):
             continue

@@ -26,13 +26,19 @@ from storage.models import (
     DigestSetting,
     Meta,
     MonitorRequest,
+    OnCall,
+    OnCallShift,
     OutboxMessage,
     PersistenceEntry,
     PreparedAnswer,
+    ReportForm,
     SensitiveMessage,
+    SignOfLifeEntry,
     Subscription,
     Thread,
     ThreadMessage,
+    UnreachableChat,
+    UrgentCase,
     User,
 )
 
@@ -58,6 +64,12 @@ USER_COLUMNS: tuple[Column[int] | object, ...] = (
     AuditEntry.__table__.c.actor_id,
     AuditEntry.__table__.c.target_user_id,
     DataKey.__table__.c.user_id,
+    SignOfLifeEntry.__table__.c.logged_by,
+    ReportForm.__table__.c.user_id,
+    UnreachableChat.__table__.c.chat_id,
+    UrgentCase.__table__.c.taken_by,
+    OnCall.__table__.c.user_id,
+    OnCallShift.__table__.c.user_id,
 )
 """Every column that names a user (or a private chat, which is the same id)."""
 
@@ -72,6 +84,8 @@ DEDUPE_USER_SEGMENT = {
     "digest": 2,
     "pinfreeze": 1,
     "frozenwrote": 1,
+    "urgent": -1,
+    "urgtaken": -1,
 }
 """Where outbox dedupe keys (``event:42:<chat>``) carry a chat id."""
 

@@ -63,10 +63,6 @@ class RotationReport:
     indexes_unmatched: int = 0
     left_on_old_key: int = 0
 
-    @property
-    def total_resealed(self) -> int:
-        return sum(self.resealed.values())
-
 
 def sealed_tables() -> list[SealedTable]:
     """Every table with `LargeBinary` columns, except `meta` (its key check is replaced whole)."""

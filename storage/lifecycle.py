@@ -1,10 +1,13 @@
-"""The case lifecycle of DESIGN.md as data, and the one check every status change goes through.
+"""The case lifecycle as data, and the one check every status change goes through.
 
     new → under_review → (need_info ↔ under_review) → verified → charged → sentenced → transferred
     any open state → released | returned | closed | deceased;  released → returned
     returned, closed, deceased are final; closed → under_review (reopen) is the only way back.
 
-Kept pure (no database) so it can be tested exhaustively over every pair of statuses.
+The graph is derived from the status table (`storage.statuses`): each status's forward moves,
+plus, from every open status, the exits. Kept pure (no database) so it can be tested
+exhaustively over every pair of statuses (tests/storage/test_lifecycle.py, which transcribes the
+graph above by hand).
 """
 
 from __future__ import annotations
@@ -12,31 +15,19 @@ from __future__ import annotations
 from enum import StrEnum
 
 from storage.enums import CaseStatus
+from storage.statuses import ROWS
 
-S = CaseStatus
-
-FINAL: frozenset[CaseStatus] = frozenset({S.RETURNED, S.CLOSED, S.DECEASED})
+FINAL: frozenset[CaseStatus] = frozenset(row.status for row in ROWS if row.final)
 OPEN: frozenset[CaseStatus] = frozenset(CaseStatus) - FINAL
-EXITS: frozenset[CaseStatus] = frozenset({S.RELEASED, S.RETURNED, S.CLOSED, S.DECEASED})
-
-_FORWARD: dict[CaseStatus, frozenset[CaseStatus]] = {
-    S.NEW: frozenset({S.UNDER_REVIEW}),
-    S.UNDER_REVIEW: frozenset({S.NEED_INFO, S.VERIFIED}),
-    S.NEED_INFO: frozenset({S.UNDER_REVIEW}),
-    S.VERIFIED: frozenset({S.CHARGED}),
-    S.CHARGED: frozenset({S.SENTENCED}),
-    S.SENTENCED: frozenset({S.TRANSFERRED}),
-    S.TRANSFERRED: frozenset(),
-    S.RELEASED: frozenset(),
-}
+EXITS: frozenset[CaseStatus] = frozenset(row.status for row in ROWS if row.exit)
 
 
 def _build() -> dict[CaseStatus, frozenset[CaseStatus]]:
-    graph = {status: (forward | EXITS) - {status} for status, forward in _FORWARD.items()}
-    graph[S.CLOSED] = frozenset({S.UNDER_REVIEW})
-    graph[S.RETURNED] = frozenset()
-    graph[S.DECEASED] = frozenset()
-    return graph
+    """Forward moves, and the exits from every open status (never to itself)."""
+    return {
+        row.status: (row.forward | (frozenset() if row.final else EXITS)) - {row.status}
+        for row in ROWS
+    }
 
 
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = _build()
@@ -91,7 +82,7 @@ def check_transition(old: str, new: str) -> None:
         return
     if before == after:
         raise TransitionRefused(old, new, RefusalReason.SAME_STATUS)
-    if before == S.CLOSED:
+    if before in FINAL and TRANSITIONS[before]:  # closed: reopening is its only move
         raise TransitionRefused(old, new, RefusalReason.CLOSED_ONLY_REOPEN)
     if before in FINAL:
         raise TransitionRefused(old, new, RefusalReason.FINAL)

@@ -96,7 +96,7 @@ class User(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     forgotten_at: Mapped[datetime | None]
     discreet: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    """Pushes say only that there is news, with a Show button (jobs/messages/discreet.py)."""
+    """Pushes say only that there is news, with a Show button (bot/texts/messages/discreet.py)."""
     frozen_at: Mapped[datetime | None]
     """Set by staff (/freeze) or by five wrong PINs: no details, no updates (a seized phone)."""
     pin_hash: Mapped[bytes | None]
@@ -128,6 +128,10 @@ class Case(Base):
     """A detention report and its place in the lifecycle. Only non-identifying fields are plain."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_region_status", "region", "status"),  # /find, /stats (storage/search.py)
+        Index("ix_cases_created_at", "created_at"),  # date ranges, reports per week
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(9), unique=True)
@@ -147,10 +151,13 @@ class Case(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    custody: Mapped[str | None] = mapped_column(String(16), index=True)
+    """Where the person stands (`enums.Custody`), apart from the lifecycle; kept by staff."""
 
 
 class CasePersonal(Base):
-    """The detainee's personal fields, each sealed with the data key."""
+    """The detainee's personal fields, each sealed with the case's data key; which field is
+    which column is said by `storage.fields.REGISTRY`."""
 
     __tablename__ = "case_personal"
 
@@ -159,9 +166,11 @@ class CasePersonal(Base):
     )
     detainee_name: Mapped[bytes | None]
     birth_date: Mapped[bytes | None]
-    place: Mapped[bytes | None]
+    arrest_place: Mapped[bytes | None]
+    """Where the arrest happened (town, address)."""
     charges: Mapped[bytes | None]
-    held_at: Mapped[bytes | None]
+    held_in: Mapped[bytes | None]
+    """Where the person is held now."""
     lawyer: Mapped[bytes | None]
     health: Mapped[bytes | None]
     kept_for_case: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -201,6 +210,70 @@ class CaseEvent(Base):
     body: Mapped[bytes | None]
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (
+        # /stats: the first "verified" of each case, returns per month (storage/stats.py)
+        Index("ix_case_events_new_status_created_at", "new_status", "created_at"),
+    )
+
+
+class UrgentCase(Base):
+    """A case born on the urgent path ("a search or detention is happening now"): what is
+    happening, who took it, how far its alert went. Its answers live where every case keeps
+    them (the place in `case_personal`, by whom in `cases`, the phone in `case_contacts`, all
+    sealed with the case's key), so erasing and re-keying treat them like any other case's."""
+
+    __tablename__ = "urgent_cases"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    what: Mapped[str | None] = mapped_column(String(16))
+    contact_here: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The family asked to be reached here in Telegram (no phone)."""
+    taken_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    """The user key of the staff member who took it: set once, by an atomic update."""
+    taken_at: Mapped[datetime | None]
+    taker_name: Mapped[bytes | None]
+    """The taker's Telegram name, sealed with the master key (it names staff, not the family):
+    the others are told who took it."""
+    last_step: Mapped[str | None] = mapped_column(String(16))
+    last_step_at: Mapped[datetime | None]
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times the alert went out again because nobody took it."""
+    last_alert_at: Mapped[datetime] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
+    report_code: Mapped[str | None] = mapped_column(String(9))
+    """The full report the family filed from these answers later, if any."""
+
+
+class OnCall(Base):
+    """A staff member's own on-call switch (`/oncall on|off`)."""
+
+    __tablename__ = "oncall"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    on_now: Mapped[bool] = mapped_column(Boolean, default=False)
+    off_until: Mapped[datetime | None]
+    """`/oncall off` during a scheduled shift: off until that shift ends."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OnCallShift(Base):
+    """One weekly on-call shift set by an admin, in the hotline's time zone (HOTLINE_TIMEZONE)."""
+
+    __tablename__ = "oncall_shifts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    days: Mapped[int] = mapped_column(Integer)
+    """The days the shift starts on: bit 0 Monday ... bit 6 Sunday."""
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    """Minutes after midnight; an end at or before the start ends on the next day."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Thread(Base):
@@ -279,8 +352,13 @@ class Subscription(Base):
     target: Mapped[str] = mapped_column(String(40), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     region: Mapped[str | None] = mapped_column(String(16))
+    group_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """A group of co-defendants' cases (`case_groups.id`) the monitor follows."""
     alert_filter: Mapped[str] = mapped_column(String(16), default=AlertFilter.ALL_CHANGES)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    case_filter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """A saved case-library filter (scope FILTER): {"region", "custody", "article", "year"}
+    (storage/library.py decides whether a case matches)."""
 
 
 class DigestSetting(Base):
@@ -315,6 +393,20 @@ class Broadcast(Base):
     progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class BroadcastText(Base):
+    """A broadcast's text in one more language (crh, en, ru). The Ukrainian text, required, is
+    `broadcasts.text`; each recipient reads their language's text, or that one."""
+
+    __tablename__ = "broadcast_texts"
+
+    broadcast_id: Mapped[int] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    text: Mapped[bytes]
+    """Sealed, as `broadcasts.text` is."""
 
 
 class OutboxMessage(Base):
@@ -439,6 +531,50 @@ class PersistenceEntry(Base):
     """The entry's own data key, destroyed with the entry (retention, /forget)."""
 
 
+class ReportForm(Base):
+    """A report being filled in (`storage.forms`): the state and the answers, written together
+    in one statement per step. The answers are sealed with the form's own data key."""
+
+    __tablename__ = "report_forms"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    version: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(32))
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)
+    answers: Mapped[bytes]
+    data_key_id: Mapped[int] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class InboxUpdate(Base):
+    """An update from Telegram, stored before Telegram is told it arrived, handled from here
+    (`bot/inbox.py`): a crash replays it instead of losing it.
+
+    `payload` is the update's JSON (a family's words, their Telegram id) sealed with a data key
+    of its own; once the update is handled the payload and the key are destroyed, and the row
+    stays (`update_id` only) for a day so that Telegram delivering it again changes nothing."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The order of arrival, which is the order of handling."""
+    update_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    payload: Mapped[bytes | None]
+    """The update, sealed; None once handled."""
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="SET NULL"), index=True
+    )
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Meta(Base):
     """Small facts about the database itself, such as the sealed key check."""
 
@@ -446,3 +582,150 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[bytes]
+
+
+class GuideVersion(Base):
+    """One imported version of the "what to do" guide (`python -m bot guide import`): the TOML
+    source of every language, validated before it was stored. The newest row is the guide; with
+    none, the files under locales/guide/ are. Public advice, not personal data: not sealed."""
+
+    __tablename__ = "guide_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sources: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseGroup(Base):
+    """Co-defendants tried together (one criminal case, e.g. "the second Simferopol group"):
+    a hearing or verdict set on the group is written to every case in it, in one transaction.
+    The name is sealed with the master key (it may name people) and shown to staff and to
+    monitors following the group."""
+
+    __tablename__ = "case_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[bytes]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseRecord(Base):
+    """The prisoner's record staff keep current (storage/record.py): what the rights groups'
+    lists hold. Values that could identify the person or their family (court, place of
+    detention and its postal address, transfers, health, the criminal case's name) are sealed
+    with the case's data key; dates, articles and the regime stay plain, so hearing reminders
+    and statistics can query them without opening anything."""
+
+    __tablename__ = "case_records"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_groups.id", ondelete="SET NULL"), index=True
+    )
+    articles: Mapped[list[Any] | None] = mapped_column(JSON)
+    criminal_case: Mapped[bytes | None]
+    court: Mapped[bytes | None]
+    next_hearing_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    hearing_access: Mapped[str | None] = mapped_column(String(8))
+    pretrial_until: Mapped[date | None] = mapped_column(Date)
+    sentence_months: Mapped[int | None] = mapped_column(Integer)
+    sentence_regime: Mapped[str | None] = mapped_column(String(16))
+    detention_place: Mapped[bytes | None]
+    postal_address: Mapped[bytes | None]
+    transfers: Mapped[bytes | None]
+    """Earlier places of detention, newest last: sealed JSON [{"place": ..., "until": ISO}]."""
+    punishment_cell_since: Mapped[date | None] = mapped_column(Date)
+    health_flags: Mapped[bytes | None]
+    end_of_term: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignOfLifeEntry(Base):
+    """A sign of life (a letter, a call, a visit, a lawyer's visit) on a day, logged by the
+    family or staff. The silence alarm (storage/signs_of_life.py) watches the newest one."""
+
+    __tablename__ = "signs_of_life"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    on_date: Mapped[date] = mapped_column(Date)
+    logged_by: Mapped[int | None] = mapped_column(BigInteger)
+    """The user key of who logged it (cleared by /forget)."""
+    by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnreachableChat(Base):
+    """A staff chat Telegram says does not exist (`chat not found`: the person never opened the
+    bot, or the bot is not in the staff group). Recorded once, so the other staff are told once,
+    not per notice, and `python -m bot staff list` shows it; gone when that person opens the bot
+    (/start) or the group writes (`storage.reachability`)."""
+
+    __tablename__ = "unreachable_chats"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - an id is never used twice
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """Names the episode in the notices' dedupe keys, so they never name the person."""
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    """The user key (a person) or the group chat id."""
+    reason: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tag(Base):
+    """A label admins define (a short list) and staff put on cases; /find and /stats use them.
+    Tags name groups of cases ("journalist", "Crimean Solidarity"), never a person."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseTag(Base):
+    """A tag on a case (who tagged it is in the audit log)."""
+
+    __tablename__ = "case_tags"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(
+        ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseNameIndex(Base):
+    """The keyed blind index of a case's detainee name alone (storage/search.py), so staff can
+    find a case by name without any name being opened to search. It belongs to the data key
+    that sealed the name: destroying that key (an erasure, a re-key) deletes the row with it,
+    and the index job makes it again from what the new key holds (nothing, after an erasure)."""
+
+    __tablename__ = "case_name_index"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    data_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
+    )
+    name_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    """None: the case holds no name (erased, or never given)."""
+
+
+class ExportGrant(Base):
+    """A monitor's request for the anonymised export of public cases, and an admin's answer."""
+
+    __tablename__ = "export_grants"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=MonitorStatus.PENDING)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]

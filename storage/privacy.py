@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
+from storage import audit, fields, forms
 from storage.access import is_staff
 from storage.crypto import FieldCipher
 from storage.data_keys import (
@@ -36,11 +36,15 @@ from storage.models import (
     CasePersonal,
     DataKey,
     DigestSetting,
+    InboxUpdate,
     MonitorRequest,
     OutboxMessage,
     PersistenceEntry,
+    ReportForm,
+    SignOfLifeEntry,
     Subscription,
     Thread,
+    UnreachableChat,
     User,
 )
 from storage.threads import MessageView, family_messages_of
@@ -52,7 +56,7 @@ FAMILY_EVENT_KINDS = (EventKind.CREATED, EventKind.INFO_RECEIVED, EventKind.CONT
 """Events whose actor is the family member and whose body holds their words: a report, an
 answer to staff, and (written by older versions when a report joined a case) a linked contact's
 summary."""
-PERSONAL_FIELDS = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
+PERSONAL_FIELDS = fields.REGISTRY.columns(fields.PERSONAL)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class HeldCase:
     detainee_name: str | None
     telegram_name: str | None = None
     waiting: bool = False  # an older joined report staff have not approved: no code, no name
+    told: tuple[tuple[str, object], ...] = ()
+    """(field key, value) of what this user may see of what is held (`storage.fields`)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
     if user is None:
         return None
     contacts = await session.execute(
-        select(Case.code, Case.status, CaseContact, CasePersonal.detainee_name)
+        select(Case, CaseContact, CasePersonal)
         .join(CaseContact, CaseContact.case_id == Case.id)
         .outerjoin(CasePersonal, CasePersonal.case_id == Case.id)
         .where(CaseContact.user_id == user_id)
@@ -132,12 +138,11 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
     cases = [
         _held_case(
             await case_cipher(session, cipher, contact.case_id, create=False),
-            code,
-            status,
+            case,
             contact,
-            name,
+            personal,
         )
-        for code, status, contact, name in contacts
+        for case, contact, personal in contacts
     ]
     targets = await session.scalars(
         select(Subscription.target).where(Subscription.user_id == user_id).order_by(Subscription.id)
@@ -162,31 +167,65 @@ async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) ->
         monitor_requests=[
             (cipher.open(r.organisation), cipher.open(r.purpose), r.status) for r in requests
         ],
-        has_draft=bool(await _persistence_keys_of(session, user_id)),
+        has_draft=bool(await _persistence_keys_of(session, user_id))
+        or await forms.exists(session, user_id),
         pending_messages=len(list(pending)),
         thread_messages=await family_messages_of(session, cipher, user_id),
     )
 
 
 def _held_case(
-    cipher: FieldCipher, code: str, status: str, contact: CaseContact, name: bytes | None
+    cipher: FieldCipher, case: Case, contact: CaseContact, personal: CasePersonal | None
 ) -> HeldCase:
     """One contact row as /mydata shows it. A row staff have not approved belongs to another
-    family's case: its code, status and name are theirs, not this user's to see."""
+    family's case: its code, status and details are theirs, not this user's to see."""
     username = cipher.open(contact.telegram_username)
     parts = (cipher.open(contact.telegram_name), f"@{username}" if username else None)
     telegram = " ".join(part for part in parts if part)
     waiting = not (contact.is_reporter or contact.approved)
+    told = _told(cipher, case, contact, personal, waiting=waiting)
     return HeldCase(
-        code="" if waiting else code,
-        status="" if waiting else status,
+        code="" if waiting else case.code,
+        status="" if waiting else case.status,
         is_reporter=contact.is_reporter,
         relation=contact.relation,
         contact_phone=cipher.open(contact.contact_phone),
-        detainee_name=None if waiting else cipher.open(name),
+        detainee_name=None
+        if waiting
+        else cipher.open(personal.detainee_name if personal else None),
         telegram_name=telegram or None,
         waiting=waiting,
+        told=told,
     )
+
+
+def _told(
+    cipher: FieldCipher,
+    case: Case,
+    contact: CaseContact,
+    personal: CasePersonal | None,
+    *,
+    waiting: bool,
+) -> tuple[tuple[str, object], ...]:
+    """The fields (`storage.fields`) held about this contact's case that this user may see:
+    everything they reported, as reporter; the name and their own contact details, as a
+    relative linked later; only their own details while they wait for approval."""
+    told: list[tuple[str, object]] = []
+    for entry in fields.REGISTRY.fields:
+        where = entry.stored
+        if where is None or entry.audience == fields.Audience.STAFF:
+            continue
+        if where.table == fields.CONTACTS:
+            row: object = contact
+        elif waiting or (not contact.is_reporter and entry.key != fields.NAME):
+            continue
+        else:
+            row = personal if where.table == fields.PERSONAL else case
+        raw = getattr(row, where.column, None) if row is not None else None
+        value = cipher.open(raw) if where.sealed and isinstance(raw, bytes) else raw
+        if value not in (None, ""):
+            told.append((entry.key, value))
+    return tuple(told)
 
 
 def coarse_day(now: datetime) -> datetime:
@@ -256,6 +295,9 @@ async def forget_user(
         await session.execute(
             update(CaseEvent).where(CaseEvent.actor_id == user_id).values(actor_id=None)
         )
+    await session.execute(
+        update(SignOfLifeEntry).where(SignOfLifeEntry.logged_by == user_id).values(logged_by=None)
+    )
     # Their conversations with the hotline, staff answers included (desk notices go with them).
     await session.execute(delete(Thread).where(Thread.user_id == user_id))
     contacts = await session.execute(delete(CaseContact).where(CaseContact.user_id == user_id))
@@ -263,6 +305,7 @@ async def forget_user(
         delete(Subscription).where(Subscription.user_id == user_id)
     )
     await session.execute(delete(DigestSetting).where(DigestSetting.user_id == user_id))
+    await session.execute(delete(UnreachableChat).where(UnreachableChat.chat_id == user_id))
     requests = list(
         await session.scalars(select(MonitorRequest.id).where(MonitorRequest.user_id == user_id))
     )
@@ -283,6 +326,7 @@ async def forget_user(
         )
         entry_keys += [key_id for (key_id,) in found if key_id is not None]
     await destroy_keys(session, cipher, entry_keys)
+    await forms.discard(session, cipher, user_id)  # an open report form, with its key
     await destroy_user_key(session, cipher, user_id)
     for case_id in touched:
         await rekey_case(session, cipher, case_id, drop_delivered=case_id in erased)
@@ -340,6 +384,7 @@ class PurgeResult:
     drafts: list[tuple[str, str]]
     outbox_rows: int
     audit_rows: int
+    report_forms: int = 0
 
 
 async def purge_expired(
@@ -373,6 +418,7 @@ async def purge_expired(
     draft_keys = [key_id for (key_id,) in purged if key_id is not None]
     if draft_keys:
         await session.execute(delete(DataKey).where(DataKey.id.in_(draft_keys)))
+    report_forms = await forms.purge_older_than(session, now=now, days=draft_days)
     # A key no row uses any more (an entry written twice at once keeps one of its two keys).
     await session.execute(
         delete(DataKey).where(
@@ -384,6 +430,10 @@ async def purge_expired(
             ),
             DataKey.id.not_in(
                 select(OutboxMessage.data_key_id).where(OutboxMessage.data_key_id.isnot(None))
+            ),
+            DataKey.id.not_in(select(ReportForm.data_key_id)),
+            DataKey.id.not_in(  # an update waiting in the inbox (the bot was down that long)
+                select(InboxUpdate.data_key_id).where(InboxUpdate.data_key_id.isnot(None))
             ),
         )
     )
@@ -399,4 +449,9 @@ async def purge_expired(
     audit_rows = await session.execute(
         delete(AuditEntry).where(AuditEntry.created_at < now - timedelta(days=audit_days))
     )
-    return PurgeResult(drafts=drafts, outbox_rows=_count(outbox), audit_rows=_count(audit_rows))
+    return PurgeResult(
+        drafts=drafts,
+        outbox_rows=_count(outbox),
+        audit_rows=_count(audit_rows),
+        report_forms=report_forms,
+    )

@@ -23,6 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage import fields
 from storage.crypto import FieldCipher
 from storage.data_keys import case_cipher
 from storage.enums import CaseStatus, EventKind
@@ -32,19 +33,9 @@ VERIFICATION_METHODS = ("call", "documents", "known", "other")
 """How staff verified a relative before linking them: a call to the reporter of the case,
 documents, a person known to the hotline, or something else (the audit row keeps which)."""
 
-COMPARED_FIELDS = (
-    "detainee_name",
-    "birth_date",
-    "detention_date",
-    "region",
-    "place",
-    "detained_by",
-    "charges",
-    "held_at",
-    "lawyer",
-    "health",
-)
-_PERSONAL = ("detainee_name", "birth_date", "place", "charges", "held_at", "lawyer", "health")
+COMPARED_FIELDS = tuple(f.stored.column for f in fields.REGISTRY.compared() if f.stored)
+"""The columns of the facts staff compare between two reports (`storage.fields`)."""
+_PERSONAL = fields.REGISTRY.columns(fields.PERSONAL)
 
 
 @dataclass(frozen=True)
@@ -160,24 +151,14 @@ async def candidate(session: AsyncSession, case: Case, user_id: int) -> Candidat
 async def _facts(session: AsyncSession, cipher: FieldCipher, case: Case) -> ReportFacts:
     cipher = await case_cipher(session, cipher, case.id)
     personal = await session.get(CasePersonal, case.id)
-    fields: dict[str, str | None] = {
+    facts: dict[str, str | None] = {
         name: cipher.open(getattr(personal, name)) if personal is not None else None
         for name in _PERSONAL
     }
-    fields["detention_date"] = case.detention_date.isoformat() if case.detention_date else None
-    fields["region"] = case.region
-    fields["detained_by"] = case.detained_by
-    return ReportFacts(case.code, case.status, fields)
-
-
-def birth_shown(value: str | None) -> date | str | None:
-    """A stored birth text as a date when it is one (else as typed: "age 45 on 2025-06-01")."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return value
+    for name in fields.REGISTRY.columns(fields.CASES):
+        value = getattr(case, name)
+        facts[name] = value.isoformat() if isinstance(value, date) else value
+    return ReportFacts(case.code, case.status, facts)
 
 
 async def comparison(

@@ -15,20 +15,23 @@ earlier case, the new reporter learns nothing about it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
+from storage import audit, fields
 from storage.codes import new_case_code
 from storage.crypto import FieldCipher
 from storage.data_keys import case_cipher, new_key
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
 from storage.models import Case, CaseContact, CaseEvent, CasePersonal
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, event_key
+from storage.search import index_case_name
 from storage.users import users_with_role
 
 T_STAFF_NEW_REPORT = "reports.staff_new_report"
@@ -47,22 +50,26 @@ class Filed(StrEnum):
 
 @dataclass(frozen=True)
 class ReportDraft:
-    """The answers of the report conversation, already checked (see handlers.report_fields)."""
+    """The answers of the report form by field key, each already checked by its field's kind
+    (`storage.fields`); `file_report` stores each where the registry says."""
 
-    relation: str | None
-    detainee_name: str
-    detention_date: date | None
-    region: str
-    birth_date: date | None = None
-    age: int | None = None
-    place: str | None = None
-    detained_by: str | None = None
-    charges: str | None = None
-    held_at: str | None = None
-    lawyer: str | None = None
-    health: str | None = None
-    phone: str | None = None
-    visibility: str = Visibility.STAFF_ONLY
+    answers: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, **answers: Any) -> ReportDraft:
+        return cls(dict(answers))
+
+    def but(self, **answers: Any) -> ReportDraft:
+        """The same draft with some answers changed (tests compare neighbouring reports)."""
+        return ReportDraft({**self.answers, **answers})
+
+    @property
+    def detainee_name(self) -> str:
+        return str(self.answers[fields.NAME])
+
+    @property
+    def birth(self) -> tuple[date | None, int | None]:
+        return fields.birth_of(self.answers.get(fields.BIRTH))
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ def person_index_from_stored(
 ) -> str | None:
     """The same key recomputed from the stored (opened) fields, as key rotation needs it.
 
-    `birth_text` is what `_birth_text` sealed: an ISO date, or "age N on YYYY-MM-DD".
+    `birth_text` is what the birth field stores: an ISO date, or "age N on YYYY-MM-DD".
     """
     if not name or not birth_text:
         return None
@@ -124,12 +131,21 @@ def person_index_from_stored(
     return cipher.blind_index(name, birth_text)
 
 
-def _birth_text(draft: ReportDraft, today: date) -> str | None:
-    if draft.birth_date is not None:
-        return draft.birth_date.isoformat()
-    if draft.age is not None:
-        return f"age {draft.age} on {today.isoformat()}"
-    return None
+def _columns(draft: ReportDraft, today: date) -> dict[str, dict[str, object]]:
+    """The answers as column values, by table (unsealed yet); unanswered fields are left to
+    the columns' defaults."""
+    columns: dict[str, dict[str, object]] = {
+        fields.CASES: {},
+        fields.PERSONAL: {},
+        fields.CONTACTS: {},
+    }
+    for field in fields.REGISTRY.fields:
+        if field.stored is None or field.key not in draft.answers:
+            continue
+        value = field.kind.column(draft.answers[field.key], today)
+        if value is not None or field.stored.sealed:
+            columns[field.stored.table][field.stored.column] = value
+    return columns
 
 
 async def staff_chats(session: AsyncSession, staff: StaffChats) -> list[int]:
@@ -205,52 +221,39 @@ async def file_report(
     contact row, so staff can see who is asking before linking them to another family's case."""
     if await reports_in_last_day(session, reporter_id, now=now) >= reports_per_day:
         raise ReportLimitReached
-    index = person_index(cipher, draft.detainee_name, draft.birth_date, draft.age)
+    index = person_index(cipher, draft.detainee_name, *draft.birth)
     earliest, own = await _on_file(session, index, reporter_id)
     if own is not None:
         audit.record(session, actor_id=reporter_id, action="report.repeat", case_code=own, at=now)
         return FiledReport(Filed.ALREADY_REPORTED, own, 0)
+    columns = _columns(draft, now.date())
     case = Case(
         code=await _unused_code(session),
         status=CaseStatus.NEW,
-        visibility=draft.visibility,
-        region=draft.region,
-        detained_by=draft.detained_by,
-        detention_date=draft.detention_date,
         person_index=index,
         duplicate_of=earliest,
         reporter_id=reporter_id,
         created_at=now,
         updated_at=now,
+        **columns[fields.CASES],
     )
     session.add(case)
     await session.flush()
     # The case's own data key seals everything about it (storage.data_keys); the blind index
     # above stays on the master key, so it is comparable across cases.
     cipher = await new_key(session, cipher, case_id=case.id)
-    session.add(
-        CasePersonal(
-            case_id=case.id,
-            detainee_name=cipher.seal(draft.detainee_name),
-            birth_date=cipher.seal(_birth_text(draft, now.date())),
-            place=cipher.seal(draft.place),
-            charges=cipher.seal(draft.charges),
-            held_at=cipher.seal(draft.held_at),
-            lawyer=cipher.seal(draft.lawyer),
-            health=cipher.seal(draft.health),
-        )
-    )
+    session.add(CasePersonal(case_id=case.id, **_sealed(cipher, fields.PERSONAL, columns)))
+    await index_case_name(session, cipher, case.id, draft.detainee_name)  # for /find by name
     session.add(
         CaseContact(
             case_id=case.id,
             user_id=reporter_id,
-            relation=draft.relation,
             is_reporter=True,
             approved=True,
-            contact_phone=cipher.seal(draft.phone),
             telegram_name=cipher.seal(telegram_name),
             telegram_username=cipher.seal(telegram_username),
             created_at=now,
+            **_sealed(cipher, fields.CONTACTS, columns),
         )
     )
     event = CaseEvent(
@@ -267,6 +270,17 @@ async def file_report(
     return FiledReport(Filed.NEW_CASE, case.code, queued)
 
 
+def _sealed(
+    cipher: FieldCipher, table: str, columns: dict[str, dict[str, object]]
+) -> dict[str, object]:
+    """A table's column values, the sealed ones sealed with the case's key."""
+    sealed = {f.column for f in fields.REGISTRY.stored_in(table) if f.stored and f.stored.sealed}
+    return {
+        name: cipher.seal(None if value is None else str(value)) if name in sealed else value
+        for name, value in columns[table].items()
+    }
+
+
 async def _tell_staff(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -277,7 +291,7 @@ async def _tell_staff(
     *,
     now: datetime,
 ) -> int:
-    """No name in the notice: see jobs.messages.reports for why."""
+    """No name in the notice: see bot.texts.messages.reports for why."""
     params = {
         "code": case.code,
         "region": case.region,

@@ -23,12 +23,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
-from storage.cases import StaffContacts, staff_desk
 from storage.crypto import FieldCipher
 from storage.data_keys import key_cipher
 from storage.enums import AuditOutcome, OutboxKind, OutboxStatus
 from storage.models import Case, CaseContact, OutboxMessage, User
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, open_params
+from storage.recipients import StaffContacts, staff_desk
 
 PIN_MIN, PIN_MAX = 4, 8
 MAX_PIN_FAILURES = 5

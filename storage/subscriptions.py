@@ -1,7 +1,7 @@
 """Monitors' subscriptions: who, besides the family, hears about a change to a case.
 
-`monitor_recipients` and `monitor_alerts` are called by `storage.cases` inside the transaction that
-records an event, so the subscribers' outbox rows commit with the change itself. The rule of
+`monitor_recipients` and `monitor_alerts` are called by `storage.recipients` inside the transaction
+that records an event, so the subscribers' outbox rows commit with the change itself. The rule of
 DESIGN.md's "Who sees what": monitors hear only about cases the family did not keep staff-only,
 only about public things (status changes and public notes, never questions to the family or
 internal notes), and only while they are approved monitors (or admins) who have not blocked the
@@ -9,45 +9,39 @@ bot. An anonymous case reaches them as code, region, status and date: no name, a
 (a note can name the person), so a public note on an anonymous case is not sent to monitors.
 
 Alerts are rendered at send time from parameters sealed at queue time, so when a family narrows
-its consent, `change_visibility` rewrites (or cancels) the alerts still waiting in the outbox in
-the same transaction: nothing queued under the wider consent goes out after it was narrowed.
+its consent, `storage.cases.change_visibility` rewrites (or cancels) the alerts still waiting in
+the outbox in the same transaction: nothing queued under the wider consent goes out after it was
+narrowed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
-from storage.crypto import FieldCipher
-from storage.data_keys import case_cipher, key_cipher
 from storage.enums import (
     AlertFilter,
     CaseStatus,
     EventKind,
     MonitorStatus,
-    OutboxStatus,
     Region,
     Role,
     SubscriptionScope,
     Visibility,
 )
-from storage.models import Case, CaseEvent, CasePersonal, OutboxMessage, Subscription, User, utcnow
-from storage.outbox import Outgoing, event_key, open_params, seal_params
+from storage.models import Case, CaseEvent, CaseRecord, Subscription, User, utcnow
+from storage.outbox import Outgoing, event_key
+from storage.statuses import ROWS
 
 T_MONITOR_ALERT = "monitors.alert"
 PUBLIC_EVENT_KINDS = frozenset({EventKind.STATUS_CHANGED, EventKind.PUBLIC_NOTE})
-VERDICTS_AND_RETURNS = frozenset(
-    {CaseStatus.SENTENCED, CaseStatus.RELEASED, CaseStatus.RETURNED, CaseStatus.DECEASED}
-)
-"""The "verdicts" filter: sentenced, released, returned and deceased (status changes only)."""
+VERDICTS_AND_RETURNS: frozenset[CaseStatus] = frozenset(row.status for row in ROWS if row.verdict)
+"""The "verdicts" filter: the statuses marked `verdict` in `storage.statuses` (sentenced,
+released, returned, deceased), status changes only."""
 FOLLOWABLE = (Visibility.PUBLIC, Visibility.ANONYMOUS)
-# How narrow each level is: a move to a higher number narrows consent.
-_NARROWNESS = {Visibility.PUBLIC: 0, Visibility.ANONYMOUS: 1, Visibility.STAFF_ONLY: 2}
 
 
 class NotFollowable(LookupError):
@@ -83,11 +77,28 @@ def monitor_may_hear(visibility: str, kind: str) -> bool:
 
 
 def _matching(case: Case) -> Any:
+    group = select(CaseRecord.group_id).where(CaseRecord.case_id == case.id).scalar_subquery()
     return or_(
         (Subscription.scope == SubscriptionScope.CASE) & (Subscription.case_id == case.id),
         (Subscription.scope == SubscriptionScope.REGION) & (Subscription.region == case.region),
+        (Subscription.scope == SubscriptionScope.GROUP) & (Subscription.group_id == group),
         Subscription.scope == SubscriptionScope.ALL,
+        Subscription.scope == SubscriptionScope.FILTER,  # matched in Python: `_filtered`
     )
+
+
+async def _filtered(session: AsyncSession, case: Case, rows: Any) -> list[Any]:
+    """The rows (user_id, ..., case_filter last) whose saved filter, if any, takes `case`."""
+    from storage.library import case_facts, filter_matches
+
+    kept, facts = [], None
+    for row in rows:
+        if row[-1] is not None:
+            facts = facts or await case_facts(session, case)
+            if not filter_matches(row[-1], facts):
+                continue
+        kept.append(row)
+    return kept
 
 
 def reachable_monitor() -> Any:
@@ -104,16 +115,34 @@ async def monitor_recipients(session: AsyncSession, case: Case, event: CaseEvent
     if not monitor_may_hear(case.visibility, event.kind):
         return []
     rows = await session.execute(
-        select(Subscription.user_id, Subscription.alert_filter)
+        select(Subscription.user_id, Subscription.alert_filter, Subscription.case_filter)
         .join(User, User.id == Subscription.user_id)
         .where(_matching(case), reachable_monitor())
         .order_by(Subscription.user_id)
     )
     recipients: dict[int, None] = {}
-    for user_id, alert_filter in rows:
+    for user_id, alert_filter, _ in await _filtered(session, case, rows):
         if wants_event(alert_filter, event):
             recipients[user_id] = None
     return list(recipients)
+
+
+async def record_recipients(session: AsyncSession, case: Case) -> list[int]:
+    """Monitors told about changes of a public case's record (a new hearing, a transfer):
+    those following it with every change; a "verdicts and returns" filter leaves them out."""
+    if case.visibility != Visibility.PUBLIC:
+        return []
+    rows = await session.execute(
+        select(Subscription.user_id, Subscription.case_filter)
+        .join(User, User.id == Subscription.user_id)
+        .where(
+            _matching(case),
+            reachable_monitor(),
+            Subscription.alert_filter == AlertFilter.ALL_CHANGES,
+        )
+        .order_by(Subscription.user_id)
+    )
+    return list(dict.fromkeys(row[0] for row in await _filtered(session, case, rows)))
 
 
 def alert_params(
@@ -197,6 +226,32 @@ async def follow_case(
     )
 
 
+def group_target(group_id: int) -> str:
+    return f"group:{group_id}"
+
+
+async def follow_group(
+    session: AsyncSession,
+    user_id: int,
+    group_id: int,
+    alert_filter: AlertFilter = AlertFilter.ALL_CHANGES,
+) -> bool:
+    """Follow every case of a group of co-defendants (each still heard of only as far as its
+    own visibility allows)."""
+    from storage.models import CaseGroup
+
+    if await session.get(CaseGroup, group_id) is None:
+        raise NotFollowable(str(group_id))
+    return await _upsert(
+        session,
+        user_id,
+        group_target(group_id),
+        alert_filter,
+        scope=SubscriptionScope.GROUP,
+        group_id=group_id,
+    )
+
+
 async def follow_region(
     session: AsyncSession,
     user_id: int,
@@ -238,104 +293,3 @@ async def subscriptions_of(session: AsyncSession, user_id: int) -> list[Subscrip
         SubscriptionView(sub.target, sub.scope, code, sub.region, sub.alert_filter)
         for sub, code in rows
     ]
-
-
-# -- consent narrowing ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VisibilityChange:
-    code: str
-    old: str
-    new: str
-    event_id: int
-    rewritten: int
-    cancelled: int
-
-
-async def change_visibility(
-    session: AsyncSession,
-    cipher: FieldCipher,
-    case_code: str,
-    new_visibility: Visibility,
-    actor_id: int,
-    *,
-    now: datetime | None = None,
-) -> VisibilityChange:
-    """Record what the family now allows, and make monitor alerts still waiting in the outbox
-    follow it: narrowed to anonymous, they lose the name and note (a note alert is cancelled);
-    narrowed to staff-only, they are cancelled. All in the caller's transaction, with a
-    VISIBILITY_CHANGED event and an audit row. Raises NotFollowable's parent LookupError for an
-    unknown code."""
-    when = now or utcnow()
-    case = await session.scalar(select(Case).where(Case.code == case_code))
-    if case is None:
-        raise LookupError(case_code)
-    old = case.visibility
-    case.visibility = new_visibility
-    event = CaseEvent(
-        case_id=case.id,
-        kind=EventKind.VISIBILITY_CHANGED,
-        old_status=case.status,
-        new_status=case.status,
-        actor_id=actor_id,
-        created_at=when,
-    )
-    session.add(event)
-    await session.flush()
-    rewritten = cancelled = 0
-    if _NARROWNESS[Visibility(new_visibility)] > _NARROWNESS[Visibility(old)]:
-        rewritten, cancelled = await _narrow_pending_alerts(session, cipher, case)
-    audit.record(
-        session,
-        actor_id=actor_id,
-        action="case.visibility",
-        case_code=case.code,
-        detail=f"{old}->{new_visibility}; pending alerts {rewritten} rewritten {cancelled} cut",
-        at=when,
-    )
-    return VisibilityChange(case.code, old, new_visibility, event.id, rewritten, cancelled)
-
-
-async def _narrow_pending_alerts(
-    session: AsyncSession, cipher: FieldCipher, case: Case
-) -> tuple[int, int]:
-    """Rewrite or cancel the case's monitor alerts that are still pending (not yet claimed)."""
-    pending = list(
-        await session.scalars(
-            select(OutboxMessage)
-            .join(CaseEvent, CaseEvent.id == OutboxMessage.event_id)
-            .where(
-                CaseEvent.case_id == case.id,
-                OutboxMessage.template == T_MONITOR_ALERT,
-                OutboxMessage.status == OutboxStatus.PENDING,
-            )
-            .with_for_update()
-        )
-    )
-    cancel: list[int] = []
-    rewritten = 0
-    cipher = await case_cipher(session, cipher, case.id)
-    for row in pending:
-        params = open_params(await key_cipher(session, cipher, row.data_key_id), row.payload)
-        if not monitor_may_hear(case.visibility, str(params.get("kind"))):
-            cancel.append(row.id)
-            continue
-        params.update(name=None, note=None)
-        row.payload = seal_params(cipher, params)
-        row.data_key_id = cipher.key_id
-        rewritten += 1
-    if cancel:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(cancel))
-            .values(status=OutboxStatus.CANCELLED, last_error="consent narrowed")
-        )
-    return rewritten, len(cancel)
-
-
-async def detainee_name(session: AsyncSession, cipher: FieldCipher, case: Case) -> str | None:
-    personal = await session.get(CasePersonal, case.id)
-    if personal is None or personal.detainee_name is None:
-        return None
-    return (await case_cipher(session, cipher, case.id)).open(personal.detainee_name)

@@ -21,7 +21,6 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
-from storage.cases import StaffContacts, all_staff, staff_desk
 from storage.crypto import FieldCipher
 from storage.data_keys import thread_cipher, user_cipher
 from storage.enums import CaseStatus, EventKind, OutboxKind
@@ -36,6 +35,7 @@ from storage.models import (
     User,
 )
 from storage.outbox import PRIORITY_CASE_ALERT, PRIORITY_STAFF, Outgoing, enqueue
+from storage.recipients import StaffContacts, all_staff, staff_desk
 
 T_FAMILY_MESSAGE_STAFF = "threads.family_message_staff"
 T_STAFF_REPLY = "threads.staff_reply"

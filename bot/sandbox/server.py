@@ -33,6 +33,7 @@ from bot.sandbox.state import (
 )
 from bot.sandbox.testapi import add_test_api
 from bot.sandbox.users import UserSide
+from bot.sandbox.webhook import WebhookPusher
 
 STATIC = Path(__file__).parent / "static"
 PERSONAS: dict[str, tuple[int, str]] = {
@@ -102,6 +103,7 @@ class SandboxServer(UserSide):
         self.bot_id = 0
         self.bot_username = "hotline_sandbox_bot"
         self._cursors: dict[int, int] = {}
+        self.webhook_pusher = WebhookPusher(self.world, self._pending)
         self._poller: web.Request | None = None
         """The getUpdates long poll in progress: a second poller meanwhile gets 409."""
         self._new_user_ids = iter(range(10_001, 1_000_000_000))
@@ -170,10 +172,12 @@ class SandboxServer(UserSide):
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
         self._port = int(sockets[0].getsockname()[1])
+        self.webhook_pusher.start()
 
     async def stop(self) -> None:
         self._closing = True
         self.world.notifier.notify()
+        await self.webhook_pusher.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -249,6 +253,8 @@ class SandboxServer(UserSide):
             else:
                 context = botapi.BotContext(self.world, self.stats, self.bot_id, self.bot_username)
                 result = await botapi.METHODS[name](context, params)
+                if name in botapi.SEND_METHODS:
+                    await self._held(params)
         except ApiError as err:
             if err.code == 429:
                 self.stats.status_429 += 1
@@ -292,6 +298,14 @@ class SandboxServer(UserSide):
             if retry is not None:
                 raise self._too_many(retry)
         return None
+
+    async def _held(self, params: Params) -> None:
+        """Hold the answer of a send that `hold_next_send` armed for its chat."""
+        if not self.faults.holds or not params.has("chat_id"):
+            return
+        release = self.faults.holds.pop(params.get_int("chat_id") or 0, None)
+        if release is not None:
+            await release.wait()
 
     @staticmethod
     def _too_many(retry_after: int) -> ApiError:
@@ -365,7 +379,10 @@ class SandboxServer(UserSide):
             await world.notifier.wait_until(
                 lambda: self._closing or bool(self._pending(filtered)), timeout
             )
-        return self._pending(filtered)[:limit]
+        handed = self._pending(filtered)[:limit]
+        for update in handed:
+            world.hand_out(update)
+        return handed
 
     # -- reading what the bot did ----------------------------------------------------------
 
@@ -400,7 +417,19 @@ class SandboxServer(UserSide):
 
     @property
     def pending_updates(self) -> list[dict[str, Any]]:
+        """Updates not yet confirmed by the bot (by its next getUpdates, or a webhook 200)."""
         return list(self.world.updates)
+
+    @property
+    def webhook_target(self) -> str | None:
+        """Where webhook updates are posted (the local stand-in for the bot's HTTPS address);
+        None: not posted."""
+        return self.webhook_pusher.target
+
+    @webhook_target.setter
+    def webhook_target(self, url: str | None) -> None:
+        self.webhook_pusher.target = url
+        self.world.notifier.notify()
 
     def _describe(self, chat_id: int) -> str:
         lines = [f"  #{m.message_id}: {m.plain[:120]!r}" for m in self.messages(chat_id)]
@@ -511,6 +540,14 @@ class SandboxServer(UserSide):
     def set_latency(self, seconds: float) -> None:
         """An artificial round trip added to every send method."""
         self.faults.latency = max(0.0, seconds)
+
+    def hold_next_send(self, chat_id: int) -> asyncio.Event:
+        """The next send to `chat_id` is carried out (the user sees the message at once) but its
+        answer waits until the returned event is set: the bot stands still right after sending,
+        as a process killed at that instant would."""
+        release = asyncio.Event()
+        self.faults.holds[chat_id] = release
+        return release
 
     def heal(self) -> None:
         """Clear every fault and flood limit."""

@@ -326,6 +326,8 @@ class Faults:
     fail_remaining: int | None = 0
     fail_methods: frozenset[str] = frozenset()
     latency: float = 0.0
+    holds: dict[int, asyncio.Event] = field(default_factory=dict)
+    """Per chat: the next send is carried out, then its answer waits for the event."""
 
     @staticmethod
     def take(remaining: int | None) -> tuple[bool, int | None]:
@@ -353,6 +355,9 @@ class World:
         self.chat_actions: list[tuple[int, str]] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.allowed_updates: list[str] | None = None
+        self.handed_out = 0
+        """The highest update_id given to the bot, by getUpdates or the webhook (confirmed or
+        not: an update still in `updates` was not confirmed)."""
         self.notifier = Notifier()
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -394,6 +399,12 @@ class World:
         self.updates.append(update)
         self.notifier.notify()
         return update
+
+    def hand_out(self, update: dict[str, Any]) -> None:
+        """The bot is given `update` (it may still be lost until the bot confirms it)."""
+        if int(update["update_id"]) > self.handed_out:
+            self.handed_out = int(update["update_id"])
+            self.notifier.notify()
 
     def find_bot_message(self, chat_id: int, message_id: int) -> BotMessage | None:
         for message in self.bot_messages.get(chat_id, []):

@@ -312,13 +312,23 @@ class UserSide:
         self.world.push_update({"edited_message": message})
 
     async def press(
-        self, user_id: int, message_id: int, data: str, chat_id: int | None = None
+        self,
+        user_id: int,
+        message_id: int,
+        data: str,
+        chat_id: int | None = None,
+        *,
+        too_old: bool = False,
     ) -> str:
-        """The user taps an inline button; any `data` is delivered (tests forge callbacks)."""
+        """The user taps an inline button; any `data` is delivered (tests forge callbacks).
+
+        A deleted (or unknown) message comes as Telegram's InaccessibleMessage (date 0, no
+        content); so does one `too_old` (Telegram leaves out the content and date of an old
+        message), though it still exists in the chat."""
         user = self.user(user_id)
         chat = self._chat(user_id, chat_id)
         pressed = self.world.find_bot_message(chat.id, message_id)
-        if pressed is not None and not pressed.deleted:
+        if pressed is not None and not pressed.deleted and not too_old:
             message = pressed.to_api()
         else:  # Telegram's InaccessibleMessage
             message = {"chat": chat.to_api(), "message_id": message_id, "date": 0}

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.commands import FAMILY_COMMANDS, STAFF_COMMANDS
-from bot.i18n import LANGUAGE_NAMES
 from bot.sandbox.server import SandboxServer
+from bot.texts.vocabulary import LANGUAGE_NAMES
 from handlers.common import KEEP_LANGUAGE, OFFER_CRIMEAN_TATAR
 from storage.enums import Role
 from storage.models import User
@@ -27,7 +27,7 @@ REACH = "To reach a person at the hotline, just write your message here: it goes
 
 
 def welcome_in(i18n: Any, language: str) -> str:
-    """The /start text: who we are, then how to reach a person (no contact settings here)."""
+    """The /start text as read: who we are, then how to reach a person (no contact settings)."""
     tr = i18n.get(language)
     return tr.gettext(WELCOME) + "\n\n" + tr.gettext(REACH)
 
@@ -59,8 +59,8 @@ async def test_first_contact_takes_telegrams_language_when_it_is_one_of_ours(
     german = sandbox.add_user(language_code="de").id
     for user in (russian, german):
         await sandbox.send_text(user, "/start")
-    assert (await sandbox.next_message(russian)).text == welcome_in(i18n, "ru")
-    assert (await sandbox.next_message(german)).text == welcome_in(i18n, "uk")
+    assert (await sandbox.next_message(russian)).plain == welcome_in(i18n, "ru")
+    assert (await sandbox.next_message(german)).plain == welcome_in(i18n, "uk")
     assert await stored_language(running_bot, russian) == "ru"
     assert await stored_language(running_bot, german) is None  # the default, not a guess
 
@@ -76,7 +76,7 @@ async def test_turkish_telegram_is_offered_crimean_tatar_once_and_it_is_stored_w
     assert i18n.get("uk").gettext(OFFER_CRIMEAN_TATAR) in offer.plain
     assert [label for row in offer.buttons for label, _ in row] == ["Qırımtatarca", "Українська"]
     welcome = await sandbox.next_message(user)
-    assert welcome.text == welcome_in(i18n, "uk")
+    assert welcome.plain == welcome_in(i18n, "uk")
     assert await stored_language(running_bot, user) is None  # only a guess so far
 
     await sandbox.press(user, offer.message_id, offer.button_data("Qırımtatarca"))
@@ -91,7 +91,7 @@ async def test_turkish_telegram_is_offered_crimean_tatar_once_and_it_is_stored_w
 
     await sandbox.send_text(user, "/start")
     again = await sandbox.next_message(user)
-    assert again.text == welcome_in(i18n, "crh")  # no second offer: the next message is the menu
+    assert again.plain == welcome_in(i18n, "crh")  # no second offer: the next message is the menu
 
 
 async def test_declining_the_offer_stores_nothing_and_asks_no_more(
@@ -117,7 +117,7 @@ async def test_other_languages_get_no_offer(running_bot: BotHarness) -> None:
     sandbox, i18n = running_bot.sandbox, running_bot.i18n
     user = sandbox.add_user(language_code="uk").id
     await sandbox.send_text(user, "/start")
-    assert (await sandbox.next_message(user)).text == welcome_in(i18n, "uk")
+    assert (await sandbox.next_message(user)).plain == welcome_in(i18n, "uk")
     await sandbox.send_text(user, "/help")
     await sandbox.next_message(user)
     assert len(sandbox.messages(user)) == 2

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.callbacks import HIDE, REPORT
 from bot.i18n import catalog_path, default_locales_dir, load_catalog
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
@@ -157,18 +158,18 @@ async def report_in(sandbox: SandboxServer, lang: str) -> list[BotMessage]:
             await sandbox.send_text(user, INVALID_DATE)
             question = await sandbox.next_message(user)  # asked again, politely
         if isinstance(value, Tap):
-            data = f"rep:a:{key}:{value.value}"
+            data = REPORT.build("a", key, value.value)
             assert data in question.callback_data, (key, question.callback_data)
             await sandbox.press(user, question.message_id, data)
         else:
             await sandbox.send_text(user, value)
         question = await sandbox.next_message(user)
     summary = question
-    await sandbox.press(user, summary.message_id, "rep:confirm")
+    await sandbox.press(user, summary.message_id, REPORT.build("confirm"))
     filed = await sandbox.next_message(user)
     assert CASE_CODE.search(filed.plain), filed.plain
     offer = await sandbox.next_message(user)
-    assert "hide:chat" in offer.callback_data
+    assert HIDE.build("chat") in offer.callback_data
     await sandbox.send_text(user, "/status")
     status = await sandbox.next_message(user)
     assert CASE_CODE.search(filed.plain).group(0) in status.plain  # type: ignore[union-attr]

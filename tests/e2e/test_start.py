@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.callbacks import GUIDE, LANGUAGE, MENU, URGENT
 from storage.models import User
 from tests.support.harness import BotHarness
 from tests.support.identity import grant
@@ -16,7 +17,13 @@ async def test_start_replies_in_the_users_language_with_the_menu(running_bot: Bo
     reply = await sandbox.next_message(user.id)
     assert "hotline" in reply.plain.lower()
     callbacks = [data for row in reply.buttons for _, data in row]
-    assert callbacks == ["menu:report", "menu:status", "menu:language"]
+    assert callbacks == [
+        URGENT.build("start"),
+        MENU.build("report"),
+        MENU.build("status"),
+        GUIDE.build("open", "-"),
+        MENU.build("language"),
+    ]
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
         stored = await session.scalar(select(User).where(User.id == running_bot.key(user.id)))
@@ -47,7 +54,7 @@ async def test_language_choice_is_stored_and_used(running_bot: BotHarness) -> No
     menu = await sandbox.next_message(user.id)
     labels = [label for row in menu.buttons for label, _ in row]
     assert labels == ["Українська", "Qırımtatarca", "English", "Русский"]
-    await sandbox.press(user.id, menu.message_id, "lang:en")
+    await sandbox.press(user.id, menu.message_id, LANGUAGE.bare("en"))
     edited = await sandbox.wait_for_edit(user.id, menu.message_id)
     assert "English" in edited.plain
     await sandbox.send_text(user.id, "/start")

@@ -1,13 +1,15 @@
 """Answers the report conversation through the sandbox, so report tests stay short.
 
-`answers` maps a step key to what the relative does: a string is typed, `Tap(value)` taps the
-choice with that value, `SKIP` taps Skip. Missing optional steps are skipped.
+`answers` maps a field key (`storage.fields`) to what the relative does: a string is typed,
+`Tap(value)` taps the button with that value, `SKIP` taps Skip. Missing optional steps are
+skipped. Buttons are pressed with the form's codec (`bot.callbacks.REPORT`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.callbacks import HIDE, REPORT
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 
@@ -25,10 +27,10 @@ FULL: dict[str, str | Tap] = {
     "birth": "21.03.1985",
     "detention_date": "05.12.2024",
     "region": Tap("crimea"),
-    "place": "Simferopol, Kyivska 12",
+    "arrest_place": "Simferopol, Kyivska 12",
     "detained_by": Tap("fsb"),
     "charges": "treason (art. 275)",
-    "held_at": "SIZO-1 Simferopol",
+    "held_in": "SIZO-1 Simferopol",
     "lawyer": Tap("yes"),
     "health": "asthma, needs an inhaler",
     "documents": Tap("done"),
@@ -43,7 +45,7 @@ async def begin(sandbox: SandboxServer, user: int, entry: str = "/report") -> Bo
     """Start and consent; returns the first question."""
     await sandbox.send_text(user, entry)
     consent = await sandbox.next_message(user)
-    await sandbox.press(user, consent.message_id, "rep:consent:yes")
+    await sandbox.press(user, consent.message_id, REPORT.build("consent", "yes"))
     return await sandbox.next_message(user)
 
 
@@ -52,7 +54,7 @@ async def answer(
 ) -> BotMessage:
     """Answer one question; returns the bot's next message."""
     if isinstance(value, Tap):
-        data = f"rep:skip:{key}" if value == SKIP else f"rep:a:{key}:{value.value}"
+        data = REPORT.build("skip", key) if value == SKIP else REPORT.build("a", key, value.value)
         assert data in question.callback_data, (data, question.callback_data)
         await sandbox.press(user, question.message_id, data)
     else:
@@ -79,9 +81,9 @@ async def file(
 ) -> BotMessage:
     """The whole conversation, confirmed; returns the bot's reply with the code."""
     summary = await answer_from(sandbox, user, await begin(sandbox, user), answers)
-    await sandbox.press(user, summary.message_id, "rep:confirm")
+    await sandbox.press(user, summary.message_id, REPORT.build("confirm"))
     reply = await sandbox.next_message(user)
     if "code is" in reply.plain:  # then the offer to hide the chat (handlers.privacy)
         offer = await sandbox.next_message(user)
-        assert "hide:chat" in offer.callback_data
+        assert HIDE.build("chat") in offer.callback_data
     return reply

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from bot.callbacks import BROADCAST, BROADCASTS
 from handlers.telegram_html import Problem, check_text
 from storage import broadcasts
 from storage.enums import AuditOutcome, BroadcastStatus, OutboxKind
@@ -43,8 +44,16 @@ async def begin(bot: BotHarness) -> None:
     sandbox = bot.sandbox
     await sandbox.send_text(ADMIN, "/broadcast")
     ask = await sandbox.next_message(ADMIN)
-    await sandbox.press(ADMIN, ask.message_id, "bc:aud:everyone")
+    await sandbox.press(ADMIN, ask.message_id, BROADCAST.build("aud", "everyone"))
     await sandbox.wait_for_edit(ADMIN, ask.message_id)
+
+
+async def no_more_languages(bot: BotHarness) -> None:
+    """After the Ukrainian text: the offer of other languages; No more languages."""
+    sandbox = bot.sandbox
+    offer = await sandbox.next_message(ADMIN)
+    assert BROADCAST.build("done") in offer.callback_data
+    await sandbox.press(ADMIN, offer.message_id, BROADCAST.build("done"))
 
 
 @pytest.mark.parametrize(
@@ -77,8 +86,9 @@ async def test_staff_broadcast_preview_send_progress_summary(running_bot: BotHar
     chats = await seed_users(running_bot, 3)
     await begin(running_bot)
     await sandbox.send_text(ADMIN, "<b>Legal aid</b> on Friday &amp; Saturday")
+    await no_more_languages(running_bot)
     ask_photo = await sandbox.next_message(ADMIN)
-    await sandbox.press(ADMIN, ask_photo.message_id, "bc:nophoto")
+    await sandbox.press(ADMIN, ask_photo.message_id, BROADCAST.build("nophoto"))
     preview = await sandbox.next_message(ADMIN)
     confirm = await sandbox.next_message(ADMIN)
     assert preview.plain == "Legal aid on Friday & Saturday"
@@ -86,7 +96,7 @@ async def test_staff_broadcast_preview_send_progress_summary(running_bot: BotHar
     assert "4 people" in confirm.plain  # 3 users and the admin
     assert await queued(running_bot) == (0, 0)
 
-    await sandbox.press(ADMIN, confirm.message_id, "bc:send")
+    await sandbox.press(ADMIN, confirm.message_id, BROADCAST.build("send"))
     progress = await sandbox.next_message(ADMIN)
     for chat in chats:
         got = await sandbox.next_message(chat)
@@ -124,6 +134,7 @@ async def test_caption_over_1024_with_a_photo_is_refused(running_bot: BotHarness
     await seed_users(running_bot, 2)
     await begin(running_bot)
     await sandbox.send_text(ADMIN, "y" * 1500)
+    await no_more_languages(running_bot)
     await sandbox.next_message(ADMIN)  # send a photo or press No photo
     await sandbox.send_photo(ADMIN)
     answer = await sandbox.next_message(ADMIN)
@@ -137,8 +148,8 @@ async def test_non_staff_cannot_broadcast_nor_press_the_buttons(running_bot: Bot
     await sandbox.send_text(family, "/broadcast")
     refusal = await sandbox.next_message(family)
     assert "only for the hotline's staff" in refusal.plain
-    await sandbox.press(family, refusal.message_id, "bc:send")
-    await sandbox.press(family, refusal.message_id, "bcs:cancel:1")
+    await sandbox.press(family, refusal.message_id, BROADCAST.build("send"))
+    await sandbox.press(family, refusal.message_id, BROADCASTS.build("cancel", 1))
     await sandbox.wait_for_updates_consumed()
     await sandbox.send_text(family, "/broadcasts")
     assert "only for the hotline's staff" in (await sandbox.next_message(family)).plain
@@ -179,8 +190,11 @@ async def test_broadcasts_list_resume_and_cancel_buttons(harness: BotHarness) ->
     await sandbox.send_text(ADMIN, "/broadcasts")
     listing = await sandbox.next_message(ADMIN)
     assert f"#{view.id}" in listing.plain and "paused" in listing.plain
-    assert listing.callback_data == [f"bcs:resume:{view.id}", f"bcs:cancel:{view.id}"]
-    await sandbox.press(ADMIN, listing.message_id, f"bcs:cancel:{view.id}")
+    assert listing.callback_data == [
+        BROADCASTS.build("resume", view.id),
+        BROADCASTS.build("cancel", view.id),
+    ]
+    await sandbox.press(ADMIN, listing.message_id, BROADCASTS.build("cancel", view.id))
     edited = await sandbox.wait_for_edit(ADMIN, listing.message_id)
     assert "cancelled" in edited.plain and edited.callback_data == []
     async with services.sessions() as session:

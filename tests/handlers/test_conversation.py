@@ -12,7 +12,7 @@ import re
 
 from sqlalchemy import func, select, update
 
-from bot.callbacks import DESK, FAMILY
+from bot.callbacks import DESK, FAMILY, FORGET, REPORT, SHOW
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
 from storage import threads
@@ -74,7 +74,7 @@ async def next_notice(sandbox: SandboxServer, chat: int) -> BotMessage:
 async def read_family(sandbox: SandboxServer, family: int) -> BotMessage:
     """The family's next message from the hotline; a discreet notice is opened with Show."""
     message = await sandbox.next_message(family)
-    show = [data for data in message.callback_data if data.startswith("show:")]
+    show = [data for data in message.callback_data if data.startswith(SHOW.head())]
     if show:
         assert "hotline" not in message.plain.lower()  # the lock screen tells nothing
         await sandbox.press(family, message.message_id, show[0])
@@ -137,6 +137,7 @@ async def test_three_rounds_with_attachments_survive_a_kill_nothing_lost_or_twic
         await staff_answers(sandbox, notices[-1], answer)
         received = await read_family(sandbox, family)
         assert answer in received.plain and received.protect_content
+        await wait_until_idle(harness)  # the round is over: "show" handled too
         await harness.kill()  # a crash between rounds
         await harness.start()
         await sandbox.send_text(family, f"Дякую, відповідь {round_number}")
@@ -302,7 +303,8 @@ async def test_stale_button_unknown_command_and_sticker_each_get_an_answer(
     await sandbox.send_text(user, "/export")
     reply = await sandbox.next_message(user)
     assert "/help" in reply.plain
-    query = await sandbox.press(user, reply.message_id, "rep:a:region:crimea")  # no form open
+    no_form_open = REPORT.build("a", "region", "crimea")
+    query = await sandbox.press(user, reply.message_id, no_form_open)
     answered = await sandbox.wait_for_callback_answer(query)
     assert answered.text == "This button is no longer valid."
     query = await sandbox.press(user, reply.message_id, "no-such-family:1")
@@ -461,7 +463,7 @@ async def test_report_form_takes_several_documents_and_staff_see_them_in_the_thr
         sandbox, family, received, {**FULL, "documents": Tap("done")}, start="documents"
     )
     assert "2 files" in summary.plain
-    await sandbox.press(family, summary.message_id, "rep:confirm")
+    await sandbox.press(family, summary.message_id, REPORT.build("confirm"))
     filed = await sandbox.next_message(family)
     found_code = re.search(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}\b", filed.plain)
     assert found_code is not None, filed.plain
@@ -497,7 +499,7 @@ async def test_mydata_lists_the_conversation_and_forget_erases_it(running_bot: B
     assert "Our particular answer" in mine.plain
     await sandbox.send_text(family, "/forget")
     ask = await sandbox.next_message(family)
-    await sandbox.press(family, ask.message_id, "forget:yes")
+    await sandbox.press(family, ask.message_id, FORGET.build("yes"))
     await wait_until_idle(running_bot)
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:

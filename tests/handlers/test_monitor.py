@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.callbacks import MONITOR
 from storage import cases, subscriptions
 from storage.enums import AuditOutcome, CaseStatus, MonitorStatus, Region, Role, Visibility
 from storage.models import AuditEntry, OutboxMessage, Subscription, User
@@ -179,8 +180,8 @@ async def test_status_lookup_offers_follow_to_approved_monitors_only(
 
     await sandbox.send_text(monitor, f"/status {code}")
     seen_by_monitor = await sandbox.next_message(monitor)
-    assert seen_by_monitor.callback_data == [f"mon:follow:{code}"]
-    await sandbox.press(monitor, seen_by_monitor.message_id, f"mon:follow:{code}")
+    assert seen_by_monitor.callback_data == [MONITOR.build("follow", code)]
+    await sandbox.press(monitor, seen_by_monitor.message_id, MONITOR.build("follow", code))
     offer = await sandbox.next_message(monitor)
     assert code in offer.plain
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from jobs.messages import render
+from bot.callbacks import CASE, FORGET, INBOX
+from bot.texts.messages import render
 from storage.enums import AuditOutcome, CaseStatus, Role
 from storage.models import AuditEntry, Case, CaseEvent, CasePersonal
 from storage.users import set_language
@@ -61,18 +62,18 @@ async def test_verify_note_returned_reach_the_family_in_order(
     assert code in card.plain and "Ivan Petrenko" in card.plain
     assert "Crimea" in card.plain and "under_review" not in card.plain  # words, not stored codes
     buttons = card.callback_data
-    assert f"case:st:{code}:verified" in buttons
-    assert f"case:st:{code}:charged" not in buttons  # not allowed from under_review
+    assert CASE.build("st", code, "verified") in buttons
+    assert CASE.build("st", code, "charged") not in buttons  # not allowed from under_review
 
-    await sandbox.press(STAFF, card.message_id, f"case:st:{code}:verified")
+    await sandbox.press(STAFF, card.message_id, CASE.build("st", code, "verified"))
     confirm = await sandbox.next_message(STAFF)
     pressed = time.monotonic()
-    await sandbox.press(STAFF, confirm.message_id, f"case:ok:{code}:verified")
+    await sandbox.press(STAFF, confirm.message_id, CASE.build("ok", code, "verified"))
     await sandbox.next_message(STAFF)
     first = await sandbox.next_message(family)
     latencies = [first.sent_at - pressed]
 
-    await sandbox.press(STAFF, card.message_id, f"case:note:{code}")
+    await sandbox.press(STAFF, card.message_id, CASE.build("note", code))
     await sandbox.next_message(STAFF)  # the prompt
     pressed = time.monotonic()
     await sandbox.send_text(STAFF, "The lawyer visited him today & he is well.")
@@ -80,10 +81,10 @@ async def test_verify_note_returned_reach_the_family_in_order(
     second = await sandbox.next_message(family)
     latencies.append(second.sent_at - pressed)
 
-    await sandbox.press(STAFF, card.message_id, f"case:ret:{code}")
+    await sandbox.press(STAFF, card.message_id, CASE.build("st", code, "returned"))
     confirm = await sandbox.next_message(STAFF)
     pressed = time.monotonic()
-    await sandbox.press(STAFF, confirm.message_id, f"case:ok:{code}:returned")
+    await sandbox.press(STAFF, confirm.message_id, CASE.build("ok", code, "returned"))
     await sandbox.next_message(STAFF)
     third = await sandbox.next_message(family)
     latencies.append(third.sent_at - pressed)
@@ -131,7 +132,11 @@ async def test_non_staff_is_refused_and_audited(running_bot: BotHarness) -> None
     await sandbox.send_text(intruder, f"/case {code}")
     refusal = await sandbox.next_message(intruder)
     assert "Ivan" not in refusal.plain
-    for data in (f"case:verify:{code}", f"case:st:{code}:under_review", f"case:ok:{code}:closed"):
+    for data in (
+        CASE.build("show", code),
+        CASE.build("st", code, "under_review"),
+        CASE.build("ok", code, "closed"),
+    ):
         query = await sandbox.press(intruder, refusal.message_id, data)
         answered = await sandbox.wait_for_callback_answer(query)
         assert answered.show_alert and "only for the hotline" in (answered.text or "")
@@ -161,14 +166,14 @@ async def test_moves_outside_the_lifecycle_are_refused_clearly(running_bot: BotH
 
     await sandbox.send_text(STAFF, f"/case {code}")
     card = await sandbox.next_message(STAFF)
-    assert not [data for data in card.callback_data if data.startswith(f"case:st:{code}")]
-    await sandbox.press(STAFF, card.message_id, f"case:ok:{code}:charged")  # forged
+    assert not [data for data in card.callback_data if data.startswith(CASE.head("st") + code)]
+    await sandbox.press(STAFF, card.message_id, CASE.build("ok", code, "charged"))  # forged
     refusal = await sandbox.next_message(STAFF)
     assert "final" in refusal.plain
-    await sandbox.press(STAFF, card.message_id, f"case:ok:{closed}:verified")
+    await sandbox.press(STAFF, card.message_id, CASE.build("ok", closed, "verified"))
     refusal = await sandbox.next_message(STAFF)
     assert "closed" in refusal.plain and "reopen" in refusal.plain
-    await sandbox.press(STAFF, card.message_id, f"case:ok:{closed}:under_review")
+    await sandbox.press(STAFF, card.message_id, CASE.build("ok", closed, "under_review"))
     reopened = await sandbox.next_message(STAFF)
     assert "Under review" in reopened.plain
     assert await case_status(running_bot, code) == CaseStatus.RETURNED
@@ -181,7 +186,7 @@ async def test_question_and_family_answer(running_bot: BotHarness) -> None:
     code = await seed_case(running_bot, family)
     await sandbox.send_text(STAFF, f"/case {code}")
     card = await sandbox.next_message(STAFF)
-    await sandbox.press(STAFF, card.message_id, f"case:ask:{code}")
+    await sandbox.press(STAFF, card.message_id, CASE.build("ask", code))
     await sandbox.next_message(STAFF)
     await sandbox.send_text(STAFF, "Which court <b>?")
     await sandbox.next_message(STAFF)
@@ -210,13 +215,13 @@ async def test_inbox_pages_and_grant(running_bot: BotHarness) -> None:
     await sandbox.send_text(STAFF, "/inbox")
     page = await sandbox.next_message(STAFF)
     assert "10 cases" in page.plain
-    shown = [data for data in page.callback_data if data.startswith("case:show:")]
-    assert shown == [f"case:show:{code}" for code in codes[:8]]
-    assert page.callback_data[-1] == "inbox:1"
-    await sandbox.press(STAFF, page.message_id, "inbox:1")
+    shown = [data for data in page.callback_data if data.startswith(CASE.head("show"))]
+    assert shown == [CASE.build("show", code) for code in codes[:8]]
+    assert page.callback_data[-1] == INBOX.bare(1)
+    await sandbox.press(STAFF, page.message_id, INBOX.bare(1))
     edited = await sandbox.wait_for_edit(STAFF, page.message_id)
-    assert [d for row in edited.buttons for _, d in row if d.startswith("case:show:")] == [
-        f"case:show:{code}" for code in codes[8:]
+    assert [d for row in edited.buttons for _, d in row if d.startswith(CASE.head("show"))] == [
+        CASE.build("show", code) for code in codes[8:]
     ]
 
     newcomer = sandbox.add_user(language_code="en").id
@@ -263,7 +268,7 @@ async def test_keep_marks_details_that_survive_the_reporters_forget(
 
     await sandbox.send_text(family, "/forget")  # the reporter erases their data ...
     question = await sandbox.next_message(family)
-    await sandbox.press(family, question.message_id, "forget:yes")
+    await sandbox.press(family, question.message_id, FORGET.build("yes"))
     await sandbox.wait_for_edit(family, question.message_id)
     async with services.sessions() as session:
         case = await session.scalar(select(Case).where(Case.code == code))
@@ -289,3 +294,74 @@ async def test_staff_seeing_a_case_through_status_is_audited(running_bot: BotHar
             )
         ).all()
     assert [(v.actor_id, v.outcome) for v in views] == [(running_bot.key(STAFF), AuditOutcome.OK)]
+
+
+async def test_every_refusal_has_one_wording_and_an_audit_row(running_bot: BotHarness) -> None:
+    """Whichever action started it, a refused operation is answered by the same sentence for the
+    same reason (handlers/staff_operation.py), changes nothing, and is audited as refused."""
+    sandbox, services = running_bot.sandbox, running_bot.services
+    assert services is not None
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family)
+    missing = "ZZZZ-ZZZZ"
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+
+    async def said(text_or_button: str) -> str:
+        if CASE.parse(text_or_button) is None:
+            await sandbox.send_text(STAFF, text_or_button)
+        else:
+            await sandbox.press(STAFF, card.message_id, text_or_button)
+        return (await sandbox.next_message(STAFF)).plain
+
+    no_such_case = f"No case has the code {missing}."
+    assert await said(f"/keep {missing} on") == no_such_case
+    assert await said(f"/visibility {missing} public") == no_such_case
+    assert await said(CASE.build("ok", missing, "verified")) == no_such_case
+    # Only an old or forged button skips the question (need_info) or the reason (closed).
+    assert await said(CASE.build("ok", code, "need_info")) == "This button is no longer valid."
+    assert await said(CASE.build("ok", code, "closed")) == "This button is no longer valid."
+    assert "(Under review → Charged)" in await said(CASE.build("ok", code, "charged"))
+    await sandbox.press(STAFF, card.message_id, CASE.build("merge", code))
+    await sandbox.next_message(STAFF)  # the prompt
+    assert await said(code) == "A case cannot be merged into itself."
+
+    assert await case_status(running_bot, code) == CaseStatus.UNDER_REVIEW
+    async with services.sessions() as session:
+        refused = (
+            await session.scalars(
+                select(AuditEntry.action).where(AuditEntry.outcome == AuditOutcome.REFUSED)
+            )
+        ).all()
+        events = (await session.scalars(select(CaseEvent.kind))).all()
+    assert refused == [
+        "case.keep",
+        "case.visibility",
+        "case.status",
+        "case.status",
+        "case.status",
+        "case.status",
+        "case.merge",
+    ]
+    assert events == ["created"]
+
+
+async def test_texts_with_html_characters_arrive_as_written(running_bot: BotHarness) -> None:
+    """Every text is sent as HTML (the default parse mode): a usage line naming `<user id>`,
+    and an admin's prepared answer with `<`, `&` and quotes, read exactly as written."""
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    await seed_case(running_bot, family)
+    for text, expected in (
+        ("/grant", "Usage: /grant <user id> staff|monitor"),
+        ("/revoke", "Usage: /revoke <user id>"),
+    ):
+        await sandbox.send_text(ADMIN, text)
+        assert (await sandbox.next_message(ADMIN)).plain == expected
+    await sandbox.send_text(STAFF, "/freeze")
+    assert (await sandbox.next_message(STAFF)).plain == "Usage: /freeze <user id>"
+    await sandbox.send_text(ADMIN, '/answers set greet en Hello <b>friend</b> & "you"')
+    await sandbox.next_message(ADMIN)
+    await sandbox.send_text(ADMIN, "/answers")
+    listing = await sandbox.next_message(ADMIN)
+    assert 'en: Hello <b>friend</b> & "you"' in listing.plain

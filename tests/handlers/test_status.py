@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.callbacks import STATUS
 from storage.models import Case
 from tests.handlers.report_flow import FULL, Tap, file
 from tests.support.harness import BotHarness
@@ -29,8 +30,8 @@ async def test_reporter_stranger_and_wrong_code(running_bot: BotHarness) -> None
     listing = await sandbox.next_message(reporter)
     assert code in listing.plain and "Received" in listing.plain
     assert FULL["name"] in listing.plain and listing.protect_content
-    assert f"status:show:{code}" in listing.callback_data
-    await sandbox.press(reporter, listing.message_id, f"status:show:{code}")
+    assert STATUS.build("show", code) in listing.callback_data
+    await sandbox.press(reporter, listing.message_id, STATUS.build("show", code))
     details = await sandbox.next_message(reporter)
     assert FULL["name"] in details.plain and "received the report" in details.plain
 
@@ -45,7 +46,7 @@ async def test_reporter_stranger_and_wrong_code(running_bot: BotHarness) -> None
     malformed = await sandbox.next_message(stranger)
     assert HIDDEN in wrong.plain and wrong.text == malformed.text
 
-    await sandbox.press(stranger, listing.message_id, f"status:show:{code}")  # forged button
+    await sandbox.press(stranger, listing.message_id, STATUS.build("show", code))  # forged button
     forged = await sandbox.next_message(stranger)
     assert FULL["name"] not in forged.plain
 

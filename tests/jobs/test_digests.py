@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.texts.messages.monitors import TELEGRAM_LIMIT, telegram_length
 from jobs.digests import run_digests
-from jobs.messages.monitors import TELEGRAM_LIMIT, telegram_length
 from storage import digests, subscriptions
 from storage.enums import CaseStatus, EventKind, MonitorStatus, OutboxKind, Region, Role, Visibility
 from storage.models import Case, CaseEvent, OutboxMessage, User

@@ -56,7 +56,7 @@ async def seed_case(
             case_id=case.id,
             detainee_name=cipher.seal(name),
             birth_date=cipher.seal(birth_date),
-            place=cipher.seal("Бахчисарай"),
+            arrest_place=cipher.seal("Бахчисарай"),
             health=cipher.seal("астма"),
             kept_for_case=kept_for_case,
         )

@@ -4,6 +4,7 @@ in tests/storage/test_reports.py.)"""
 
 from __future__ import annotations
 
+from bot.callbacks import LANGUAGE
 from tests.handlers import report_flow
 from tests.support.harness import BotHarness
 from tests.support.waiting import wait_until_idle
@@ -22,7 +23,7 @@ async def test_flooder_gets_one_warning_and_others_are_served(running_bot: BotHa
     assert "hotline" in (await sandbox.next_message(calm.id, timeout=10)).plain.lower()
     await sandbox.send_text(calm.id, "/language")
     menu = await sandbox.next_message(calm.id, timeout=10)
-    await sandbox.press(calm.id, menu.message_id, "lang:en")
+    await sandbox.press(calm.id, menu.message_id, LANGUAGE.bare("en"))
     await sandbox.wait_for_edit(calm.id, menu.message_id, timeout=10)
     await sandbox.send_text(calm.id, "/privacy")
     assert "encrypted" in (await sandbox.next_message(calm.id, timeout=10)).plain

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot.callbacks import FAMILIES
 from storage.models import Case, CasePersonal
 from tests.security.helpers import sqlite_consistency
 from tests.support.harness import BotHarness
@@ -33,7 +34,7 @@ callback_data = st.one_of(
     st.text(max_size=64),
     st.builds(
         lambda p, x: p + x,
-        st.sampled_from(["menu:", "lang:", "forget:", "hide:", "case:"]),
+        st.sampled_from([family.head() for family in FAMILIES]),
         st.text(max_size=20),
     ),
 )

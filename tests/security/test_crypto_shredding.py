@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.callbacks import FORGET
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from jobs.retention import forget_in_memory, run_retention
@@ -267,7 +268,7 @@ async def test_a_seized_database_reveals_nothing_erased_even_with_the_master_key
         # The reporter erases their data; their case is not one staff kept.
         await sandbox.send_text(reporter.id, "/forget")
         question = await sandbox.next_message(reporter.id)
-        await sandbox.press(reporter.id, question.message_id, "forget:yes")
+        await sandbox.press(reporter.id, question.message_id, FORGET.build("yes"))
         await sandbox.wait_for_edit(reporter.id, question.message_id)
         await wait_until_idle(harness)
         after_forget = await _seize(database_url)

@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import func, select
 
+from bot.callbacks import FORGET, HIDE
 from handlers.privacy import HIDE_CODE
 from storage.enums import SubscriptionScope
 from storage.models import (
@@ -42,7 +43,9 @@ async def _seed(bot: BotHarness, user_id: int) -> tuple[str, str]:
         )
         session.add(
             Subscription(
-                user_id=bot.key(user_id), scope=SubscriptionScope.CASE, target=f"case:{erased}"
+                user_id=bot.key(user_id),
+                scope=SubscriptionScope.CASE,
+                target=f"case:{erased}",
             )
         )
     return erased, kept
@@ -96,10 +99,10 @@ async def test_forget_erases_the_user_and_keeps_cases_without_them(
     erased, kept = await _seed(running_bot, user.id)
     await sandbox.send_text(user.id, "/forget")
     question = await sandbox.next_message(user.id)
-    assert question.callback_data == ["forget:yes", "forget:no"]
+    assert question.callback_data == [FORGET.build("yes"), FORGET.build("no")]
     async with services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(PersistenceEntry))
-    await sandbox.press(user.id, question.message_id, "forget:yes")
+    await sandbox.press(user.id, question.message_id, FORGET.build("yes"))
     await sandbox.wait_for_edit(user.id, question.message_id)
 
     async with services.sessions() as session:
@@ -149,7 +152,7 @@ async def test_forget_can_be_declined(running_bot: BotHarness) -> None:
     erased, _ = await _seed(running_bot, user.id)
     await sandbox.send_text(user.id, "/forget")
     question = await sandbox.next_message(user.id)
-    await sandbox.press(user.id, question.message_id, "forget:no")
+    await sandbox.press(user.id, question.message_id, FORGET.build("no"))
     await sandbox.wait_for_edit(user.id, question.message_id)
     assert running_bot.services is not None
     async with running_bot.services.sessions() as session:
@@ -171,7 +174,7 @@ async def test_hide_chat_deletes_sensitive_messages_and_keeps_the_code(
     second = await sandbox.next_message(user.id)
     assert running_bot.application is not None
     running_bot.application.user_data[user.id][HIDE_CODE] = code
-    await sandbox.press(user.id, second.message_id, "hide:chat")
+    await sandbox.press(user.id, second.message_id, HIDE.build("chat"))
     await sandbox.wait_for(lambda: sandbox.message(user.id, second.message_id).deleted)
     final = await sandbox.next_message(user.id)
     assert sandbox.message(user.id, first.message_id).deleted
@@ -192,9 +195,9 @@ async def test_hide_chat_after_a_real_report_leaves_only_the_code(running_bot: B
     code = found.group(0)
     assert any(NAME in m.plain for m in sandbox.messages(user))  # the summary showed the name
     offer = sandbox.messages(user)[-1]
-    assert "hide:chat" in offer.callback_data
+    assert HIDE.build("chat") in offer.callback_data
 
-    await sandbox.press(user, offer.message_id, "hide:chat")
+    await sandbox.press(user, offer.message_id, HIDE.build("chat"))
     await sandbox.wait_for(
         lambda: all(NAME not in m.plain for m in sandbox.messages(user, include_deleted=False))
     )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.callbacks import CASE, FORGET, HIDE, SHOW
 from bot.logs import configure_logging
 from bot.sandbox.state import BotMessage
 from tests.handlers import report_flow
@@ -69,11 +70,11 @@ async def test_no_answer_or_name_in_any_log_record(
     held = await sandbox.wait_for_messages(user.id, 5)
     mydata = held[-1]
     assert NAME in mydata.plain  # the flow really handled the name
-    await sandbox.press(user.id, mydata.message_id, "hide:chat")
+    await sandbox.press(user.id, mydata.message_id, HIDE.build("chat"))
     await sandbox.wait_for(lambda: sandbox.message(user.id, mydata.message_id).deleted)
     await sandbox.send_text(user.id, "/forget")
     question = await sandbox.wait_for_messages(user.id, 7)
-    await sandbox.press(user.id, question[-1].message_id, "forget:yes")
+    await sandbox.press(user.id, question[-1].message_id, FORGET.build("yes"))
     await sandbox.wait_for_edit(user.id, question[-1].message_id)
     await harness.stop()
 
@@ -109,30 +110,31 @@ async def test_report_and_staff_flows_log_no_answer(
     await sandbox.send_text(staff, f"/case {code}")
     await sandbox.wait_for(
         lambda: any(
-            f"case:st:{code}:under_review" in m.callback_data for m in sandbox.messages(staff)
+            CASE.build("st", code, "under_review") in m.callback_data
+            for m in sandbox.messages(staff)
         )
     )
     card = next(m for m in sandbox.messages(staff) if m.callback_data and NAME in m.plain)
     seen = len(sandbox.messages(staff))
     assert NAME in card.plain  # staff really saw the name the family typed
-    await sandbox.press(staff, card.message_id, f"case:st:{code}:under_review")
+    await sandbox.press(staff, card.message_id, CASE.build("st", code, "under_review"))
     confirm = (await sandbox.wait_for_messages(staff, seen + 1))[-1]
-    await sandbox.press(staff, confirm.message_id, f"case:ok:{code}:under_review")
+    await sandbox.press(staff, confirm.message_id, CASE.build("ok", code, "under_review"))
     await sandbox.wait_for_messages(staff, seen + 2)
-    await sandbox.press(staff, card.message_id, f"case:note:{code}")
+    await sandbox.press(staff, card.message_id, CASE.build("note", code))
     await sandbox.wait_for_messages(staff, seen + 3)
     await sandbox.send_text(staff, f"{NAME} was seen by a lawyer, call {PHONE}")
     await sandbox.wait_for_messages(staff, seen + 4)
-    await sandbox.press(staff, card.message_id, f"case:ret:{code}")
+    await sandbox.press(staff, card.message_id, CASE.build("st", code, "returned"))
     confirm = (await sandbox.wait_for_messages(staff, seen + 5))[-1]
-    await sandbox.press(staff, confirm.message_id, f"case:ok:{code}:returned")
+    await sandbox.press(staff, confirm.message_id, CASE.build("ok", code, "returned"))
 
     # Discreet notifications (the default): Show each, so the details go through the bot too.
     def notices() -> list[BotMessage]:
         return [
             m
             for m in sandbox.messages(family)
-            if any(d.startswith("show:") for d in m.callback_data)
+            if any(d.startswith(SHOW.head()) for d in m.callback_data)
         ]
 
     await sandbox.wait_for(lambda: len(notices()) >= 3)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram.ext import CommandHandler
 
+from bot.callbacks import CASE, INBOX, MENU, STATUS
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from handlers.middleware import ALLOWED_IN_GROUPS, ONLY_IN_PRIVATE
@@ -89,7 +90,12 @@ async def test_personal_commands_and_buttons_answer_only_in_a_private_chat(
     await sandbox.send_text(family, f"/mydata@{bot.application.bot.username}", chat_id=groups[-2])
     assert (await sandbox.next_message(groups[-2])).plain == line["family"]
 
-    for data in (f"case:show:{code}", f"status:show:{code}", "menu:status", "inbox:0"):
+    for data in (
+        CASE.build("show", code),
+        STATUS.build("show", code),
+        MENU.build("status"),
+        INBOX.bare(0),
+    ):
         for sender, who in ((family, "family"), (ADMIN, "admin")):
             query = await sandbox.press(sender, 1, data, chat_id=GROUP)
             answered = await sandbox.wait_for_callback_answer(query)

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from bot.callbacks import FORGET, HIDE, PRIVACY, SHOW
 from bot.sandbox.server import SandboxServer
 from jobs import deletions
 from jobs.delivery import DELIVERY_KEY
@@ -23,7 +24,7 @@ from tests.support.case_factory import make_case
 from tests.support.discreet import NOTICE, shown
 from tests.support.harness import BotHarness
 from tests.support.identity import known_user
-from tests.support.waiting import settled
+from tests.support.waiting import settled, wait_until_idle
 
 ADMIN = 9001
 STALE = "This message is no longer available."
@@ -97,7 +98,7 @@ async def test_point5_discreet_push_show_after_restart_details_deleted_after_res
     assert push.plain == NOTICE  # no name, no status, no code on the lock screen
     assert NAME not in push.plain and "Verified" not in push.plain and code not in push.plain
     (show,) = push.callback_data
-    assert show.startswith("show:")
+    assert show.startswith(SHOW.head())
 
     await harness.kill()  # a crash between the push and the press
     await harness.start()
@@ -111,6 +112,7 @@ async def test_point5_discreet_push_show_after_restart_details_deleted_after_res
 
     await _sweep_deletions(harness)  # not yet due
     assert not sandbox.message(family, details.message_id).deleted
+    await wait_until_idle(harness)  # the press is handled (else a crash replays it)
     await harness.kill()  # the deletion is a database row: it survives this
     await harness.start()
     assert harness.services is not None
@@ -120,12 +122,12 @@ async def test_point5_discreet_push_show_after_restart_details_deleted_after_res
     assert sandbox.message(family, details.message_id).deleted
     assert not sandbox.message(family, push.message_id).deleted
 
-    assert await _forged_press(sandbox, family, "show:999999") == STALE  # a stale Show says so
+    assert await _forged_press(sandbox, family, SHOW.bare(999999)) == STALE  # a stale Show says so
 
     await sandbox.send_text(family, "/privacy")
     settings = await sandbox.next_message(family)
-    assert "priv:discreet:off" in settings.callback_data
-    await sandbox.press(family, settings.message_id, "priv:discreet:off")
+    assert PRIVACY.build("discreet", "off") in settings.callback_data
+    await sandbox.press(family, settings.message_id, PRIVACY.build("discreet", "off"))
     assert "off" in (await sandbox.next_message(family)).plain
     await _change(harness, code, CaseStatus.CHARGED)
     plain = await sandbox.next_message(family)  # the family chose details in the push
@@ -170,11 +172,12 @@ async def test_point6_hide_chat_from_privacy_after_forget_deletes_everything_sen
     await sandbox.send_text(family, "The court in Simferopol")
     await sandbox.next_message(family)  # the acknowledgement
     async with services.sessions() as session, session.begin():
-        await cases.add_public_note(
+        await cases.send_note(
             session,
             services.cipher,
             code,
             "Hearing moved to Monday",
+            monitors=True,
             actor_id=services.keys.key(ADMIN),
             now=services.clock(),
         )
@@ -183,13 +186,13 @@ async def test_point6_hide_chat_from_privacy_after_forget_deletes_everything_sen
 
     await sandbox.send_text(family, "/forget")
     confirm = await sandbox.next_message(family)
-    await sandbox.press(family, confirm.message_id, "forget:yes")
+    await sandbox.press(family, confirm.message_id, FORGET.build("yes"))
     await sandbox.wait_for_edit(family, confirm.message_id)
 
     await sandbox.send_text(family, "/privacy")
     privacy = await sandbox.next_message(family)
-    assert "hide:chat" in privacy.callback_data  # at any time, not only after a report
-    await sandbox.press(family, privacy.message_id, "hide:chat")
+    assert HIDE.build("chat") in privacy.callback_data  # at any time, not only after a report
+    await sandbox.press(family, privacy.message_id, HIDE.build("chat"))
     await sandbox.wait_for(lambda: sandbox.message(family, note_push.message_id).deleted)
     await sandbox.next_message(family)  # "Done."
     for gone in (summary, status_push, question, note_push, privacy):
@@ -286,7 +289,7 @@ async def test_point7_pin_is_asked_and_five_wrong_pins_freeze_and_alert_staff(
 
     await sandbox.send_text(family, "/privacy")
     privacy = await sandbox.next_message(family)
-    await sandbox.press(family, privacy.message_id, "priv:pin:set")
+    await sandbox.press(family, privacy.message_id, PRIVACY.build("pin", "set"))
     assert "4 to 8 digits" in (await sandbox.next_message(family)).plain
     await sandbox.send_text(family, "4821")
     assert "same PIN again" in (await sandbox.next_message(family)).plain
@@ -335,7 +338,7 @@ async def test_point7_pin_is_asked_and_five_wrong_pins_freeze_and_alert_staff(
 
     await sandbox.send_text(family, "/forget")  # the PIN goes with the data, the freeze stays
     confirm = await sandbox.next_message(family)
-    await sandbox.press(family, confirm.message_id, "forget:yes")
+    await sandbox.press(family, confirm.message_id, FORGET.build("yes"))
     await sandbox.wait_for_edit(family, confirm.message_id)
     async with services.sessions() as session:
         user = await session.get(User, services.keys.key(family))

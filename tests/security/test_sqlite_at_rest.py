@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from bot.callbacks import BROADCAST
 from jobs import sqlite_maintenance
 from storage.db import WAL_SIZE_LIMIT, sqlite_file
 from storage.models import Broadcast
@@ -63,14 +64,16 @@ async def _broadcast(bot: BotHarness, family: int) -> None:
     sandbox = bot.sandbox
     await sandbox.send_text(ADMIN, "/broadcast")
     ask = await sandbox.next_message(ADMIN)
-    await sandbox.press(ADMIN, ask.message_id, "bc:aud:everyone")
+    await sandbox.press(ADMIN, ask.message_id, BROADCAST.build("aud", "everyone"))
     await sandbox.wait_for_edit(ADMIN, ask.message_id)
     await sandbox.send_text(ADMIN, BROADCAST_TEXT)
+    other_languages = await sandbox.next_message(ADMIN)
+    await sandbox.press(ADMIN, other_languages.message_id, BROADCAST.build("done"))
     ask_photo = await sandbox.next_message(ADMIN)
-    await sandbox.press(ADMIN, ask_photo.message_id, "bc:nophoto")
+    await sandbox.press(ADMIN, ask_photo.message_id, BROADCAST.build("nophoto"))
     await sandbox.next_message(ADMIN)  # the preview
     confirm = await sandbox.next_message(ADMIN)
-    await sandbox.press(ADMIN, confirm.message_id, "bc:send")
+    await sandbox.press(ADMIN, confirm.message_id, BROADCAST.build("send"))
     await sandbox.wait_for(
         lambda: any(m.plain == BROADCAST_TEXT for m in sandbox.messages(family)), timeout=15
     )

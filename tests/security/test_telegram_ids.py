@@ -20,6 +20,7 @@ from sqlalchemy import DateTime, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import open_services
+from bot.callbacks import FORGET
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
@@ -188,7 +189,7 @@ async def test_a_seized_database_after_forget_and_retention_holds_no_telegram_id
         key = bot.key(FAMILY)
         await sandbox.send_text(FAMILY, "/forget")
         question = await sandbox.next_message(FAMILY)
-        await sandbox.press(FAMILY, question.message_id, "forget:yes")
+        await sandbox.press(FAMILY, question.message_id, FORGET.build("yes"))
         await sandbox.wait_for_edit(FAMILY, question.message_id)
         await settled(bot)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from storage import cases, threads
+from storage import case_reminders, case_views, cases, recipients, statuses, threads
 from storage.enums import (
     AlertFilter,
     AuditOutcome,
@@ -85,7 +85,7 @@ async def test_status_change_writes_case_event_outbox_and_audit_together(db: Db)
         "note": "We are looking into it.",
         "name": "Ivan Petrenko",
     }
-    assert rows[0].template == cases.T_STATUS
+    assert rows[0].template == statuses.T_STATUS_CHANGED
     async with db.sessions() as session:
         case = await session.scalar(select(Case).where(Case.code == code))
         assert case is not None and case.status == CaseStatus.UNDER_REVIEW
@@ -126,21 +126,22 @@ async def test_returned_reaches_family_and_every_staff_member(db: Db) -> None:
         await ensure_user(session, 502)
         session.add(User(id=600, role=Role.STAFF))
         (await session.get(User, 501)).role = Role.STAFF  # type: ignore[union-attr]
-        change = await cases.mark_returned(
+        change = await cases.change_status(
             session,
             db.cipher,
             code,
+            CaseStatus.RETURNED,
             actor_id=STAFF,
             now=NOW,
-            staff=cases.StaffContacts(frozenset({9001}), -100123),
+            staff=recipients.StaffContacts(frozenset({9001}), -100123),
         )
     rows = await outbox_rows(db)
     assert [(r.chat_id, r.template) for r in rows] == [
-        (FAMILY, cases.T_RETURNED),
-        (501, cases.T_RETURNED_STAFF),
-        (600, cases.T_RETURNED_STAFF),
-        (9001, cases.T_RETURNED_STAFF),
-        (-100123, cases.T_RETURNED_STAFF),
+        (FAMILY, statuses.T_RETURNED),
+        (501, statuses.T_RETURNED_STAFF),
+        (600, statuses.T_RETURNED_STAFF),
+        (9001, statuses.T_RETURNED_STAFF),
+        (-100123, statuses.T_RETURNED_STAFF),
     ]
     assert "name" not in open_params(await every_key(db.sessions, db.cipher), rows[1].payload)
     assert change.new_status == CaseStatus.RETURNED
@@ -149,14 +150,14 @@ async def test_returned_reaches_family_and_every_staff_member(db: Db) -> None:
 async def test_same_event_cannot_be_queued_twice(db: Db) -> None:
     code = await new_case(db)
     async with db.sessions() as session, session.begin():
-        change = await cases.add_public_note(
-            session, db.cipher, code, "note", actor_id=STAFF, now=NOW
+        change = await cases.send_note(
+            session, db.cipher, code, "note", monitors=True, actor_id=STAFF, now=NOW
         )
     async with db.sessions() as session, session.begin():
         case = await session.scalar(select(Case).where(Case.code == code))
         event = await session.get(CaseEvent, change.event_id)
         assert case is not None and event is not None
-        again = await cases._notify(
+        again = await recipients.notify(
             session, db.cipher, case, event, cases.T_NOTE, {"code": code}, now=NOW
         )
     assert again == 0
@@ -224,7 +225,7 @@ async def test_question_to_family_and_their_answer(db: Db) -> None:
     async with db.sessions() as session, session.begin():
         stranger = await threads.record_family_message(
             session, db.cipher, 999, threads.Incoming("text", "x"), code=None, now=NOW,
-            staff=cases.StaffContacts(frozenset(), -100123),
+            staff=recipients.StaffContacts(frozenset(), -100123),
         )  # fmt: skip
         reply = await threads.record_family_message(
             session,
@@ -233,12 +234,12 @@ async def test_question_to_family_and_their_answer(db: Db) -> None:
             threads.Incoming("text", "The district court"),
             code=code,
             now=NOW,
-            staff=cases.StaffContacts(frozenset(), -100123),
+            staff=recipients.StaffContacts(frozenset(), -100123),
         )
     assert not stranger.answered_question and stranger.code is None
     assert reply.answered_question and reply.code == code
     async with db.sessions() as session:
-        view = await cases.case_for_staff(session, db.cipher, code)
+        view = await case_views.case_for_staff(session, db.cipher, code)
         messages = await threads.family_messages_of(session, db.cipher, FAMILY)
     assert view is not None and view.status == CaseStatus.UNDER_REVIEW
     assert view.events[-1].kind == EventKind.INFO_RECEIVED
@@ -261,8 +262,8 @@ async def test_merge_leaves_the_family_waiting_for_approval_and_tells_nobody(db:
             )
         await cases.merge_cases(session, db.cipher, duplicate, survivor, actor_id=STAFF, now=NOW)
     async with db.sessions() as session:
-        view = await cases.case_for_staff(session, db.cipher, duplicate)
-        target = await cases.case_for_staff(session, db.cipher, survivor)
+        view = await case_views.case_for_staff(session, db.cipher, duplicate)
+        target = await case_views.case_for_staff(session, db.cipher, survivor)
     assert view is not None and target is not None
     assert (view.status, view.closed_reason, view.merged_into) == ("closed", "duplicate", survivor)
     assert {c.user_id for c in target.contacts if c.approved} == {FAMILY}
@@ -284,7 +285,9 @@ async def test_close_reopen_and_link_contact(db: Db) -> None:
         with pytest.raises(cases.CaseRefused):
             await cases.close_case(session, db.cipher, code, "bored", actor_id=STAFF, now=NOW)
         await cases.close_case(session, db.cipher, code, "withdrawn", actor_id=STAFF, now=NOW)
-        await cases.reopen(session, db.cipher, code, actor_id=STAFF, now=NOW)
+        await cases.change_status(  # reopening: the only way back from closed
+            session, db.cipher, code, CaseStatus.UNDER_REVIEW, actor_id=STAFF, now=NOW
+        )
         await ensure_user(session, 300)
         session.add(
             CaseContact(
@@ -293,22 +296,26 @@ async def test_close_reopen_and_link_contact(db: Db) -> None:
             )
         )
         await session.flush()
-        await cases.add_public_note(session, db.cipher, code, "before", actor_id=STAFF, now=NOW)
+        await cases.send_note(
+            session, db.cipher, code, "before", monitors=True, actor_id=STAFF, now=NOW
+        )
         await cases.link_contact(
             session, db.cipher, code, 300, actor_id=STAFF, now=NOW, verified_by="known"
         )
-        await cases.add_public_note(session, db.cipher, code, "after", actor_id=STAFF, now=NOW)
+        await cases.send_note(
+            session, db.cipher, code, "after", monitors=True, actor_id=STAFF, now=NOW
+        )
     rows = [(r.chat_id, r.template) for r in await outbox_rows(db)]
     assert rows == [
-        (FAMILY, cases.T_STATUS),
-        (FAMILY, cases.T_STATUS),
+        (FAMILY, statuses.T_STATUS_CHANGED),
+        (FAMILY, statuses.T_STATUS_CHANGED),
         (FAMILY, cases.T_NOTE),
         (300, cases.T_LINKED),
         (FAMILY, cases.T_NOTE),
         (300, cases.T_NOTE),
     ]
     async with db.sessions() as session:
-        view = await cases.case_for_staff(session, db.cipher, code)
+        view = await case_views.case_for_staff(session, db.cipher, code)
     assert view is not None and view.status == "under_review" and view.closed_reason is None
     assert view.personal["detainee_name"] == "Ivan Petrenko"
 
@@ -317,7 +324,7 @@ async def test_blocked_family_member_is_not_queued(db: Db) -> None:
     code = await new_case(db, contacts=[RELATIVE])
     async with db.sessions() as session, session.begin():
         (await session.get(User, RELATIVE)).blocked = True  # type: ignore[union-attr]
-        await cases.add_public_note(session, db.cipher, code, "n", actor_id=STAFF, now=NOW)
+        await cases.send_note(session, db.cipher, code, "n", monitors=True, actor_id=STAFF, now=NOW)
     assert [r.chat_id for r in await outbox_rows(db)] == [FAMILY]
 
 
@@ -328,9 +335,9 @@ async def test_inbox_lists_new_and_need_info_oldest_first_in_pages(db: Db) -> No
     ):
         codes.append(await new_case(db, status=status, created_at=NOW - timedelta(days=10 - index)))
     async with db.sessions() as session:
-        first = await cases.inbox(session, page=0, page_size=2)
-        second = await cases.inbox(session, page=1, page_size=2)
-        beyond = await cases.inbox(session, page=7, page_size=2)
+        first = await case_views.inbox(session, page=0, page_size=2)
+        second = await case_views.inbox(session, page=1, page_size=2)
+        beyond = await case_views.inbox(session, page=7, page_size=2)
     assert (first.total, first.pages) == (3, 2)
     assert [item.code for item in first.items] == [codes[0], codes[2]]
     assert [item.code for item in second.items] == [codes[3]]
@@ -339,9 +346,11 @@ async def test_inbox_lists_new_and_need_info_oldest_first_in_pages(db: Db) -> No
 
 async def test_unknown_code_is_not_found(db: Db) -> None:
     async with db.sessions() as session, session.begin():
-        assert await cases.case_for_staff(session, db.cipher, "AAAA-AAAA") is None
-        with pytest.raises(cases.CaseNotFound):
-            await cases.add_public_note(session, db.cipher, "AAAA-AAAA", "x", actor_id=1, now=NOW)
+        assert await case_views.case_for_staff(session, db.cipher, "AAAA-AAAA") is None
+        with pytest.raises(case_views.CaseNotFound):
+            await cases.send_note(
+                session, db.cipher, "AAAA-AAAA", "x", monitors=True, actor_id=1, now=NOW
+            )
 
 
 async def test_reminders_are_queued_once(db: Db) -> None:
@@ -350,17 +359,19 @@ async def test_reminders_are_queued_once(db: Db) -> None:
     await new_case(db, status=CaseStatus.RETURNED, created_at=NOW - timedelta(days=40))
     async with db.sessions() as session, session.begin():
         await cases.request_info(session, db.cipher, asked, "Which court?", actor_id=STAFF, now=NOW)
-    staff = cases.StaffContacts(frozenset({9001}), None)
+    staff = recipients.StaffContacts(frozenset({9001}), None)
     for day in (1, 4, 5):
         async with db.sessions() as session, session.begin():
             when = NOW + timedelta(days=day)
-            await cases.queue_need_info_reminders(session, db.cipher, now=when, days=3)
-            await cases.queue_stale_case_list(session, db.cipher, now=when, days=30, staff=staff)
+            await case_reminders.queue_need_info_reminders(session, db.cipher, now=when, days=3)
+            await case_reminders.queue_stale_case_list(
+                session, db.cipher, now=when, days=30, staff=staff
+            )
     rows = [(r.chat_id, r.template) for r in await outbox_rows(db)]
     assert rows == [
         (FAMILY, cases.T_INFO),
-        (9001, cases.T_STALE_STAFF),
-        (FAMILY, cases.T_NEED_INFO_REMINDER),
+        (9001, case_reminders.T_STALE_STAFF),
+        (FAMILY, case_reminders.T_NEED_INFO_REMINDER),
     ]
     params = open_params(
         await every_key(db.sessions, db.cipher), (await outbox_rows(db))[1].payload

@@ -30,14 +30,15 @@ from tests.support.sealed import every_key
 
 NOW = datetime(2025, 6, 15, 12, tzinfo=UTC)
 STAFF = StaffChats(admin_ids=frozenset({9001}))
-DRAFT = ReportDraft(
+DRAFT = ReportDraft.of(
     relation="parent",
-    detainee_name="Ivan Petrenko",
-    detention_date=date(2025, 6, 1),
+    name="Ivan Petrenko",
+    detention_date="2025-06-01",
     region="crimea",
-    birth_date=date(1985, 3, 21),
+    birth={"date": "1985-03-21"},
     visibility=Visibility.ANONYMOUS,
 )
+"""Answers as the form keeps them, by field key (`storage.fields`)."""
 
 
 @pytest.fixture
@@ -129,8 +130,8 @@ async def test_a_report_about_a_person_on_file_is_a_new_case_done_the_same_way(
     """Issue 12, point 1 (storage side): whether the person is on file or not, filing runs the
     very same statements and answers a fresh code; only staff get the hint."""
     code = await _file(sessions, cipher, 100)
-    fresh = ReportDraft(**{**DRAFT.__dict__, "birth_date": date(1986, 3, 21)})
-    again = ReportDraft(**{**DRAFT.__dict__, "detainee_name": "IVAN  petrenko"})
+    fresh = DRAFT.but(birth={"date": "1986-03-21"})
+    again = DRAFT.but(name="IVAN  petrenko")
     new_person = await _statements_while_filing(sessions, cipher, 300, fresh)
     on_file = await _statements_while_filing(sessions, cipher, 200, again)
     assert on_file == new_person  # same work on both paths: the timing cannot tell them apart
@@ -170,7 +171,7 @@ async def test_reports_per_day(sessions: SessionFactory, cipher: FieldCipher) ->
             sessions,
             cipher,
             100,
-            ReportDraft(**{**DRAFT.__dict__, "age": n, "birth_date": None}),
+            DRAFT.but(birth={"age": n}),
             limit=2,
         )
     with pytest.raises(ReportLimitReached):
@@ -184,9 +185,7 @@ async def test_who_may_look_up_a_case(sessions: SessionFactory, cipher: FieldCip
         sessions,
         cipher,
         101,
-        ReportDraft(
-            **{**DRAFT.__dict__, "detainee_name": "Other", "visibility": Visibility.STAFF_ONLY}
-        ),
+        DRAFT.but(name="Other", visibility=Visibility.STAFF_ONLY),
     )
     assert isinstance(code, str) and isinstance(hidden, str)
     async with sessions() as session:
@@ -203,7 +202,6 @@ async def test_who_may_look_up_a_case(sessions: SessionFactory, cipher: FieldCip
 
 def test_index_recomputed_from_stored_fields_matches_the_intake_index() -> None:
     """Key rotation recomputes indexes from the sealed fields: both forms must agree."""
-    from datetime import date
 
     from storage.crypto import FieldCipher, generate_key
     from storage.reports import person_index, person_index_from_stored

@@ -99,7 +99,9 @@ async def test_verdicts_filter_hears_only_sentenced_released_returned_deceased(d
     await change(db, code, CaseStatus.VERIFIED)
     await change(db, code, CaseStatus.CHARGED)
     async with db.sessions() as session, session.begin():
-        await cases.add_public_note(session, db.cipher, code, "hearing", actor_id=STAFF, now=NOW)
+        await cases.send_note(
+            session, db.cipher, code, "hearing", monitors=True, actor_id=STAFF, now=NOW
+        )
     assert await monitor_rows(db) == []
     await change(db, code, CaseStatus.SENTENCED)
     await change(db, code, CaseStatus.RELEASED)
@@ -170,8 +172,8 @@ async def test_narrowed_consent_rewrites_and_cancels_pending_alerts(db: Db) -> N
         await subscriptions.follow_all(session, MONITOR)
     await change(db, code, CaseStatus.VERIFIED, note="Named in court.")
     async with db.sessions() as session, session.begin():
-        await cases.add_public_note(
-            session, db.cipher, code, "Ivan's hearing", actor_id=STAFF, now=NOW
+        await cases.send_note(
+            session, db.cipher, code, "Ivan's hearing", monitors=True, actor_id=STAFF, now=NOW
         )
     family_before = [
         open_params(await every_key(db.sessions, db.cipher), r.payload)
@@ -179,8 +181,8 @@ async def test_narrowed_consent_rewrites_and_cancels_pending_alerts(db: Db) -> N
     ]
 
     async with db.sessions() as session, session.begin():
-        done = await subscriptions.change_visibility(
-            session, db.cipher, code, Visibility.ANONYMOUS, STAFF, now=NOW
+        done = await cases.change_visibility(
+            session, db.cipher, code, Visibility.ANONYMOUS, actor_id=STAFF, now=NOW
         )
     assert (done.rewritten, done.cancelled) == (1, 1)
     status_row, note_row = await monitor_rows(db)
@@ -202,8 +204,8 @@ async def test_narrowed_consent_rewrites_and_cancels_pending_alerts(db: Db) -> N
     )
 
     async with db.sessions() as session, session.begin():
-        done = await subscriptions.change_visibility(
-            session, db.cipher, code, Visibility.STAFF_ONLY, STAFF, now=NOW
+        done = await cases.change_visibility(
+            session, db.cipher, code, Visibility.STAFF_ONLY, actor_id=STAFF, now=NOW
         )
     assert done.cancelled == 2
     assert {r.status for r in await monitor_rows(db)} == {OutboxStatus.CANCELLED}
@@ -214,6 +216,6 @@ async def test_narrowed_consent_rewrites_and_cancels_pending_alerts(db: Db) -> N
     assert audits.count("case.visibility") == 2
     async with db.sessions() as session, session.begin():
         with pytest.raises(LookupError):
-            await subscriptions.change_visibility(
-                session, db.cipher, "ZZZZ-ZZZZ", Visibility.PUBLIC, STAFF
+            await cases.change_visibility(
+                session, db.cipher, "ZZZZ-ZZZZ", Visibility.PUBLIC, actor_id=STAFF, now=NOW
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from bot.inbox import inbox_of
 from storage import outbox
 from storage.enums import OutboxStatus
 from tests.support.harness import BotHarness
@@ -33,7 +34,12 @@ async def wait_until_idle(bot: BotHarness, within: float = 30.0) -> None:
     async def idle() -> bool:
         app = bot.application
         assert app is not None
-        return app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0
+        inbox = inbox_of(app)
+        return (
+            app.update_queue.empty()
+            and app.update_processor.current_concurrent_updates == 0
+            and (inbox is None or inbox.idle)
+        )
 
     await eventually(idle, "an idle update processor", within)
 

@@ -14,7 +14,6 @@ from babel.messages.pofile import write_po
 
 from bot.i18n import (
     DEFAULT_LANGUAGE,
-    LANGUAGE_NAMES,
     LANGUAGES,
     PLURAL_FORMS,
     I18n,
@@ -24,6 +23,7 @@ from bot.i18n import (
     load_catalog,
     suggested_language,
 )
+from bot.texts.vocabulary import LANGUAGE_NAMES
 
 # n -> index of the plural form, as Ukrainian and Russian grammar wants it.
 SLAVIC = {0: 2, 1: 0, 2: 1, 4: 1, 5: 2, 11: 2, 12: 2, 14: 2, 21: 0, 22: 1, 25: 2, 101: 0, 111: 2}
