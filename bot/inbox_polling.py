@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import Conflict, TelegramError
 from telegram.ext import Updater
 from telegram.ext._utils.networkloop import network_retry_loop
 
@@ -99,6 +99,8 @@ class InboxUpdater(Updater):
                     timeout=dtm.timedelta(seconds=0),
                     allowed_updates=self._polling_allowed,
                 )
+            except Conflict:
+                pass  # another instance polls this token: said once (bot.polling), it confirms
             except TelegramError as error:
                 log.warning(
                     "the last getUpdates failed (%s): stored updates come again, once",

@@ -53,6 +53,7 @@ async def test_reminded_the_day_before_once_across_a_restart(running_bot: BotHar
     alert = await sandbox.next_message(MONITOR)
     assert "Reminder" in alert.plain and "Ivan Petrenko" in alert.plain
 
+    await settled(running_bot)  # delivered and recorded: the restart is about the job, not delivery
     await running_bot.kill()
     await running_bot.start()
     services = running_bot.services
