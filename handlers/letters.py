@@ -15,7 +15,6 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -28,6 +27,7 @@ from bot.i18n import N_, Translator
 from bot.texts.messages.record import SIGN_BUTTONS, sign_text
 from handlers.pin import add_action, pin_asked
 from handlers.privacy import remember_sensitive_message
+from handlers.replies import stop_here
 from storage.access import is_staff
 from storage.enums import SignOfLife
 from storage.field_checks import Invalid
@@ -242,7 +242,7 @@ async def typed_date(update: Update, context: HotlineContext) -> None:
             raise Invalid(N_("A sign of life cannot be in the future."))
     except Invalid as invalid:
         await _plain(update, tr.gettext(invalid.msgid).format(**invalid.params))
-        await _stop_here(update, context)
+        await stop_here(update, context)
     assert context.user_data is not None
     context.user_data.pop(INPUT_KEY, None)
     try:
@@ -250,11 +250,11 @@ async def typed_date(update: Update, context: HotlineContext) -> None:
             sign = await redate_sign(session, int(pending), on_date, user_id=context.profile.id)
     except NotYourCase:
         await _plain(update, tr.gettext("This button is no longer valid."))
-        await _stop_here(update, context)
+        await stop_here(update, context)
     await _plain(
         update, tr.gettext("Noted: {sign}.").format(sign=sign_text(tr, sign.kind, sign.on_date))
     )
-    await _stop_here(update, context)
+    await stop_here(update, context)
 
 
 async def cancel_input(update: Update, context: HotlineContext) -> None:
@@ -262,15 +262,7 @@ async def cancel_input(update: Update, context: HotlineContext) -> None:
         return
     context.user_data.pop(INPUT_KEY, None)
     await _plain(update, context.tr.gettext("Cancelled."))
-    await _stop_here(update, context)
-
-
-async def _stop_here(update: Update, context: HotlineContext) -> None:
-    context.application.mark_data_for_update_persistence(
-        user_ids=update.effective_user.id if update.effective_user else None
-    )
-    await context.application.update_persistence()
-    raise ApplicationHandlerStop
+    await stop_here(update, context)
 
 
 def register(application: HotlineApplication) -> None:

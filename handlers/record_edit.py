@@ -20,7 +20,6 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -32,7 +31,7 @@ from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import N_, Translator
 from bot.texts.messages.record import label, record_lines, value_text
 from handlers.guard import require
-from handlers.replies import reply_html
+from handlers.replies import reply_html, stop_here
 from storage import record
 from storage.access import Permission
 from storage.codes import normalise_case_code
@@ -334,7 +333,7 @@ async def typed_value(update: Update, context: HotlineContext) -> None:
     if pending is None or pending.get("stage") != "value" or message is None or not message.text:
         return
     if not await require(update, context, Permission.EDIT_RECORD, action="case.record.input"):
-        await _stop_here(update, context)
+        await stop_here(update, context)
     key, target = str(pending.get("key")), str(pending.get("target"))
     try:
         value = parse_value(key, message.text, context)
@@ -342,9 +341,9 @@ async def typed_value(update: Update, context: HotlineContext) -> None:
         reason = context.tr.gettext(invalid.msgid).format(**invalid.params)
         hint = context.tr.gettext("Send - to clear it, or /cancel to stop.")
         await reply_html(update, html.escape(f"{reason}\n{hint}"))
-        await _stop_here(update, context)
+        await stop_here(update, context)
     await ask_whom_to_tell(update, context, target, key, value)
-    await _stop_here(update, context)
+    await stop_here(update, context)
 
 
 async def cancel_input(update: Update, context: HotlineContext) -> None:
@@ -352,16 +351,7 @@ async def cancel_input(update: Update, context: HotlineContext) -> None:
         return
     context.user_data.pop(INPUT_KEY, None)
     await reply_html(update, html.escape(context.tr.gettext("Cancelled.")))
-    await _stop_here(update, context)
-
-
-async def _stop_here(update: Update, context: HotlineContext) -> None:
-    """This message was the awaited value: persist (stopping skips the flush group), stop."""
-    context.application.mark_data_for_update_persistence(
-        user_ids=update.effective_user.id if update.effective_user else None
-    )
-    await context.application.update_persistence()
-    raise ApplicationHandlerStop
+    await stop_here(update, context)
 
 
 # -- groups of co-defendants -----------------------------------------------------------------------

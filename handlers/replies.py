@@ -4,6 +4,9 @@ previews, optionally protected."""
 from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.context import HotlineContext
 
 
 async def reply_html(
@@ -23,3 +26,13 @@ async def reply_html(
         disable_web_page_preview=True,
         protect_content=protect_content,
     )
+
+
+async def stop_here(update: Update, context: HotlineContext) -> None:
+    """This message was the awaited input: persist the user data (stopping skips the flush
+    group), then let no later handler take it."""
+    context.application.mark_data_for_update_persistence(
+        user_ids=update.effective_user.id if update.effective_user else None
+    )
+    await context.application.update_persistence()
+    raise ApplicationHandlerStop

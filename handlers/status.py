@@ -16,6 +16,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.callbacks import MENU, STATUS
 from bot.context import HotlineApplication, HotlineContext
 from bot.i18n import Translator
+from bot.texts.messages.record import custody_word
 from bot.texts.statuses import status_explanation, status_word
 from handlers.monitor import follow_button
 from handlers.pin import add_action, pin_asked
@@ -36,6 +37,9 @@ def _case_lines(tr: Translator, case: CaseSummary) -> list[str]:
     lines = [tr.gettext("Case {code}: {status}").format(code=code, status=word)]
     if case.full and case.detainee_name:
         lines.append(html.escape(case.detainee_name))
+    if case.full and case.custody:
+        custody = custody_word(tr, case.custody)
+        lines.append(html.escape(tr.gettext("Custody: {custody}").format(custody=custody)))
     lines.append(
         html.escape(
             tr.gettext("Last change: {date}").format(date=tr.format_date(case.changed_at.date()))

@@ -160,16 +160,60 @@ async def edit_record(
     actor_id: int,
     now: datetime,
 ) -> RecordEdit:
-    """Set one record field (None clears it) and tell whom staff chose, in one transaction.
-
-    A new place of detention moves the previous one into the transfer history. Setting the
-    value it already has changes nothing and tells nobody.
-    """
+    """Set one record field (None clears it) and tell whom staff chose, in one transaction:
+    the value (`_write`), a RECORD_CHANGED event, the messages (`_tell`) and the audit row.
+    Setting the value it already has changes nothing and tells nobody."""
     fld = editable().get(key)
     if fld is None or fld.stored is None:
         raise UnknownRecordField(key)
     case = await _case(session, code)
     keyed = await case_cipher(session, cipher, case.id)
+    shown = await _write(session, cipher, keyed, case, fld, value, now)
+    if shown is _UNCHANGED:
+        return RecordEdit(case.code, key, False, 0, 0, None)
+    monitors_told = tell == Tell.FAMILY_AND_MONITORS and monitor_may_read(fld)
+    event = CaseEvent(
+        case_id=case.id,
+        kind=EventKind.RECORD_CHANGED,
+        public=monitors_told and case.visibility == Visibility.PUBLIC,
+        body=keyed.seal(json.dumps({"field": key, "value": shown}, ensure_ascii=False)),
+        actor_id=actor_id,
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    params = {"code": case.code, "field": key, "value": shown}
+    family, followers = await _tell(
+        session, keyed, case, event, params, family=tell != Tell.NOBODY, monitors=monitors_told
+    )
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="case.record",
+        case_code=case.code,
+        detail=f"{key}; told {tell.value}: family {family}, monitors {followers}",
+        at=now,
+    )
+    return RecordEdit(case.code, key, True, family, followers, event.id)
+
+
+_UNCHANGED = object()
+
+
+async def _write(
+    session: AsyncSession,
+    master: FieldCipher,
+    keyed: FieldCipher,
+    case: Case,
+    fld: Field,
+    value: Any,
+    now: datetime,
+) -> Any:
+    """Store the value where its field lives (sealed if it is sealed) with what follows from
+    it: a new place of detention keeps the old one in the transfer history, a new name or birth
+    date re-indexes the duplicate check and /find. Returns the value as the kind shows it, or
+    `_UNCHANGED`."""
+    assert fld.stored is not None
     record = await _record(session, case, now)
     personal = await session.get(CasePersonal, case.id)
     if personal is None:
@@ -178,69 +222,49 @@ async def edit_record(
     target = _target(fld, case, record, personal)
     old = _read(fld, target, keyed)
     raw = fld.kind.column(value, now.date())
-    value = fld.kind.from_column(raw)  # what is stored, as the kind shows it
-    if old == value:
-        return RecordEdit(case.code, key, False, 0, 0, None)
+    shown = fld.kind.from_column(raw)
+    if old == shown:
+        return _UNCHANGED
     sealed = keyed.seal(str(raw)) if fld.stored.sealed and raw is not None else raw
     setattr(target, fld.stored.column, sealed)
-    if key == fields.NAME:  # staff find a case by its name's keyed index (storage/search.py)
+    if fld.key == fields.NAME:  # staff find a case by its name's keyed index (storage/search.py)
         await index_case_name(session, keyed, case.id, keyed.open(personal.detainee_name))
-    if key in (fields.NAME, fields.BIRTH):  # duplicates are found by name and birth
+    if fld.key in (fields.NAME, fields.BIRTH):  # duplicates are found by name and birth
         case.person_index = person_index_from_stored(
-            cipher,
-            keyed.open(personal.detainee_name),
-            keyed.open(personal.birth_date),
+            master, keyed.open(personal.detainee_name), keyed.open(personal.birth_date)
         )
-    if key == "detention_place" and old:
+    if fld.key == "detention_place" and old:
         history = json.loads(keyed.open(record.transfers) or "[]")
         history.append({"place": old, "until": now.date().isoformat()})
         record.transfers = keyed.seal(json.dumps(history, ensure_ascii=False))
-    record.updated_at = now
-    case.updated_at = now
-    monitors_told = tell == Tell.FAMILY_AND_MONITORS and monitor_may_read(fld)
-    event = CaseEvent(
-        case_id=case.id,
-        kind=EventKind.RECORD_CHANGED,
-        public=monitors_told and case.visibility == Visibility.PUBLIC,
-        body=keyed.seal(json.dumps({"field": key, "value": value}, ensure_ascii=False)),
-        actor_id=actor_id,
-        created_at=now,
-    )
-    session.add(event)
-    await session.flush()
-    params = {"code": case.code, "field": key, "value": value}
-    messages: list[Outgoing] = []
-    family = await family_of(session, case) if tell != Tell.NOBODY else []
-    if family:
-        name = await _detainee_name(session, keyed, case)
-        messages += [
-            Outgoing(
-                chat, event_key(event.id, chat), T_RECORD_FAMILY, {**params, "name": name},
-                event_id=event.id,
-            )
-            for chat in family
-        ]  # fmt: skip
-    followers = await record_followers(session, case) if monitors_told else []
-    if followers:
-        name = await _detainee_name(session, keyed, case)
-        messages += [
-            Outgoing(
-                chat, event_key(event.id, chat), T_RECORD_MONITOR, {**params, "name": name},
-                event_id=event.id,
-            )
-            for chat in followers
-            if chat not in family
-        ]  # fmt: skip
-    await enqueue(session, keyed, messages, now=now)
-    audit.record(
-        session,
-        actor_id=actor_id,
-        action="case.record",
-        case_code=case.code,
-        detail=f"{key}; told {tell.value}: family {len(family)}, monitors {len(followers)}",
-        at=now,
-    )
-    return RecordEdit(case.code, key, True, len(family), len(followers), event.id)
+    record.updated_at = case.updated_at = now
+    return shown
+
+
+async def _tell(
+    session: AsyncSession,
+    keyed: FieldCipher,
+    case: Case,
+    event: CaseEvent,
+    params: dict[str, Any],
+    *,
+    family: bool,
+    monitors: bool,
+) -> tuple[int, int]:
+    """Queue the change to the family and (on a public case) the monitors following it with
+    every change; returns how many of each."""
+    relatives = await family_of(session, case) if family else []
+    followers = await record_followers(session, case) if monitors else []
+    name = await _detainee_name(session, keyed, case) if relatives or followers else None
+    to = [(chat, T_RECORD_FAMILY) for chat in relatives]
+    to += [(chat, T_RECORD_MONITOR) for chat in followers if chat not in relatives]
+    messages = [
+        Outgoing(chat, event_key(event.id, chat), template, {**params, "name": name},
+                 event_id=event.id)
+        for chat, template in to
+    ]  # fmt: skip
+    await enqueue(session, keyed, messages, now=event.created_at)
+    return len(relatives), len(followers)
 
 
 async def _detainee_name(session: AsyncSession, keyed: FieldCipher, case: Case) -> str | None:

@@ -97,6 +97,7 @@ class CaseSummary:
     last_note: str | None
     changed_at: datetime
     full: bool = True  # False: a stranger's view (status word and date only)
+    custody: str | None = None  # where the person stands (`enums.Custody`), kept by staff
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,7 @@ async def _full_summary(session: AsyncSession, cipher: FieldCipher, case: Case) 
         detainee_name=cipher.open(personal.detainee_name) if personal is not None else None,
         last_note=await _last_public_note(session, cipher, case.id),
         changed_at=case.updated_at,
+        custody=case.custody,
     )
 
 

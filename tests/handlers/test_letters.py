@@ -72,6 +72,9 @@ async def test_family_reads_the_address_and_logs_a_sign_of_life(running_bot: Bot
     await sandbox.send_text(family, f"/letters {code}")
     again = await sandbox.next_message(family)
     assert "Last sign of life: a letter, 6 Jan 2027" in again.plain
+    await sandbox.send_text(STAFF, f"/case {code}")  # the card shows the last sign of life
+    card = await sandbox.next_message(STAFF)
+    assert "06.01.2027" in card.plain  # staff read Ukrainian (the default)
 
     services = running_bot.services
     assert services is not None

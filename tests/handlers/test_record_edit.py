@@ -240,3 +240,30 @@ async def test_a_monitor_follows_a_group_and_hears_its_hearing(running_bot: BotH
     )
     await sandbox.send_text(MONITOR, "/following")
     assert "Group of co-defendants 1" in (await sandbox.next_message(MONITOR)).plain
+
+
+@pytest.mark.parametrize("language", ["uk", "crh", "en", "ru"])
+async def test_custody_shows_in_status_the_card_and_the_alert(
+    running_bot: BotHarness, language: str
+) -> None:
+    """Custody in the family's /status, the staff card and the family's alert, in each language."""
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code=language).id
+    code = await seed(running_bot, family, Visibility.ANONYMOUS)
+    services = running_bot.services
+    assert services is not None
+    async with services.sessions() as session, session.begin():
+        await set_language(session, services.keys.key(family), language)
+    await edit(running_bot, code, "custody", "family")
+    tr = running_bot.i18n.get(language)
+    word = custody_word(tr, "pre_trial")
+    push = await sandbox.next_message(family)  # discreet: "Show" in their language
+    assert push.plain == tr.gettext("There is news about your case.")
+    await sandbox.press(family, push.message_id, push.callback_data[0])
+    assert word in (await sandbox.next_message(family)).plain
+    await sandbox.send_text(family, "/status")
+    status = await sandbox.next_message(family)
+    assert word in status.plain
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+    assert custody_word(running_bot.i18n.get("en"), "pre_trial") in card.plain

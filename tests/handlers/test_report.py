@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.callbacks import REPORT
+from bot.callbacks import GUIDE, REPORT
 from storage.models import Case, CaseContact, CasePersonal, OutboxMessage
 from tests.handlers.report_flow import FULL, REQUIRED, Tap, answer, answer_from, begin, file
 from tests.support.harness import BotHarness
@@ -19,6 +19,9 @@ async def test_full_report_is_stored_and_staff_are_told(running_bot: BotHarness)
     user = sandbox.add_user(language_code="en").id
     reply = await file(sandbox, user)
     assert "Your case code is" in reply.plain
+    # the guide, opened at the pages that fit the answers (a lawyer: yes; where held: given)
+    guide = GUIDE.parse(reply.callback_data[0]) if reply.callback_data else None
+    assert guide is not None and guide.verb == "open"
     services = running_bot.services
     assert services is not None
     async with services.sessions() as session:
