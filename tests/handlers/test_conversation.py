@@ -300,7 +300,7 @@ async def test_stale_button_unknown_command_and_sticker_each_get_an_answer(
     await sandbox.send_text(user, "/search Ivan")
     reply = await sandbox.next_message(user)
     assert "/help" in reply.plain
-    await sandbox.send_text(user, "/export")
+    await sandbox.send_text(user, "/nosuchcommand")
     reply = await sandbox.next_message(user)
     assert "/help" in reply.plain
     no_form_open = REPORT.build("a", "region", "crimea")

@@ -105,8 +105,17 @@ async def _snapshot(bot: BotHarness) -> dict[str, object]:
         counts = {
             table.name: await session.scalar(select(func.count()).select_from(table))
             for table in Base.metadata.sorted_tables
-            # case_name_index: the name-index job catches up on the seeded case meanwhile
-            if table.name not in ("users", "audit_log", "persistence", "case_name_index", "inbox")
+            # case_name_index: the name-index job catches up on the seeded case meanwhile;
+            # unreachable_chats: delivery finds the sandbox's admin never opened the bot
+            if table.name
+            not in (
+                "users",
+                "audit_log",
+                "persistence",
+                "case_name_index",
+                "inbox",
+                "unreachable_chats",
+            )
         }
         cases = (await session.execute(select(Case.code, Case.status, Case.visibility))).all()
         contacts = (await session.execute(select(CaseContact.user_id, CaseContact.approved))).all()
@@ -161,7 +170,12 @@ async def test_family_user_is_refused_every_staff_and_monitor_action(
     # the discovery really reached the staff side, so "nothing changed" means something
     assert {"/case", "/grant", "/broadcast", "/keep"} <= set(tried)
     assert any(data.startswith(CASE.head()) for data in tried)
-    assert after == before, tried
+    changed = {
+        name: (count, after["counts"][name])  # type: ignore[index]
+        for name, count in before["counts"].items()  # type: ignore[attr-defined]
+        if after["counts"][name] != count  # type: ignore[index]
+    }
+    assert after == before, (changed, tried)
     for message in sandbox.messages(family.id):
         assert code not in message.plain and NAME not in message.plain, message.plain
         assert "Traceback" not in message.plain
