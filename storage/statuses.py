@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.i18n import N_
 from storage.enums import CaseStatus
+from storage.msgids import N_
 
 S = CaseStatus
 
