@@ -38,6 +38,7 @@ from storage.signs_of_life import (
     NotYourCase,
     letters_view,
     log_sign,
+    logged_by,
     redate_sign,
 )
 
@@ -186,12 +187,19 @@ async def life_button(update: Update, context: HotlineContext) -> None:
     elif pressed.verb == "log":
         await _log(update, context, pressed.args[0], pressed.args[1])
     elif pressed.verb == "date":
-        entry = pressed.int_arg(0)
-        if context.user_data is not None and entry is not None:
-            context.user_data[INPUT_KEY] = entry
-        await _plain(
-            update, tr.gettext("Write the date, for example 28.11.2026 (/cancel to stop).")
-        )
+        await _ask_date(update, context, pressed.int_arg(0))
+
+
+async def _ask_date(update: Update, context: HotlineContext, entry: int | None) -> None:
+    """ "It was another day": only for a sign this user logged (the button can be forged)."""
+    tr, services = context.tr, context.services
+    async with services.sessions() as session:
+        mine = entry is not None and await logged_by(session, entry, context.profile.id)
+    if not mine or context.user_data is None:
+        await _plain(update, tr.gettext("This button is no longer valid."))
+        return
+    context.user_data[INPUT_KEY] = entry
+    await _plain(update, tr.gettext("Write the date, for example 28.11.2026 (/cancel to stop)."))
 
 
 async def _plain(update: Update, text: str) -> None:

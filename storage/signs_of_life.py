@@ -86,6 +86,12 @@ async def log_sign(
     return entry.id
 
 
+async def logged_by(session: AsyncSession, entry_id: int, user_id: int) -> bool:
+    """Whether this user logged that sign of life (only they may correct its day)."""
+    entry = await session.get(SignOfLifeEntry, entry_id)
+    return entry is not None and entry.logged_by == user_id
+
+
 async def redate_sign(
     session: AsyncSession, entry_id: int, on_date: date, *, user_id: int
 ) -> LastSign:

@@ -103,6 +103,8 @@ async def test_strangers_see_nothing_and_monitors_only_a_public_address(
     query = await sandbox.press(stranger, start, LIFE.build("log", public, SignOfLife.CALL))
     await sandbox.wait_for_callback_answer(query)
     assert "cannot show letters" in (await sandbox.next_message(stranger)).plain
+    await sandbox.press(stranger, start, LIFE.build("date", 1))  # someone else's sign, forged
+    assert "no longer valid" in (await sandbox.next_message(stranger)).plain
     await sandbox.send_text(MONITOR, f"/letters {public}")
     page = await sandbox.next_message(MONITOR)
     assert ADDRESS in page.plain and page.callback_data == []
