@@ -48,11 +48,11 @@ from handlers.urgent_words import BY_WORDS, WHAT_WORDS, advice
 from storage import field_checks as fields
 from storage.enums import Detainer, UrgentKind
 from storage.oncall import Duty
+from storage.reports import reports_in_last_day
 from storage.urgent import (
     UrgentAnswers,
     UrgentLimitReached,
     file_urgent,
-    reports_in_last_day,
 )
 
 log = logging.getLogger(__name__)

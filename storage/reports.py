@@ -171,7 +171,8 @@ async def reports_in_last_day(session: AsyncSession, user_id: int, *, now: datet
     return int(count or 0)
 
 
-async def _unused_code(session: AsyncSession) -> str:
+async def unused_code(session: AsyncSession) -> str:
+    """A random case code no case has yet (codes are random: a collision is retried)."""
     while True:
         code = new_case_code()
         if await session.scalar(select(Case.id).where(Case.code == code)) is None:
@@ -229,7 +230,7 @@ async def file_report(
         return FiledReport(Filed.ALREADY_REPORTED, own, 0)
     columns = _columns(draft, now.date())
     case = Case(
-        code=await _unused_code(session),
+        code=await unused_code(session),
         status=CaseStatus.NEW,
         person_index=index,
         duplicate_of=earliest,

@@ -30,11 +30,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
-from storage.codes import new_case_code
 from storage.crypto import FieldCipher
 from storage.data_keys import case_cipher, new_key
 from storage.enums import (
@@ -57,10 +56,11 @@ from storage.models import (
     CasePersonal,
     OutboxMessage,
     UrgentCase,
-    User,
 )
 from storage.oncall import Duty, on_call_now
 from storage.outbox import PRIORITY_CASE_ALERT, PRIORITY_STAFF, Outgoing, enqueue, event_key
+from storage.recipients import family_of
+from storage.reports import reports_in_last_day, unused_code
 from storage.users import users_with_role
 
 T_ALERT = "urgent.alert"
@@ -161,47 +161,6 @@ class UrgentDraft:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-async def _unused_code(session: AsyncSession) -> str:
-    while True:
-        code = new_case_code()
-        if await session.scalar(select(Case.id).where(Case.code == code)) is None:
-            return code
-
-
-async def reports_in_last_day(session: AsyncSession, user_id: int, *, now: datetime) -> int:
-    """Cases this user reported in the last 24 hours, urgent or not (one shared limit: an urgent
-    alert pages people, so it must not be free to repeat)."""
-    since = now - timedelta(days=1)
-    count = await session.scalar(
-        select(func.count())
-        .select_from(CaseContact)
-        .where(
-            CaseContact.user_id == user_id,
-            CaseContact.created_at >= since,
-            CaseContact.is_reporter.is_(True) | CaseContact.approved.is_(False),
-        )
-    )
-    return int(count or 0)
-
-
-async def family_of(session: AsyncSession, case_id: int) -> list[int]:
-    """The reporter and approved contacts who can still be reached, reporter first.
-
-    (Kept here rather than imported from `storage.cases`, which is being split; same rule.)"""
-    rows = await session.execute(
-        select(CaseContact.user_id)
-        .join(User, User.id == CaseContact.user_id)
-        .where(
-            CaseContact.case_id == case_id,
-            CaseContact.approved.is_(True) | CaseContact.is_reporter.is_(True),
-            User.blocked.is_(False),
-            User.forgotten_at.is_(None),
-        )
-        .order_by(CaseContact.is_reporter.desc(), CaseContact.id)
-    )
-    return [user_id for (user_id,) in rows]
-
-
 async def _alert_chats(
     session: AsyncSession, duty: Duty, *, now: datetime, with_admins: bool
 ) -> tuple[list[int], bool]:
@@ -282,7 +241,7 @@ async def file_urgent(
         Detainer(answers.detained_by)
     local_day = now.astimezone(duty.timezone).date()
     case = Case(
-        code=await _unused_code(session),
+        code=await unused_code(session),
         status=CaseStatus.NEW,
         visibility=Visibility.STAFF_ONLY,
         region=Region.OTHER,  # not asked on the urgent path; the full report says it
@@ -406,7 +365,7 @@ async def _tell_family(
         sealer,
         [
             Outgoing(chat, event_key(event.id, chat), T_STEP, params, event_id=event.id)
-            for chat in await family_of(session, case.id)
+            for chat in await family_of(session, case)
         ],
         now=now,
     )

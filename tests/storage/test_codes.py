@@ -13,7 +13,7 @@ CODE_SHAPE = re.compile(rf"^[{CODE_ALPHABET}]{{4}}-[{CODE_ALPHABET}]{{4}}$")
 def test_100k_codes_are_unique_well_formed_and_not_sequential() -> None:
     codes = [new_case_code() for _ in range(100_000)]
     # 30^8 codes: 100,000 random ones collide about once in 130 runs (the birthday bound), and
-    # filing retries a taken code (storage.reports._unused_code); three collisions would be a
+    # filing retries a taken code (storage.reports.unused_code); three collisions would be a
     # one-in-a-hundred-million event, so a generator that repeats itself still fails here.
     assert len(codes) - len(set(codes)) <= 2
     assert all(CODE_SHAPE.match(code) for code in codes)
