@@ -7,6 +7,7 @@ grants its personas their roles (the staff persona is an admin) so every feature
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -50,7 +51,8 @@ def sandbox_settings(settings: Settings, server: SandboxServer) -> Settings:
 
 async def run_sandbox(settings: Settings, port: int = 8088) -> int:
     configure_logging(settings.log_level)
-    server = SandboxServer(port=port)
+    # Update ids go on growing across restarts, as Telegram's do (the inbox remembers handled ids).
+    server = SandboxServer(port=port, first_update_id=int(time.time() * 10))
     await server.start()
     try:
         settings = sandbox_settings(settings, server)

@@ -89,13 +89,13 @@ def _connected(request: web.Request) -> bool:
 class SandboxServer(UserSide):
     """The sandbox: Bot API over HTTP, a test API, the web page, and in-process helpers."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, first_update_id: int = 1) -> None:
         self.host = host
         self._requested_port = port
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._closing = False
-        self.world = World()
+        self.world = World(first_update_id)
         self.stats = Stats()
         self.faults = Faults()
         self.flood = FloodLimiter()

@@ -340,9 +340,13 @@ class Faults:
 
 
 class World:
-    """All sandbox state, shared by the Bot API side, the test API and the in-process API."""
+    """All sandbox state, shared by the Bot API side, the test API and the in-process API.
 
-    def __init__(self) -> None:
+    Telegram's update ids only grow, and the bot keeps the ids it handled for a day (its inbox
+    ignores an update delivered again): a sandbox started again on the same database must not
+    count from 1 again, so `first_update_id` lets it go on from where time has got to."""
+
+    def __init__(self, first_update_id: int = 1) -> None:
         self.users: dict[int, SandboxUser] = {}
         self.chats: dict[int, SandboxChat] = {}
         self.bot_messages: dict[int, list[BotMessage]] = {}
@@ -359,7 +363,7 @@ class World:
         """The highest update_id given to the bot, by getUpdates or the webhook (confirmed or
         not: an update still in `updates` was not confirmed)."""
         self.notifier = Notifier()
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(first_update_id)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._callback_ids = itertools.count(1)
         self._seq = itertools.count(1)
