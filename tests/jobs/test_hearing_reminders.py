@@ -15,7 +15,7 @@ from tests.support.case_factory import make_case
 from tests.support.discreet import shown
 from tests.support.harness import BotHarness
 from tests.support.identity import known_user
-from tests.support.waiting import settled
+from tests.support.waiting import settled, wait_until_idle
 
 STAFF = 3001
 MONITOR = 3101
@@ -54,6 +54,7 @@ async def test_reminded_the_day_before_once_across_a_restart(running_bot: BotHar
     assert "Reminder" in alert.plain and "Ivan Petrenko" in alert.plain
 
     await settled(running_bot)  # delivered and recorded: the restart is about the job, not delivery
+    await wait_until_idle(running_bot)  # the Show press handled and marked (else a crash replays it)
     await running_bot.kill()
     await running_bot.start()
     services = running_bot.services
