@@ -48,6 +48,7 @@ from storage.reports import (
     reports_in_last_day,
 )
 from storage.threads import Incoming, attach_report_documents
+from storage.urgent import mark_draft_used, urgent_draft_for
 
 log = logging.getLogger(__name__)
 
@@ -205,12 +206,24 @@ async def start_report(update: Update, context: HotlineContext) -> None:
         await _say(update, context, N_LIMIT)
         return
     async with services.sessions() as session, session.begin():
-        await forms.start(
-            session, services.cipher, context.profile.id, forms.new_form(), now=services.clock()
-        )
+        form = forms.new_form()
+        urgent = await urgent_draft_for(session, services.cipher, context.profile.id)
+        if urgent is not None:
+            form = form.from_urgent(urgent.case_id, urgent.form_answers())
+        await forms.start(session, services.cipher, context.profile.id, form, now=services.clock())
     if context.user_data is not None:
         context.user_data.pop(LEGACY_DRAFT, None)
     tr = context.tr
+    kept = (
+        []
+        if urgent is None
+        else [
+            tr.gettext(
+                "What you told us when you asked for urgent help (case {code}) is kept: those "
+                "questions are not asked again, and you can change the answers at the end."
+            ).format(code=urgent.code)
+        ]
+    )
     text = "\n\n".join(
         [
             tr.gettext(
@@ -222,6 +235,7 @@ async def start_report(update: Update, context: HotlineContext) -> None:
                 "only the hotline's staff. Nothing is published unless you allow it at the end."
             ),
             tr.gettext("You can stop at any time with /cancel: then nothing is stored."),
+            *kept,
             tr.gettext("Do you agree?"),
         ]
     )
@@ -369,12 +383,14 @@ async def _question_button(
 
 
 def _onwards(form: Form) -> Form:
-    """After an answer: the next question; after the last one or an edit, a question never
-    answered (one a later release put before where the relative was), else the summary."""
+    """After an answer: the next question (not one answered on the urgent path); after the last
+    one or an edit, a question never answered (one a later release put before where the
+    relative was), else the summary."""
     order = [f.key for f in fields.REGISTRY.form]
     index = order.index(form.step) if form.step in order else len(order) - 1
-    if not form.editing and index + 1 < len(order):
-        return form.at(order[index + 1])
+    ahead = [key for key in order[index + 1 :] if key not in form.kept]
+    if not form.editing and ahead:
+        return form.at(ahead[0])
     missed = [key for key in order if key not in form.answers]
     return form.at(missed[0], editing=True) if missed else form.at_summary()
 
@@ -538,6 +554,14 @@ async def _confirm(
                 documents,
                 now=services.clock(),
             )
+            if form.urgent_case is not None:
+                await mark_draft_used(
+                    session,
+                    form.urgent_case,
+                    filed.code,
+                    user_id=context.profile.id,
+                    now=services.clock(),
+                )
             await forms.discard(session, services.cipher, context.profile.id)
     except ReportLimitReached:
         await _discard(context)

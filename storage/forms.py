@@ -46,7 +46,8 @@ class State(StrEnum):
 @dataclass(frozen=True)
 class Form:
     """An open report form. `answers` maps field keys to checked answers (None: skipped);
-    `sources` maps a field key to the message id of its typed answer."""
+    `sources` maps a field key to the message id of its typed answer; `kept` holds the keys
+    answered on the urgent path (`urgent_case`), which the form does not ask again."""
 
     version: str
     state: State = State.CONSENT
@@ -54,6 +55,19 @@ class Form:
     editing: bool = False  # the answer returns to the summary
     answers: dict[str, Json] = field(default_factory=dict)
     sources: dict[str, int] = field(default_factory=dict)
+    kept: frozenset[str] = frozenset()
+    urgent_case: int | None = None
+
+    def from_urgent(self, case_id: int, answers: dict[str, Json]) -> Form:
+        """Starting from an urgent report's answers (those the registry's form still asks)."""
+        form_keys = {f.key for f in fields.REGISTRY.form}
+        kept = {key: value for key, value in answers.items() if key in form_keys}
+        return replace(
+            self,
+            answers={**self.answers, **kept},
+            kept=frozenset(kept),
+            urgent_case=case_id,
+        )
 
     def at(self, step: str, *, editing: bool | None = None) -> Form:
         """Asking the question `step`."""
@@ -157,7 +171,14 @@ def from_legacy(draft: dict[str, Any]) -> Form:
 
 def _unsealed(form: Form) -> str:
     return json.dumps(
-        {"answers": form.answers, "sources": form.sources}, ensure_ascii=False, sort_keys=True
+        {
+            "answers": form.answers,
+            "sources": form.sources,
+            "kept": sorted(form.kept),
+            "urgent_case": form.urgent_case,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
     )
 
 
@@ -181,6 +202,8 @@ async def load(session: AsyncSession, cipher: FieldCipher, user_id: int) -> Form
         editing=row.editing,
         answers=dict(opened.get("answers") or {}),
         sources={str(k): int(v) for k, v in (opened.get("sources") or {}).items()},
+        kept=frozenset(str(key) for key in opened.get("kept") or ()),
+        urgent_case=opened.get("urgent_case"),
     )
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +49,7 @@ from storage.enums import (
     UrgentStep,
     Visibility,
 )
+from storage.fields import Json
 from storage.models import (
     Case,
     CaseContact,
@@ -156,6 +157,19 @@ class UrgentDraft:
     phone: str | None
     contact_here: bool
     created_at: datetime
+    detention_date: date | None = None
+
+    def form_answers(self) -> dict[str, Json]:
+        """The answers the report form can start from, under its field keys (a skipped one
+        is left out, so the form asks it)."""
+        day = self.detention_date
+        found: dict[str, Json] = {
+            "arrest_place": self.place,
+            "detained_by": self.detained_by,
+            "phone": self.phone,
+            "detention_date": None if day is None else day.isoformat(),
+        }
+        return {key: value for key, value in found.items() if value is not None}
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -606,6 +620,7 @@ async def urgent_draft_for(
         phone=found.phone,
         contact_here=urgent.contact_here,
         created_at=case.created_at,
+        detention_date=case.detention_date,
     )
 
 

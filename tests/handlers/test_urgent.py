@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.callbacks import DUTY, URGENT
+from bot.callbacks import DUTY, REPORT, URGENT
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import BotMessage
@@ -35,6 +35,7 @@ from storage.models import (
     UrgentCase,
 )
 from storage.users import set_language
+from tests.handlers.report_flow import FULL, ORDER, SKIP, answer
 from tests.support.discreet import shown
 from tests.support.harness import BotHarness, harness_settings
 from tests.support.identity import grant, known_user
@@ -459,3 +460,45 @@ async def test_a_restart_in_the_middle_loses_no_answer(urgent_bot: BotHarness) -
     assert "A search" in alert.plain
     await sandbox.press(OLENA, alert.message_id, DUTY.build("take", found.group(0)))
     await sandbox.wait_for(lambda: any(PLACE in m.plain for m in sandbox.messages(OLENA)))
+
+
+async def test_the_full_report_starts_from_the_urgent_answers(urgent_bot: BotHarness) -> None:
+    """ "Complete the full report" keeps where, by whom, the day and the phone: not asked again,
+    shown on the summary, filed; the urgent case knows its full report and staff see the link."""
+    sandbox = urgent_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    code, _, (_, advice) = await report_urgently(sandbox, family)
+
+    await sandbox.press(family, advice.message_id, advice.button_data("Complete the full report"))
+    consent = await sandbox.next_message(family)
+    assert f"urgent help (case {code}) is kept" in consent.plain
+    await sandbox.press(family, consent.message_id, REPORT.build("consent", "yes"))
+    question = await sandbox.next_message(family)
+    kept = {"detention_date", "arrest_place", "detained_by", "phone"}
+    asked = []
+    for key in [key for key in ORDER if key not in kept]:
+        backs = [REPORT.parse(data) for data in question.callback_data]
+        asked += [p.args[0] for p in backs if p is not None and p.verb == "back"]
+        question = await answer(sandbox, family, question, key, FULL.get(key, SKIP))
+    summary = question
+    assert REPORT.build("confirm") in summary.callback_data, summary.plain
+    assert PLACE in summary.plain and "FSB" in summary.plain and "+380671234567" in summary.plain
+    assert not kept & set(asked[1:])  # "back" on each question names the one asked before it
+    await sandbox.press(family, summary.message_id, REPORT.build("confirm"))
+    filed = await sandbox.next_message(family)
+    full_code = CODE.search(filed.plain)
+    assert full_code is not None and full_code.group(0) != code, filed.plain
+
+    assert urgent_bot.services is not None
+    async with urgent_bot.services.sessions() as session:
+        urgent_case = await session.scalar(select(Case).where(Case.code == code))
+        full = await session.scalar(select(Case).where(Case.code == full_code.group(0)))
+        assert urgent_case is not None and full is not None
+        row = await session.get(UrgentCase, urgent_case.id)
+    assert row is not None and row.report_code == full.code
+    assert full.duplicate_of == code and full.detained_by == "fsb"
+    assert full.detention_date == urgent_case.detention_date is not None
+
+    await sandbox.send_text(family, "/report")  # a later report starts empty
+    consent = await sandbox.next_message(family)
+    assert "urgent help" not in consent.plain
