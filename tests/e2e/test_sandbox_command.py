@@ -23,7 +23,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_sandbox_command_serves_the_page_and_the_bot_answers(tmp_path: Path) -> None:
+async def _start_page_and_ask(tmp_path: Path) -> list[dict[str, object]]:
+    """Start `python -m bot sandbox` in `tmp_path`, check the page, send /start as the page's
+    family persona, return the bot's replies; the process is stopped again."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env["PYTHONPATH"] = str(REPO)
@@ -54,13 +56,27 @@ async def test_sandbox_command_serves_the_page_and_the_bot_answers(tmp_path: Pat
                 replies += [m for m in answer["messages"] if m.get("from_bot")]
                 if replies:
                     break
-        assert replies, "no reply to /start"
-        assert "гаряч" in str(replies[0]["text"]).lower()  # the default language, Ukrainian
-        assert (tmp_path / "var" / "sandbox.db").exists()
-        assert (tmp_path / "var" / "sandbox.key").stat().st_mode & 0o077 == 0
+        return replies
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=30)
+
+
+async def test_sandbox_command_serves_the_page_and_the_bot_answers(tmp_path: Path) -> None:
+    replies = await _start_page_and_ask(tmp_path)
+    assert replies, "no reply to /start"
+    assert "гаряч" in str(replies[0]["text"]).lower()  # the default language, Ukrainian
+    assert (tmp_path / "var" / "sandbox.db").exists()
+    assert (tmp_path / "var" / "sandbox.key").stat().st_mode & 0o077 == 0
+
+
+async def test_make_run_twice_on_one_database_answers_both_times(tmp_path: Path) -> None:
+    """A second start on the same database (`make run` again) goes on answering: the sandbox's
+    update ids go on growing, so the durable inbox does not take them for ones it handled."""
+    first = await _start_page_and_ask(tmp_path)
+    second = await _start_page_and_ask(tmp_path)
+    assert first and second, (first, second)
+    assert "гаряч" in str(second[-1]["text"]).lower()
 
 
 def _env() -> dict[str, str]:
