@@ -16,6 +16,7 @@ from telegram.warnings import PTBUserWarning
 from bot.clean_input import CleanInputApplication
 from bot.commands import publish_commands, publish_role_commands
 from bot.context import HotlineApplication, HotlineContext
+from bot.health import start_health, stop_health
 from bot.i18n import I18n
 from bot.inbox import UpdateInbox, inbox_of
 from bot.inbox_mark import ARM_GROUP, arm
@@ -146,6 +147,7 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
         .post_init(_post_init)
+        .post_shutdown(stop_health)  # /healthz and /metrics stop with the bot
     )
     for name, value in builder_options.items():
         builder = getattr(builder, name)(value)
@@ -215,6 +217,7 @@ async def _post_init(application: HotlineApplication) -> None:
             await publish_role_commands(
                 application.bot, services.i18n.get(language), chats[key], role
             )
+    await start_health(application)  # /healthz and /metrics, if HOTLINE_METRICS_PORT is set
 
 
 async def start_application(application: HotlineApplication) -> None:
@@ -236,3 +239,5 @@ async def stop_application(application: HotlineApplication) -> None:
     if application.running:
         await application.stop()
     await application.shutdown()
+    if application.post_shutdown is not None:  # what run_polling would call after shutdown
+        await application.post_shutdown(application)

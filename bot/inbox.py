@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 from telegram import Update
 from telegram.ext import Application
 
-from bot import inbox_mark
+from bot import inbox_mark, metrics
 from bot.logs import describe_error
 from storage import inbox as stored_updates
 from storage.crypto import FieldCipher
@@ -180,10 +181,12 @@ class UpdateInbox(asyncio.Queue[object]):
 
     async def _handle(self, update: Update) -> None:
         processing = self._process(update)
+        started = time.perf_counter()
         try:
             await self._app().update_processor.process_update(update, processing)
         finally:
             processing.close()  # cancelled while waiting its turn: it never started
+        metrics.update_handled(time.perf_counter() - started)
 
     async def _process(self, update: Update) -> None:
         """Inside the update processor: the user's earlier updates are done, later ones wait.

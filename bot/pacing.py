@@ -20,6 +20,7 @@ from telegram._utils.types import JSONDict
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot import metrics
 from jobs.delivery import retry_after_seconds
 from jobs.pacer import Pacer
 
@@ -80,8 +81,9 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
         while True:
             try:
                 async with self.pacer.turn(chat_id, urgent=True):
-                    return await callback(*args, **kwargs)
+                    return metrics.reply_sent(await callback(*args, **kwargs))
             except RetryAfter as error:
+                metrics.reply_rate_limited()
                 if attempt >= retries:
                     raise
                 attempt += 1

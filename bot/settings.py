@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     reports_per_day: int = Field(default=5, ge=1)
     # An urgent alert nobody took within this many minutes is sent again, and to every admin.
     urgent_escalation_minutes: int = Field(default=10, ge=1, le=240)
+    # /healthz and /metrics (Prometheus) for operators: off unless a port is set (9464 is the
+    # port Prometheus exporters customarily use); loopback unless a host is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     timezone: str = "Europe/Kyiv"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # How to reach a person at the hotline, shown in /start, /help and the acknowledgements;
@@ -83,7 +87,9 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in parts)
         return value
 
-    @field_validator("contact_phone", "contact_website", "contact_hours", mode="before")
+    @field_validator(
+        "contact_phone", "contact_website", "contact_hours", "metrics_port", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

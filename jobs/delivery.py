@@ -51,6 +51,7 @@ from telegram.error import (
 )
 from telegram.ext import ExtBot
 
+from bot import metrics
 from bot.i18n import Translator
 from bot.texts.messages import UnknownTemplateError, discreet, render
 from bot.texts.messages.base import RenderedMessage
@@ -420,6 +421,7 @@ class Delivery:
         """Record the send. The message is already out, so a busy database (SQLite's lock held
         past its timeout, a full connection pool) is retried; a send that still cannot be
         recorded stays held by this owner, renewed, and is recorded at the next renewal."""
+        metrics.outbox_send(row.kind, "sent")
         if self._failures_in_a_row >= OUTAGE_FAILURES:
             await self._outage_over()
         self._failures_in_a_row = 0
@@ -476,6 +478,7 @@ class Delivery:
 
     async def _rate_limited(self, row: ClaimedMessage, seconds: float) -> None:
         self.pacer.refused(row.telegram_chat_id or row.chat_id, seconds)
+        metrics.outbox_send(row.kind, "429")
         self._count("RetryAfter")
         services = self.services
         async with services.sessions() as session, session.begin():
@@ -502,6 +505,7 @@ class Delivery:
             log.warning("outbox %d to chat %s: %s past the horizon, dead", row.id, chat, reason)
             await self._give_up(row, f"{reason}{HORIZON_SUFFIX}")
             return
+        metrics.outbox_send(row.kind, "retry")
         not_before = min(now + timedelta(seconds=backoff_seconds(row.attempts + 1)), deadline)
         async with services.sessions() as session, session.begin():
             await outbox.reschedule(
@@ -516,6 +520,7 @@ class Delivery:
 
     async def _blocked(self, row: ClaimedMessage) -> None:
         """The user blocked the bot: remember it, and never try them again until they write."""
+        metrics.outbox_send(row.kind, "dead")
         self._count("Forbidden")
         services = self.services
         async with services.sessions() as session, session.begin():
@@ -547,6 +552,7 @@ class Delivery:
 
     async def _give_up(self, row: ClaimedMessage, reason: str) -> None:
         """The row is dead; staff hear of it in the next summary (`report_dead`)."""
+        metrics.outbox_send(row.kind, "dead")
         services = self.services
         async with services.sessions() as session, session.begin():
             await outbox.mark_dead(
