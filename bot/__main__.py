@@ -17,7 +17,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.sandbox.errors import SandboxStartError
 from bot.settings import SettingsError, load_settings
 from storage.crypto import DataKeyError, generate_key
-from storage.db import DatabaseUnwritable
+from storage.db import DatabaseUnwritable, SchemaNotCurrent
 
 EXIT_CONFIG_ERROR = 2
 NOTHING_TO_RUN = (
@@ -84,7 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import cli_commands
 
         return asyncio.run(cli_commands.dispatch(args, settings))
-    except (SettingsError, DataKeyError, SandboxStartError, DatabaseUnwritable) as error:
+    except (
+        SettingsError,
+        DataKeyError,
+        SandboxStartError,
+        DatabaseUnwritable,
+        SchemaNotCurrent,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except InvalidToken:

@@ -62,6 +62,7 @@ from jobs.delivery import PACER_KEY, Pacer
 from storage.crypto import DataKeyError, FieldCipher
 from storage.data_keys import give_existing_data_keys
 from storage.db import (
+    SchemaNotCurrent,
     check_writable,
     make_engine,
     make_session_factory,
@@ -99,8 +100,9 @@ async def open_services(
             if migrate:
                 await upgrade_to_head(engine)
             elif await pending_migrations(engine):
-                raise RuntimeError(
-                    "the database schema is not up to date: run python -m bot migrate"
+                raise SchemaNotCurrent(
+                    "HOTLINE_DATABASE_URL: the database schema is not up to date: "
+                    "run python -m bot migrate"
                 )
             await check_writable(engine)
         sessions = make_session_factory(engine)

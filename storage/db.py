@@ -65,6 +65,11 @@ class DatabaseUnwritable(Exception):
     """The database cannot be written: the message is one line for the operator."""
 
 
+class SchemaNotCurrent(Exception):
+    """The database needs migrations this process does not run (PostgreSQL: `python -m bot
+    migrate` first, so two processes never migrate at once): one line for the operator."""
+
+
 LOCK_WAIT_SECONDS = 30.0
 """How long the start-up check waits for another program's lock before it gives up."""
 

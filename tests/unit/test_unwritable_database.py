@@ -24,6 +24,7 @@ import pytest
 from storage.crypto import generate_key
 from storage.db import make_engine
 from storage.migrate import upgrade_to_head
+from tests.support.databases import fresh_postgres_database
 
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -135,3 +136,12 @@ def test_an_existing_database_in_a_folder_that_cannot_be_written(folder: Path) -
     _give_to_bot_user(folder, locked, path)
     locked.chmod(0o555)
     _one_line_exit_2(_run_bot(f"sqlite+aiosqlite:///{path}", folder))
+
+
+async def test_a_postgres_database_not_migrated_yet(folder: Path) -> None:
+    """On PostgreSQL `run` does not migrate (two processes must never migrate at once): a schema
+    behind the code is one line saying what to run, not a traceback."""
+    async with fresh_postgres_database() as url:
+        result = await asyncio.to_thread(_run_bot, url, folder)
+    line = _one_line_exit_2(result)
+    assert line.endswith("run python -m bot migrate"), line
