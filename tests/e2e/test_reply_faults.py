@@ -1,0 +1,168 @@
+"""Interactive replies against a misbehaving Telegram (the sandbox), through the real bot.
+
+(a) An outage (502s, or dropped connections) while a staff member confirms a status change and
+a family member asks /help: each gets their answer once the API is back, once, nothing lost.
+(b) A 429 storm of several seconds: the staff member's committed change is confirmed and
+delivered, and they never read "something went wrong".
+(c) A slow API (6 s before each answer to the family's chat): the family's alert arrives once.
+
+The faults are switched off by events (so many refused requests seen), never after a time.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.callbacks import CASE
+from bot.i18n import I18n
+from bot.sandbox import botapi
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.state import BotMessage
+from handlers.errors import NOT_SAVED, SOMETHING_WENT_WRONG
+from storage.enums import CaseStatus, OutboxStatus, Role
+from storage.models import Case, OutboxMessage
+from storage.users import set_language
+from tests.support.case_factory import make_case
+from tests.support.discreet import NOTICE
+from tests.support.harness import BotHarness
+from tests.support.identity import grant, known_user
+from tests.support.waiting import eventually
+
+ADMIN = 9001
+STAFF = 3001
+CONFIRMED = "is now"  # "Case K7M4-9XQ2 is now <b>Verified</b>. 1 notification is on its way."
+
+
+async def seed_case(bot: BotHarness, family: int) -> str:
+    services = bot.services
+    assert services is not None
+    async with services.sessions() as session, session.begin():
+        await grant(session, services.keys, STAFF, Role.STAFF)
+        await set_language(session, services.keys.key(STAFF), "en")
+        await known_user(session, services.keys, ADMIN, "en")
+        return await make_case(
+            session,
+            services.cipher,
+            keys=services.keys,
+            reporter_id=family,
+            status=CaseStatus.UNDER_REVIEW,
+            language="en",
+        )
+
+
+async def ask_to_verify(sandbox: SandboxServer, code: str) -> BotMessage:
+    """The staff member opens the case and taps "verified": the confirmation question."""
+    await sandbox.send_text(STAFF, f"/case {code}")
+    card = await sandbox.next_message(STAFF)
+    await sandbox.press(STAFF, card.message_id, CASE.build("st", code, "verified"))
+    return await sandbox.next_message(STAFF)
+
+
+async def case_status(bot: BotHarness, code: str) -> str:
+    assert bot.services is not None
+    async with bot.services.sessions() as session:
+        return str(await session.scalar(select(Case.status).where(Case.code == code)))
+
+
+async def rows_to(bot: BotHarness, telegram_id: int) -> list[OutboxMessage]:
+    assert bot.services is not None
+    async with bot.services.sessions() as session:
+        rows = select(OutboxMessage).where(OutboxMessage.chat_id == bot.key(telegram_id))
+        return list(await session.scalars(rows))
+
+
+def error_texts(i18n: I18n) -> set[str]:
+    return {i18n.get(language).gettext(text) for language in ("en", "uk") for text in (
+        SOMETHING_WENT_WRONG, NOT_SAVED)}  # fmt: skip
+
+
+def texts(sandbox: SandboxServer, chat: int) -> list[str]:
+    return [message.plain for message in sandbox.messages(chat)]
+
+
+@pytest.mark.parametrize("fault", ["502", "dropped"])
+async def test_an_outage_loses_no_reply(running_bot: BotHarness, i18n: I18n, fault: str) -> None:
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    asker = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family)
+    await sandbox.send_text(asker, "/help")
+    help_text = (await sandbox.next_message(asker)).plain  # what /help says when all is well
+    question = await ask_to_verify(sandbox, code)
+
+    methods = botapi.SEND_METHODS | {"answerCallbackQuery"}
+    if fault == "502":
+        sandbox.fail_with(502, None, methods=methods)
+    else:
+        sandbox.drop_connections(None, methods=methods)
+    await sandbox.press(STAFF, question.message_id, CASE.build("ok", code, "verified"))
+    await sandbox.send_text(asker, "/help")
+    # Both tried, and tried again, while the API was down; then it comes back.
+    stats = sandbox.stats
+    await sandbox.wait_for(
+        lambda: (
+            stats.refused(STAFF) + stats.refused(method="answerCallbackQuery") >= 3
+            and stats.refused(asker) >= 2
+        ),
+        timeout=20,
+    )
+    sandbox.heal()
+
+    await sandbox.wait_for(lambda: any(CONFIRMED in text for text in texts(sandbox, STAFF)), 30)
+    await sandbox.wait_for(lambda: len(sandbox.messages(asker)) >= 2, timeout=30)
+    await sandbox.wait_for(lambda: NOTICE in texts(sandbox, family), timeout=30)
+    assert texts(sandbox, asker) == [help_text, help_text]
+    assert sum(CONFIRMED in text for text in texts(sandbox, STAFF)) == 1
+    assert texts(sandbox, family) == [NOTICE]
+    for chat in (STAFF, asker):
+        assert not error_texts(i18n) & set(texts(sandbox, chat))
+    assert await case_status(running_bot, code) == CaseStatus.VERIFIED
+    assert [chat for chat, _ in sandbox.stats.duplicates()] == [asker]  # its two /help
+
+
+async def test_a_429_storm_never_reports_a_committed_change_as_failed(
+    running_bot: BotHarness, i18n: I18n
+) -> None:
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family)
+    question = await ask_to_verify(sandbox, code)
+
+    sandbox.force_retry_after(None, retry_after=1)  # every send: "retry after 1 s"
+    await sandbox.press(STAFF, question.message_id, CASE.build("ok", code, "verified"))
+    # The storm lasts while the staff member's confirmation is refused five times (~5-6 s).
+    await sandbox.wait_for(lambda: sandbox.stats.refused(STAFF) >= 5, timeout=30)
+    assert await case_status(running_bot, code) == CaseStatus.VERIFIED  # committed meanwhile
+    sandbox.heal()
+
+    await sandbox.wait_for(lambda: any(CONFIRMED in text for text in texts(sandbox, STAFF)), 30)
+    await sandbox.wait_for(lambda: NOTICE in texts(sandbox, family), timeout=30)
+
+    async def delivered() -> bool:
+        rows = await rows_to(running_bot, family)
+        return bool(rows) and all(row.status == OutboxStatus.SENT for row in rows)
+
+    await eventually(delivered, "the family's alert recorded as sent", within=30)
+    assert sum(CONFIRMED in text for text in texts(sandbox, STAFF)) == 1
+    assert not error_texts(i18n) & set(texts(sandbox, STAFF))
+    assert texts(sandbox, family) == [NOTICE]
+
+
+async def test_a_slow_api_delivers_a_familys_alert_once(running_bot: BotHarness) -> None:
+    sandbox = running_bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    code = await seed_case(running_bot, family)
+    question = await ask_to_verify(sandbox, code)
+
+    sandbox.slow_answers(6.0, chats=[family])  # delivered at once, answered 6 s later
+    await sandbox.press(STAFF, question.message_id, CASE.build("ok", code, "verified"))
+    await sandbox.wait_for(lambda: NOTICE in texts(sandbox, family), timeout=30)
+
+    async def delivered() -> bool:
+        rows = await rows_to(running_bot, family)
+        return bool(rows) and all(row.status == OutboxStatus.SENT for row in rows)
+
+    await eventually(delivered, "the family's alert recorded as sent", within=30)
+    assert texts(sandbox, family) == [NOTICE]
+    assert len(sandbox.stats.sends_to(family)) == 1
