@@ -277,6 +277,22 @@ class SandboxServer(UserSide):
         chat_id = params.get_int("chat_id") if params.has("chat_id") else None
         if faults.latency > 0 and sending:
             await asyncio.sleep(faults.latency)
+        if faults.chats is None or chat_id in faults.chats:
+            refusal = self._fault(request, name, chat_id)
+            if refusal is not None:
+                return refusal
+        if sending and self.flood.enabled:
+            retry = self.flood.check(chat_id, self.clock())
+            if retry is not None:
+                self._refused(name, chat_id, "429")
+                raise self._too_many(retry)
+        return None
+
+    def _fault(
+        self, request: web.Request, name: str, chat_id: int | None
+    ) -> web.StreamResponse | None:
+        """The armed drop, server error or forced 429 for this request, if any."""
+        faults = self.faults
         if name in faults.drop_methods:
             fire, faults.drop_remaining = Faults.take(faults.drop_remaining)
             if fire:
@@ -297,11 +313,6 @@ class SandboxServer(UserSide):
             if fire:
                 self._refused(name, chat_id, "429")
                 raise self._too_many(faults.retry_after)
-        if self.flood.enabled and sending:
-            retry = self.flood.check(chat_id, self.clock())
-            if retry is not None:
-                self._refused(name, chat_id, "429")
-                raise self._too_many(retry)
         return None
 
     def _refused(self, method: str, chat_id: int | None, kind: str) -> None:
@@ -526,16 +537,23 @@ class SandboxServer(UserSide):
         count: int | None,
         retry_after: int = 1,
         methods: Iterable[str] = botapi.SEND_METHODS,
+        chats: Iterable[int] | None = None,
     ) -> None:
-        """The next `count` matching requests (None: all until `heal`) answer 429."""
+        """The next `count` matching requests (None: all until `heal`) answer 429; `chats`:
+        only requests to these chats (for every fault armed)."""
+        self._only(chats)
         self.faults.retry_remaining = count
         self.faults.retry_after = max(1, retry_after)
         self.faults.retry_methods = frozenset(methods)
 
     def drop_connections(
-        self, count: int | None = None, methods: Iterable[str] = botapi.SEND_METHODS
+        self,
+        count: int | None = None,
+        methods: Iterable[str] = botapi.SEND_METHODS,
+        chats: Iterable[int] | None = None,
     ) -> None:
         """The next `count` matching requests (None: all until `heal`) get no answer at all."""
+        self._only(chats)
         self.faults.drop_remaining = count
         self.faults.drop_methods = frozenset(methods)
 
@@ -544,12 +562,17 @@ class SandboxServer(UserSide):
         status: int = 502,
         count: int | None = None,
         methods: Iterable[str] = botapi.SEND_METHODS,
+        chats: Iterable[int] | None = None,
     ) -> None:
         """The next `count` matching requests (None: all until `heal`) answer `status` (a Bot
         API outage: 502 Bad Gateway, 500, 503...)."""
+        self._only(chats)
         self.faults.fail_status = status
         self.faults.fail_remaining = count
         self.faults.fail_methods = frozenset(methods)
+
+    def _only(self, chats: Iterable[int] | None) -> None:
+        self.faults.chats = None if chats is None else frozenset(chats)
 
     def set_latency(self, seconds: float) -> None:
         """An artificial round trip added to every send method."""

@@ -346,6 +346,8 @@ class Faults:
     fail_status: int = 502
     fail_remaining: int | None = 0
     fail_methods: frozenset[str] = frozenset()
+    chats: frozenset[int] | None = None
+    """The chats the drops, server errors and forced 429s touch; None: every request."""
     latency: float = 0.0
     slow_answer: float = 0.0
     """Seconds a send's answer waits after the send was carried out (a slow API)."""
