@@ -23,11 +23,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram._utils.types import JSONDict
-from telegram.error import RetryAfter, TelegramError
+from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.telegram_faults import Failure, failure_of
@@ -88,11 +88,19 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
     `horizon` seconds; `rate_limit_args`, if given for a call, caps its retries."""
 
     def __init__(
-        self, pacer: Pacer, horizon: float = 30.0, rng: random.Random | None = None
+        self,
+        pacer: Pacer,
+        horizon: float = 30.0,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.pacer = pacer
         self.horizon = horizon
         self._rng = rng or random.Random()
+        self._clock = clock
+        self._sleep = sleep
 
     async def initialize(self) -> None:
         """Nothing to set up: the pacer lives as long as the Application."""
@@ -116,8 +124,8 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
         # A reply is said to someone: a chat, a pressed button. What is not (getMe at start, the
         # command menus, the webhook) fails at once, as a start against a dead API should.
         reply = chat_id is not None or "callback_query_id" in data or "inline_message_id" in data
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.horizon if reply else 0.0)
+        clock = self._clock or asyncio.get_running_loop().time
+        deadline = clock() + (self.horizon if reply else 0.0)
         attempt = 0
         while True:
             try:
@@ -127,8 +135,13 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
                         return await callback(*args, **kwargs)
                 return await callback(*args, **kwargs)
             except TelegramError as error:
+                if attempt and endpoint == "answerCallbackQuery" and isinstance(error, BadRequest):
+                    # Retried past Telegram's window for answering a press ("query is too
+                    # old"): the app stopped its spinner long ago; the handler goes on.
+                    log.info("answerCallbackQuery: too late after %d tries; dropped", attempt + 1)
+                    return True
                 wait = self._wait_before_retry(error, endpoint, chat_id, attempt, paced)
-                if wait is None or loop.time() + wait > deadline:
+                if wait is None or clock() + wait > deadline:
                     raise
                 if rate_limit_args is not None and attempt >= rate_limit_args:
                     raise
@@ -136,7 +149,7 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
                 log.info(
                     "%s: %s; try %d in %.2f s", endpoint, type(error).__name__, attempt + 1, wait
                 )
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
 
     def _wait_before_retry(
         self, error: TelegramError, endpoint: str, chat_id: int | None, attempt: int, paced: bool
