@@ -95,11 +95,11 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 300.0
 SETTLE_ATTEMPTS = 6
 OUTAGE_FAILURES = 3
+"""Network errors in a row (no send went through between them) that make an outage: the first
+send that goes through after one makes the backing-off rows due at once."""
 MAYBE_SENT_ERROR = "TimedOut:maybe-sent"
 MAYBE_SENT_DELAY = timedelta(minutes=1)
 """A send that timed out (Telegram may have delivered it) is tried once more, this much later."""
-"""Network errors in a row (no send went through between them) that make an outage: the first
-send that goes through after one makes the backing-off rows due at once."""
 
 
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
