@@ -25,6 +25,7 @@ from bot.limits import MessageLimiter
 from bot.pacing import SharedPacerLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
+from bot.telegram_faults import SEND_READ_TIMEOUT
 from bot.update_processor import PerUserUpdateProcessor
 from handlers import (
     broadcast,
@@ -146,7 +147,9 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
         .concurrent_updates(PerUserUpdateProcessor(256))
         .update_queue(inbox)
-        .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
+        # Replies retry short faults; requests wait for a slow API rather than send twice.
+        .rate_limiter(SharedPacerLimiter(pacer, horizon=settings.reply_retry_seconds))
+        .read_timeout(SEND_READ_TIMEOUT)  # the delivery job sends through this request too
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
         .post_init(_post_init)
         .post_shutdown(stop_health)  # /healthz and /metrics stop with the bot

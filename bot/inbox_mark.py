@@ -60,6 +60,13 @@ def handling(update_id: int, forget_keys: Callable[[list[bytes]], None]) -> Any:
         _HANDLING.reset(token)
 
 
+def committed() -> bool:
+    """Whether the update the current task handles has committed a write (its mark rode in
+    it): what the person did is stored, whatever fails after it (the error handler asks)."""
+    current = _HANDLING.get()
+    return current is not None and current.marked
+
+
 async def arm(update: object, context: object) -> None:
     """A handler (group `ARM_GROUP`): from here on, a write carries the update's mark."""
     current = _HANDLING.get()

@@ -4,8 +4,17 @@ Telegram counts every message a bot sends against the same limits (about 30 a se
 one a second per chat, 20 a minute per group), so two limiters that each allow the full rate
 together exceed it, and one RetryAfter then stalls everything. The Application's rate limiter
 below takes a turn on the delivery job's `Pacer` for each message it sends to a chat, ahead of the
-outbox's own sends (a person is waiting for this one), and retries a RetryAfter a few times.
-Requests that send nothing (getUpdates, answering a button, the command menus) are not paced.
+outbox's own sends (a person is waiting for this one). Requests that send nothing (getUpdates,
+answering a button, the command menus) are not paced.
+
+It is also where every reply of the Application (a message, an edit, a button's answer, the
+error handler's words: whatever is said to a chat or to a pressed button) survives a short
+fault: a 429 is retried after its `retry_after`, a 5xx or a refused or dropped connection after
+a capped backoff, for up to `HOTLINE_REPLY_RETRY_SECONDS` (a person is waiting: long enough for
+a blip, not for an outage, which the outbox rides out instead). A request that timed out
+waiting for its answer may have been carried out, so a message is not sent again blindly; only
+requests that are harmless to repeat are (`bot.telegram_faults`). The delivery job sends with
+its own Bot, not through here.
 """
 
 from __future__ import annotations
@@ -13,18 +22,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+import random
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram._utils.types import JSONDict
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot import metrics
+from bot.telegram_faults import Failure, failure_of
 from jobs.delivery import retry_after_seconds
 from jobs.pacer import Pacer
 
 log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.25
+BACKOFF_CAP = 2.0
+"""Seconds between tries after a 5xx or a lost connection: doubling, with jitter, capped low
+(a person is waiting, and the answer should follow soon after Telegram is back)."""
+REPEATABLE_ENDPOINTS = frozenset(
+    {
+        "getMe",
+        "getChat",
+        "getFile",
+        "getChatMember",
+        "getMyCommands",
+        "getWebhookInfo",
+        "setMyCommands",
+        "deleteMyCommands",
+        "setChatMenuButton",
+        "setWebhook",
+        "deleteWebhook",
+        "sendChatAction",
+    }
+)
+"""Requests that are harmless to repeat after a timeout (Telegram may have carried the first
+out): reads, and settings that end the same however often they are made. Not a message, an
+edit or a button's answer: a second one is a copy, or an error."""
 
 PACED_ENDPOINTS = frozenset(
     {
@@ -50,11 +85,23 @@ PACED_ENDPOINTS = frozenset(
 
 
 class SharedPacerLimiter(BaseRateLimiter[int]):
-    """PTB's rate limiter interface over the shared Pacer; `rate_limit_args` is max retries."""
+    """PTB's rate limiter interface over the shared Pacer, retrying short faults for up to
+    `horizon` seconds; `rate_limit_args`, if given for a call, caps its retries."""
 
-    def __init__(self, pacer: Pacer, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        pacer: Pacer,
+        horizon: float = 30.0,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.pacer = pacer
-        self.max_retries = max_retries
+        self.horizon = horizon
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._sleep = sleep
 
     async def initialize(self) -> None:
         """Nothing to set up: the pacer lives as long as the Application."""
@@ -74,20 +121,52 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
         chat_id: int | None = None
         with contextlib.suppress(TypeError, ValueError):
             chat_id = int(data["chat_id"]) if "chat_id" in data else None
-        if endpoint not in PACED_ENDPOINTS or chat_id is None:
-            return await callback(*args, **kwargs)
-        retries = self.max_retries if rate_limit_args is None else rate_limit_args
+        paced = endpoint in PACED_ENDPOINTS and chat_id is not None
+        # A reply is said to someone: a chat, a pressed button. What is not (getMe at start, the
+        # command menus, the webhook) fails at once, as a start against a dead API should.
+        reply = chat_id is not None or "callback_query_id" in data or "inline_message_id" in data
+        clock = self._clock or asyncio.get_running_loop().time
+        deadline = clock() + (self.horizon if reply else 0.0)
         attempt = 0
         while True:
             try:
-                async with self.pacer.turn(chat_id, urgent=True):
-                    return metrics.reply_sent(await callback(*args, **kwargs))
-            except RetryAfter as error:
-                metrics.reply_rate_limited()
-                if attempt >= retries:
+                if paced:
+                    assert chat_id is not None
+                    async with self.pacer.turn(chat_id, urgent=True):
+                        return metrics.reply_sent(await callback(*args, **kwargs))
+                return metrics.reply_sent(await callback(*args, **kwargs))
+            except TelegramError as error:
+                if attempt and endpoint == "answerCallbackQuery" and isinstance(error, BadRequest):
+                    # Retried past Telegram's window for answering a press ("query is too
+                    # old"): the app stopped its spinner long ago; the handler goes on.
+                    log.info("answerCallbackQuery: too late after %d tries; dropped", attempt + 1)
+                    return True
+                wait = self._wait_before_retry(error, endpoint, chat_id, attempt, paced)
+                if wait is None or clock() + wait > deadline:
+                    raise
+                if rate_limit_args is not None and attempt >= rate_limit_args:
                     raise
                 attempt += 1
-                seconds = retry_after_seconds(error)
-                self.pacer.refused(chat_id, seconds)
-                await asyncio.sleep(seconds)  # a reply goes past its chat's spacing: wait here
-                log.info("a reply met a rate limit: retrying in %.1f s", seconds)
+                log.info(
+                    "%s: %s; try %d in %.2f s", endpoint, type(error).__name__, attempt + 1, wait
+                )
+                await self._sleep(wait)
+
+    def _wait_before_retry(
+        self, error: TelegramError, endpoint: str, chat_id: int | None, attempt: int, paced: bool
+    ) -> float | None:
+        """Seconds to wait before trying again, or None: not to be tried again."""
+        failure = failure_of(error)
+        if failure is Failure.RATE_LIMITED:
+            assert isinstance(error, RetryAfter)
+            metrics.reply_rate_limited()
+            seconds = retry_after_seconds(error)
+            if paced and chat_id is not None:
+                self.pacer.refused(chat_id, seconds)  # the outbox waits too
+            return seconds
+        if failure is Failure.MAYBE_SENT and endpoint not in REPEATABLE_ENDPOINTS:
+            return None
+        if failure is Failure.REFUSED:
+            return None
+        ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0**attempt)
+        return ceiling * (0.5 + 0.5 * self._rng.random())

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     send_rate_per_second: float = Field(default=30.0, gt=0, le=1000)
     delivery_sweep_seconds: float = Field(default=3.0, gt=0)
+    # How long a reply (an answer, a confirmation, an edit) is retried while Telegram answers
+    # 429 or 5xx or cannot be reached; 0: not retried.
+    reply_retry_seconds: float = Field(default=30.0, ge=0, le=600)
     # How long a message is retried while Telegram cannot be reached (network errors, 5xx);
     # only a definite refusal (blocked, chat not found, bad request) gives up sooner.
     delivery_horizon_hours: float = Field(default=24.0, gt=0, le=24 * 30)

@@ -9,6 +9,13 @@ included) every member would read it, so a failed button press there is answered
 alone, and a failed message only in the log. A failed button press is always answered, so its
 spinner stops. A write the database refused (locked too long, full disk, read-only) gets its own
 sentence: the person's action was not saved, and trying again later can work.
+
+A committed action is never reported as failed: when the update's handling had already
+committed a write (`bot.inbox_mark.committed`: what the person did is stored, its alerts queued)
+and only what came after failed (the confirmation could not be sent, even after the retries of
+`bot.pacing`), nothing is said but the log line, and a pressed button's spinner is stopped. Nor
+is anything said when the failure was a reply that timed out waiting for Telegram's answer: it
+may well have arrived (`bot.telegram_faults`).
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
+from bot import inbox_mark
 from bot.context import HotlineContext
 from bot.i18n import N_, Translator, language_from_telegram
 from bot.logs import describe_error
+from bot.telegram_faults import Failure, failure_of
 from storage.db import write_refused
 from storage.users import language_of
 
@@ -47,6 +56,14 @@ async def on_error(update: object, context: HotlineContext) -> None:
         log.error("update %s failed: %s", update_id, describe_error(error))
     if not isinstance(update, Update):
         return  # a job: nobody is waiting for an answer
+    stored = inbox_mark.committed()
+    if stored or (error is not None and failure_of(error) is Failure.MAYBE_SENT):
+        # "Something went wrong" would be untrue: it was done, or its reply may have arrived.
+        why = "its effect is stored" if stored else "its reply timed out, may have arrived"
+        log.warning("update %s: %s; no error reply", update_id, why)
+        if update.callback_query is not None:
+            await _quietly(update.callback_query.answer())  # the spinner stops, no words
+        return
     # With every connection taken, a look-up would only wait as long again: Telegram's language.
     tr = await user_translator(update, context, read=not isinstance(error, PoolTimeout))
     refused = error is not None and write_refused(error)

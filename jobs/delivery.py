@@ -27,6 +27,9 @@ the first send that goes through after an outage makes every backing-off row due
 definite refusal kills a row: Forbidden (the user blocked the bot: every row to them), BadRequest
 (chat not found, bad markup), a group that moved. Staff hear of dead rows in ONE summary, once
 the oldest has waited `dead_summary_seconds` (jobs/dead_letters.py), never one message each.
+A send that timed out waiting for Telegram's answer may have been delivered (a slow API): it is
+not repeated at once but once, a minute later, and taken as delivered if that times out too
+(`_maybe_sent`); sends wait `bot.telegram_faults.SEND_READ_TIMEOUT` for the answer.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from telegram.ext import ExtBot
 
 from bot import metrics
 from bot.i18n import Translator
+from bot.telegram_faults import Failure, failure_of
 from bot.texts.messages import UnknownTemplateError, discreet, render
 from bot.texts.messages.base import RenderedMessage
 from jobs.dead_letters import DEAD_LETTER_TEMPLATE, HORIZON_SUFFIX, SUMMARY_TEMPLATE, report_dead
@@ -94,6 +98,9 @@ SETTLE_ATTEMPTS = 6
 OUTAGE_FAILURES = 3
 """Network errors in a row (no send went through between them) that make an outage: the first
 send that goes through after one makes the backing-off rows due at once."""
+MAYBE_SENT_ERROR = "TimedOut:maybe-sent"
+MAYBE_SENT_DELAY = timedelta(minutes=1)
+"""A send that timed out (Telegram may have delivered it) is tried once more, this much later."""
 
 
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
@@ -411,7 +418,10 @@ class Delivery:
         except ChatMigrated:
             await self._give_up(row, "ChatMigrated")
         except TelegramError as error:  # network errors, timeouts, 5xx: Telegram is away
-            await self._retry_later(row, type(error).__name__)
+            if failure_of(error) is Failure.MAYBE_SENT:
+                await self._maybe_sent(row)
+            else:
+                await self._retry_later(row, type(error).__name__)
         else:
             await self._settle_sent(row, sent.message_id)
         finally:
@@ -517,6 +527,33 @@ class Delivery:
                 owner=self.owner,
             )
         self.stats.rescheduled += 1
+
+    async def _maybe_sent(self, row: ClaimedMessage) -> None:
+        """The send timed out waiting for Telegram's answer (`SEND_READ_TIMEOUT`, 30 s): Telegram
+        had the request and may have delivered it. Sending again at once is how a slow API
+        turned one family's alert into three; so the row is sent once more, after
+        MAYBE_SENT_DELAY (in case the first really was lost), and if that send times out too it
+        is recorded as sent (Telegram had it twice): never a third copy."""
+        self._count("TimedOut")
+        services = self.services
+        now = services.clock()
+        async with services.sessions() as session, session.begin():
+            before = await outbox.last_error(session, row.id)
+            if before == MAYBE_SENT_ERROR:
+                await outbox.mark_sent(session, row.id, telegram_message_id=None, now=now)
+            else:
+                await outbox.reschedule(
+                    session,
+                    row.id,
+                    not_before=now + MAYBE_SENT_DELAY,
+                    error=MAYBE_SENT_ERROR,
+                    owner=self.owner,
+                )
+        if before == MAYBE_SENT_ERROR:
+            log.warning("delivery: row %d timed out twice; taken as delivered", row.id)
+            self.stats.sent += 1
+        else:
+            self.stats.rescheduled += 1
 
     async def _blocked(self, row: ClaimedMessage) -> None:
         """The user blocked the bot: remember it, and never try them again until they write."""

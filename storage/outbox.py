@@ -451,6 +451,14 @@ async def reschedule(
     await session.execute(update(OutboxMessage).where(_held_by(message_id, owner)).values(**values))
 
 
+async def last_error(session: AsyncSession, message_id: int) -> str | None:
+    """The row's `last_error` (the delivery job tells a send that timed out twice from once)."""
+    result: str | None = await session.scalar(
+        select(OutboxMessage.last_error).where(OutboxMessage.id == message_id)
+    )
+    return result
+
+
 async def mark_dead(
     session: AsyncSession,
     message_id: int,

@@ -28,6 +28,7 @@ from bot.sandbox.state import (
     BotMessage,
     CallbackQuery,
     Faults,
+    Refusal,
     Stats,
     World,
 )
@@ -244,7 +245,7 @@ class SandboxServer(UserSide):
         self.bot_id = int(token_match.group(1))
         try:
             params = await Params.from_request(request)
-            if name in botapi.SEND_METHODS:
+            if name in botapi.SEND_METHODS or self.faults.covers(name):
                 dropped = await self._send_faults(request, name, params)
                 if dropped is not None:
                     return dropped
@@ -269,15 +270,34 @@ class SandboxServer(UserSide):
     async def _send_faults(
         self, request: web.Request, name: str, params: Params
     ) -> web.StreamResponse | None:
-        """Latency, dropped connections, server errors, forced and flood 429s, in that order."""
+        """Latency, dropped connections, server errors, forced and flood 429s, in that order.
+        Each refusal is recorded (`stats.refusals`) with its method and chat."""
         faults = self.faults
-        if faults.latency > 0:
+        sending = name in botapi.SEND_METHODS
+        chat_id = params.get_int("chat_id") if params.has("chat_id") else None
+        if faults.latency > 0 and sending:
             await asyncio.sleep(faults.latency)
+        if faults.chats is None or chat_id in faults.chats:
+            refusal = self._fault(request, name, chat_id)
+            if refusal is not None:
+                return refusal
+        if sending and self.flood.enabled:
+            retry = self.flood.check(chat_id, self.clock())
+            if retry is not None:
+                self._refused(name, chat_id, "429")
+                raise self._too_many(retry)
+        return None
+
+    def _fault(
+        self, request: web.Request, name: str, chat_id: int | None
+    ) -> web.StreamResponse | None:
+        """The armed drop, server error or forced 429 for this request, if any."""
+        faults = self.faults
         if name in faults.drop_methods:
             fire, faults.drop_remaining = Faults.take(faults.drop_remaining)
             if fire:
                 self.stats.dropped += 1
-                self.world.notifier.notify()
+                self._refused(name, chat_id, "dropped")
                 if request.transport is not None:
                     request.transport.abort()
                 return web.Response(status=500)
@@ -285,25 +305,30 @@ class SandboxServer(UserSide):
             fire, faults.fail_remaining = Faults.take(faults.fail_remaining)
             if fire:
                 self.stats.server_errors += 1
-                self.world.notifier.notify()
+                self._refused(name, chat_id, "5xx")
                 status = faults.fail_status
                 return _json(ApiError(status, _phrase(status)).to_api(), status)
         if name in faults.retry_methods:
             fire, faults.retry_remaining = Faults.take(faults.retry_remaining)
             if fire:
+                self._refused(name, chat_id, "429")
                 raise self._too_many(faults.retry_after)
-        if self.flood.enabled:
-            chat_id = params.get_int("chat_id") if params.has("chat_id") else None
-            retry = self.flood.check(chat_id, self.clock())
-            if retry is not None:
-                raise self._too_many(retry)
         return None
 
+    def _refused(self, method: str, chat_id: int | None, kind: str) -> None:
+        self.stats.refusals.append(Refusal(method, chat_id, kind))
+        self.world.notifier.notify()
+
     async def _held(self, params: Params) -> None:
-        """Hold the answer of a send that `hold_next_send` armed for its chat."""
-        if not self.faults.holds or not params.has("chat_id"):
+        """Hold the answer of a send that `hold_next_send` armed for its chat, or that
+        `slow_answers` slows down."""
+        if not params.has("chat_id"):
             return
-        release = self.faults.holds.pop(params.get_int("chat_id") or 0, None)
+        chat_id = params.get_int("chat_id") or 0
+        faults = self.faults
+        if faults.slow_answer > 0 and (faults.slow_chats is None or chat_id in faults.slow_chats):
+            await asyncio.sleep(faults.slow_answer)
+        release = faults.holds.pop(chat_id, None) if faults.holds else None
         if release is not None:
             await release.wait()
 
@@ -512,16 +537,23 @@ class SandboxServer(UserSide):
         count: int | None,
         retry_after: int = 1,
         methods: Iterable[str] = botapi.SEND_METHODS,
+        chats: Iterable[int] | None = None,
     ) -> None:
-        """The next `count` matching requests (None: all until `heal`) answer 429."""
+        """The next `count` matching requests (None: all until `heal`) answer 429; `chats`:
+        only requests to these chats (for every fault armed)."""
+        self._only(chats)
         self.faults.retry_remaining = count
         self.faults.retry_after = max(1, retry_after)
         self.faults.retry_methods = frozenset(methods)
 
     def drop_connections(
-        self, count: int | None = None, methods: Iterable[str] = botapi.SEND_METHODS
+        self,
+        count: int | None = None,
+        methods: Iterable[str] = botapi.SEND_METHODS,
+        chats: Iterable[int] | None = None,
     ) -> None:
         """The next `count` matching requests (None: all until `heal`) get no answer at all."""
+        self._only(chats)
         self.faults.drop_remaining = count
         self.faults.drop_methods = frozenset(methods)
 
@@ -530,16 +562,28 @@ class SandboxServer(UserSide):
         status: int = 502,
         count: int | None = None,
         methods: Iterable[str] = botapi.SEND_METHODS,
+        chats: Iterable[int] | None = None,
     ) -> None:
         """The next `count` matching requests (None: all until `heal`) answer `status` (a Bot
         API outage: 502 Bad Gateway, 500, 503...)."""
+        self._only(chats)
         self.faults.fail_status = status
         self.faults.fail_remaining = count
         self.faults.fail_methods = frozenset(methods)
 
+    def _only(self, chats: Iterable[int] | None) -> None:
+        self.faults.chats = None if chats is None else frozenset(chats)
+
     def set_latency(self, seconds: float) -> None:
         """An artificial round trip added to every send method."""
         self.faults.latency = max(0.0, seconds)
+
+    def slow_answers(self, seconds: float, chats: Iterable[int] | None = None) -> None:
+        """A slow API: each send (to `chats`, or every chat) is carried out at once, as
+        Telegram would, but its answer comes `seconds` later, so a client that stops waiting
+        sooner cannot know it was delivered."""
+        self.faults.slow_answer = max(0.0, seconds)
+        self.faults.slow_chats = None if chats is None else frozenset(chats)
 
     def hold_next_send(self, chat_id: int) -> asyncio.Event:
         """The next send to `chat_id` is carried out (the user sees the message at once) but its

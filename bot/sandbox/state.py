@@ -282,11 +282,22 @@ class SendRecord:
     message_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A request a fault refused: 429, a server error, or a dropped connection."""
+
+    method: str
+    chat_id: int | None
+    kind: str
+    """"429", "5xx" or "dropped"."""
+
+
 @dataclass
 class Stats:
     """Request counts and outcomes across the server's life."""
 
     requests: dict[str, int] = field(default_factory=dict)
+    refusals: list[Refusal] = field(default_factory=list)
     status_429: int = 0
     status_403: int = 0
     dropped: int = 0
@@ -296,6 +307,15 @@ class Stats:
 
     def sends_to(self, chat_id: int) -> list[SendRecord]:
         return [send for send in self.sends if send.chat_id == chat_id]
+
+    def refused(self, chat_id: int | None = None, method: str | None = None) -> int:
+        """How many requests (to that chat, of that method) a fault refused."""
+        return sum(
+            1
+            for refusal in self.refusals
+            if (chat_id is None or refusal.chat_id == chat_id)
+            and (method is None or refusal.method == method)
+        )
 
     def duplicates(self) -> dict[tuple[int, str], int]:
         """(chat_id, text) pairs that were sent more than once, with their counts."""
@@ -308,6 +328,7 @@ class Stats:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.refusals.clear()
         self.status_429 = self.status_403 = self.dropped = 0
         self.server_errors = self.conflicts = 0
         self.sends.clear()
@@ -325,7 +346,13 @@ class Faults:
     fail_status: int = 502
     fail_remaining: int | None = 0
     fail_methods: frozenset[str] = frozenset()
+    chats: frozenset[int] | None = None
+    """The chats the drops, server errors and forced 429s touch; None: every request."""
     latency: float = 0.0
+    slow_answer: float = 0.0
+    """Seconds a send's answer waits after the send was carried out (a slow API)."""
+    slow_chats: frozenset[int] | None = None
+    """The chats whose sends answer slowly; None: every chat."""
     holds: dict[int, asyncio.Event] = field(default_factory=dict)
     """Per chat: the next send is carried out, then its answer waits for the event."""
 
@@ -337,6 +364,15 @@ class Faults:
         if remaining > 0:
             return True, remaining - 1
         return False, 0
+
+    def covers(self, method: str) -> bool:
+        """Whether a fault is armed for this method (beyond the send methods: answering a
+        button, say)."""
+        return (
+            method in self.retry_methods
+            or method in self.drop_methods
+            or (method in self.fail_methods)
+        )
 
 
 class World:

@@ -300,6 +300,7 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
             else None,
             "drop": {"remaining": faults.drop_remaining} if faults.drop_methods else None,
             "latency": faults.latency,
+            "slow_answer": faults.slow_answer,
         }
 
     def count_of(spec: dict[str, Any]) -> int | None:
@@ -310,7 +311,8 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
         """Switch faults on the send methods from outside the process (benchmarks, trials):
         {"server_error": {"status": 502, "count": null}} answers 502 until healed;
         {"retry_after": {"seconds": 5, "count": 3}}, {"drop": {"count": 2}},
-        {"latency": 0.2}; {"heal": true} clears every fault and flood limit."""
+        {"latency": 0.2}; {"slow_answer": 6} (sends carried out at once, answered 6 s later);
+        {"heal": true} clears every fault and flood limit."""
         body = await _body(request)
         if body.get("heal"):
             server.heal()
@@ -331,6 +333,11 @@ def add_test_api(app: web.Application, server: SandboxServer) -> None:
                 server.set_latency(float(body["latency"]))
             except (TypeError, ValueError):
                 raise web.HTTPBadRequest(text="latency must be a number") from None
+        if "slow_answer" in body:
+            try:
+                server.slow_answers(float(body["slow_answer"]))
+            except (TypeError, ValueError):
+                raise web.HTTPBadRequest(text="slow_answer must be a number") from None
         return web.json_response(faults_json())
 
     async def get_faults(request: web.Request) -> web.Response:

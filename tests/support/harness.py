@@ -42,13 +42,15 @@ class BotHarness:
     application: HotlineApplication | None = None
     mode: Literal["polling", "webhook"] = "polling"
     webhook_port: int | None = None
+    builder_options: dict[str, object] = field(default_factory=dict)
+    """Passed to `build_application` (e.g. `read_timeout=0.5` for a slow-API test)."""
     _stopped: list[HotlineApplication] = field(default_factory=list)
 
     async def start(self) -> HotlineApplication:
         """Open services and start receiving; a second call after `stop`/`kill` is a restart."""
         if self.services is None:
             self.services = await open_services(self.settings, i18n=self.i18n)
-        self.application = build_application(self.services)
+        self.application = build_application(self.services, **self.builder_options)
         await start_application(self.application)
         updater = self.application.updater
         assert updater is not None
