@@ -12,10 +12,11 @@ sentence: the person's action was not saved, and trying again later can work.
 
 A committed action is never reported as failed: when the update's handling had already
 committed a write (`bot.inbox_mark.committed`: what the person did is stored, its alerts queued)
-and only what came after failed (the confirmation could not be sent, even after the retries of
-`bot.pacing`), nothing is said but the log line, and a pressed button's spinner is stopped. Nor
-is anything said when the failure was a reply that timed out waiting for Telegram's answer: it
-may well have arrived (`bot.telegram_faults`).
+and only sending the confirmation failed (even after the retries of `bot.pacing`), nothing is
+said but the log line, and a pressed button's spinner is stopped; when our code failed after the
+commit, the person reads that it was saved and only the answer could not be shown. Nor is
+anything said when the failure was a reply that timed out waiting for Telegram's answer: it may
+well have arrived (`bot.telegram_faults`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ SOMETHING_WENT_WRONG = N_(
     "Sorry, something went wrong on our side. Your data is safe. "
     "Please try again in a minute, or send /start."
 )
+SAVED_NOT_SHOWN = N_(
+    "What you did was saved, but the answer could not be shown. Send /start to go on."
+)
 NOT_SAVED = N_(
     "Sorry, what you just did was not saved: the hotline's database could not take it just now. "
     "Please try again in a few minutes."
@@ -57,7 +61,10 @@ async def on_error(update: object, context: HotlineContext) -> None:
     if not isinstance(update, Update):
         return  # a job: nobody is waiting for an answer
     stored = inbox_mark.committed()
-    if stored or (error is not None and failure_of(error) is Failure.MAYBE_SENT):
+    sending_failed = isinstance(error, TelegramError)
+    if (stored and sending_failed) or (
+        error is not None and failure_of(error) is Failure.MAYBE_SENT
+    ):
         # "Something went wrong" would be untrue: it was done, or its reply may have arrived.
         why = "its effect is stored" if stored else "its reply timed out, may have arrived"
         log.warning("update %s: %s; no error reply", update_id, why)
@@ -67,7 +74,10 @@ async def on_error(update: object, context: HotlineContext) -> None:
     # With every connection taken, a look-up would only wait as long again: Telegram's language.
     tr = await user_translator(update, context, read=not isinstance(error, PoolTimeout))
     refused = error is not None and write_refused(error)
-    text = tr.gettext(NOT_SAVED if refused else SOMETHING_WENT_WRONG)
+    if stored:
+        text = tr.gettext(SAVED_NOT_SHOWN)
+    else:
+        text = tr.gettext(NOT_SAVED if refused else SOMETHING_WENT_WRONG)
     chat = update.effective_chat
     private = chat is not None and chat.type == ChatType.PRIVATE
     query = update.callback_query

@@ -20,7 +20,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filt
 from bot.context import HotlineContext
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
-from handlers.errors import NOT_SAVED, SOMETHING_WENT_WRONG
+from handlers.errors import NOT_SAVED, SAVED_NOT_SHOWN, SOMETHING_WENT_WRONG
 from storage.db import make_engine, sqlite_file
 from storage.models import User
 from tests.support.harness import BotHarness
@@ -168,3 +168,30 @@ async def test_the_error_log_names_our_handler_and_not_the_message(
     assert len(failed) == 1, failed
     assert "KeyError in handlers.common.set_language_choice (handlers/common.py:" in failed[0]
     assert "Olena" not in failed[0] and "380" not in failed[0]
+
+
+async def test_a_bug_after_the_commit_says_it_was_saved(
+    running_bot: BotHarness, i18n: I18n
+) -> None:
+    """What the person did was stored, then our code failed: never "something went wrong" (it
+    was done) and never silence, but that it was saved and the answer could not be shown."""
+    sandbox = running_bot.sandbox
+    user = sandbox.add_user(language_code="uk").id
+    await _choose_language(sandbox, user, "en")
+    services = running_bot.services
+    assert services is not None
+
+    async def write_then_fail(context: HotlineContext) -> None:
+        async with services.sessions() as session, session.begin():
+            await session.execute(
+                update(User).where(User.id == context.profile.id).values(discreet=False)
+            )
+        raise KeyError("after the commit")
+
+    _fail_first(running_bot, write_then_fail)
+    await sandbox.send_text(user, "boom")
+    reply = await sandbox.next_message(user)
+    assert reply.plain == i18n.get("en").gettext(SAVED_NOT_SHOWN)
+    async with services.sessions() as session:
+        stored = await session.get(User, running_bot.key(user))
+    assert stored is not None and stored.discreet is False
