@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram._utils.types import JSONDict
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from jobs.delivery import retry_after_seconds
@@ -73,6 +73,8 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
         chat_id: int | None = None
         with contextlib.suppress(TypeError, ValueError):
             chat_id = int(data["chat_id"]) if "chat_id" in data else None
+        if endpoint == "answerCallbackQuery":
+            return await _answer_callback(callback, args, kwargs)
         if endpoint not in PACED_ENDPOINTS or chat_id is None:
             return await callback(*args, **kwargs)
         retries = self.max_retries if rate_limit_args is None else rate_limit_args
@@ -89,3 +91,24 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
                 self.pacer.refused(chat_id, seconds)
                 await asyncio.sleep(seconds)  # a reply goes past its chat's spacing: wait here
                 log.info("a reply met a rate limit: retrying in %.1f s", seconds)
+
+
+QUERY_GONE = "query is too old"
+
+
+async def _answer_callback(
+    callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+    args: Any,
+    kwargs: dict[str, Any],
+) -> bool | JSONDict | list[JSONDict]:
+    """Answer a button press; a press that can no longer be answered is no failure of its
+    handler. Telegram refuses a second answer and any answer after about 15 s: a press replayed
+    from the inbox after a crash or a takeover (`bot/inbox.py`), or handled after a long wait
+    for the database, still does what it asked, only the spinner is not stopped."""
+    try:
+        return await callback(*args, **kwargs)
+    except BadRequest as error:
+        if QUERY_GONE not in error.message.lower():
+            raise
+        log.info("a button press could not be answered any more (answered before, or too old)")
+        return False
