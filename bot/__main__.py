@@ -14,6 +14,7 @@ from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError
 
+from bot.leadership import AnotherInstance
 from bot.sandbox.errors import SandboxStartError
 from bot.settings import SettingsError, load_settings
 from storage.crypto import DataKeyError, generate_key
@@ -84,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import cli_commands
 
         return asyncio.run(cli_commands.dispatch(args, settings))
-    except (SettingsError, DataKeyError, SandboxStartError, DatabaseUnwritable) as error:
+    except (
+        SettingsError,
+        DataKeyError,
+        SandboxStartError,
+        DatabaseUnwritable,
+        AnotherInstance,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except InvalidToken:
