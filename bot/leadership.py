@@ -168,6 +168,7 @@ class PostgresLeadership(Single):
         )
         self._connection: AsyncConnection | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._check: asyncio.Task[bool] | None = None
         self.lost = False
 
     async def _ask(self) -> bool:
@@ -223,26 +224,23 @@ class PostgresLeadership(Single):
     async def _watch_lock(self) -> None:
         """Check the lock every `check_seconds`; once in doubt, stop the process."""
         patience = PATIENCE_CHECKS * self.check_seconds
-        check: asyncio.Task[bool] | None = None
-        try:
-            while True:
-                check = asyncio.create_task(self._held(), name="leader lock check")
-                # Not cancelled on a timeout: a slow answer is no reason to give up.
-                done, _ = await asyncio.wait({check}, timeout=patience)
-                if not done:
-                    reason = f"PostgreSQL did not answer for {patience:g} s"
-                    break
-                error = check.exception()
-                if error is not None:
-                    reason = f"its connection failed: {type(error).__name__}"
-                    break
-                if not check.result():
-                    reason = "PostgreSQL no longer shows it held"
-                    break
-                await asyncio.sleep(self.check_seconds)
-        finally:
-            if check is not None and not check.done():
+        while True:
+            check = self._check = asyncio.create_task(self._held(), name="leader lock check")
+            # Not cancelled when this task is (`close` waits for it), nor on a timeout: a slow
+            # answer is no reason to give up, only a late one.
+            done, _ = await asyncio.wait({check}, timeout=patience)
+            if not done:
                 check.cancel()
+                reason = f"PostgreSQL did not answer for {patience:g} s"
+                break
+            error = check.exception()
+            if error is not None:
+                reason = f"its connection failed: {type(error).__name__}"
+                break
+            if not check.result():
+                reason = "PostgreSQL no longer shows it held"
+                break
+            await asyncio.sleep(self.check_seconds)
         self.lost = True
         _set_role("standby")
         log.error(LOST_LINE, reason)
@@ -269,6 +267,11 @@ class PostgresLeadership(Single):
         if self._watch is not None:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
+        if self._check is not None:  # a query in flight on the lock connection ends first
+            await asyncio.wait({self._check}, timeout=PATIENCE_CHECKS * self.check_seconds)
+        if self._connection is not None and not self.lost:  # freed now, not when the server
+            with suppress(SQLAlchemyError, OSError):  # gets round to ending the session
+                await self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
         await self._drop_connection()
         await self._engine.dispose()
         _set_role("single")

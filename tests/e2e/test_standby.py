@@ -15,8 +15,9 @@ asserted.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,14 @@ from sqlalchemy import func, select
 from bot.app import open_services
 from bot.callbacks import REPORT
 from bot.i18n import I18n
-from bot.leadership import EXIT_LEADERSHIP_LOST, LEADER_LINE, STANDBY_LINE
+from bot.leadership import (
+    EXIT_LEADERSHIP_LOST,
+    LEADER_LINE,
+    LOCK_KEY,
+    STANDBY_LINE,
+    PostgresLeadership,
+    current_role,
+)
 from bot.sandbox.server import SandboxServer
 from bot.services import Services
 from storage import broadcasts
@@ -36,7 +44,7 @@ from storage.enums import OutboxStatus
 from storage.models import Case, CasePersonal, OutboxMessage, utcnow
 from tests.handlers.report_flow import FULL, answer, answer_from, begin
 from tests.support.databases import fresh_postgres_database
-from tests.support.harness import harness_settings
+from tests.support.harness import WEBHOOK_SECRET, WEBHOOK_URL, free_port, harness_settings
 from tests.support.identity import known_user
 from tests.support.processes import BotProcess, bot_env
 from tests.support.sealed import every_key
@@ -45,6 +53,7 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.postgres
 
 RUNNING = "bot is running (polling)"
+RUNNING_WEBHOOK = "bot is running (webhook)"
 ADMIN = 9001
 TEXT = "Legal aid session on Friday"
 RECIPIENTS = 300
@@ -73,16 +82,31 @@ class Cluster:
             delivery_lease_seconds="600",
         )
         self.processes: list[BotProcess] = []
+        self.args: tuple[str, ...] = ("run",)
+        self.running = RUNNING
+
+    def webhook(self) -> None:
+        """From now on processes take updates by webhook, each on the same port (one host,
+        behind one reverse proxy): only the leader listens."""
+        port = free_port()
+        self.args = ("run", "--webhook")
+        self.running = RUNNING_WEBHOOK
+        self.env.update(
+            HOTLINE_WEBHOOK_URL=WEBHOOK_URL,
+            HOTLINE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            HOTLINE_WEBHOOK_PORT=str(port),
+        )
+        self.sandbox.webhook_target = f"http://127.0.0.1:{port}/telegram"
 
     async def start(self, name: str) -> BotProcess:
-        process = await BotProcess.start(name, self.env, self.cwd)
+        process = await BotProcess.start(name, self.env, self.cwd, *self.args)
         self.processes.append(process)
         return process
 
     async def leader(self, name: str) -> BotProcess:
         process = await self.start(name)
         await process.wait_for_line(LEADER_LINE)
-        await process.wait_for_line(RUNNING)
+        await process.wait_for_line(self.running)
         return process
 
     async def standby(self, name: str) -> BotProcess:
@@ -111,13 +135,13 @@ async def cluster(
             await running.close()
 
 
-async def take_over(killed: BotProcess, standby: BotProcess) -> None:
+async def take_over(killed: BotProcess, standby: BotProcess, running: str = RUNNING) -> None:
     """Kill the leader with SIGKILL; once the standby says it leads and runs, print how long
     that took."""
     started = time.monotonic()
     await killed.kill()
     await standby.wait_for_line(LEADER_LINE)
-    await standby.wait_for_line(RUNNING)
+    await standby.wait_for_line(running)
     print(f"\n[standby] {standby.name} took over in {time.monotonic() - started:.1f} s")
 
 
@@ -302,3 +326,60 @@ async def test_a_leader_that_loses_its_lock_connection_stops_and_the_standby_lea
     family = sandbox.add_user(language_code="en").id
     await sandbox.send_text(family, "/help")
     assert "/privacy" in (await sandbox.next_message(family, timeout=60)).plain
+
+
+async def test_by_webhook_the_standby_takes_the_updates_the_killed_leader_left(
+    cluster: Cluster,
+) -> None:
+    """Webhook mode: the leader is killed right after sending the next question; the standby
+    then listens on the same address, and Telegram's next post (the next answer) reaches it."""
+    sandbox = cluster.sandbox
+    cluster.webhook()
+    first = await cluster.leader("first")
+    second = await cluster.standby("second")
+    family = sandbox.add_user(language_code="en").id
+    question = await begin(sandbox, family)
+    question = await answer(sandbox, family, question, "relation", FULL["relation"])
+    release = sandbox.hold_next_send(family)
+    await sandbox.send_text(family, str(FULL["name"]))
+    question = await sandbox.next_message(family, timeout=60)  # the birth question, from first
+    await take_over(first, second, RUNNING_WEBHOOK)
+    release.set()
+    summary = await answer_from(sandbox, family, question, FULL, start="birth")
+    await sandbox.press(family, summary.message_id, REPORT.build("confirm"))
+    assert "code is" in (await sandbox.next_message(family, timeout=60)).plain
+    texts = [message.plain for message in sandbox.messages(family)]
+    assert len(texts) == len(set(texts)), texts
+    async with cluster.services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+async def test_the_role_reads_standby_while_another_leads_then_leader(data_key: str) -> None:
+    """`current_role()` (read by the metrics): "standby" while another session holds the lock,
+    "leader" once it is freed and taken, "single" after this one let go."""
+    async with fresh_postgres_database() as url:
+        other = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            assert await other.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY)
+            stop = asyncio.Event()
+            place = PostgresLeadership(url, check_seconds=0.1, stop=stop)
+            try:
+                leading = asyncio.create_task(place.wait_until_leader())
+                await eventually(_true(lambda: current_role() == "standby"), "standby", 30)
+                assert not leading.done()
+                await other.execute("SELECT pg_advisory_unlock_all()")
+                assert await asyncio.wait_for(leading, 30)
+                assert current_role() == "leader"
+            finally:
+                await place.close()
+            assert current_role() == "single"
+            assert await other.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY)  # freed
+        finally:
+            await other.close()
+
+
+def _true(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def checked() -> bool:
+        return check()
+
+    return checked
