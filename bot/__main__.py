@@ -14,6 +14,7 @@ from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError
 
+from bot.leadership import AnotherInstance
 from bot.sandbox.errors import SandboxStartError
 from bot.settings import SettingsError, load_settings
 from storage.crypto import DataKeyError, generate_key
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SandboxStartError,
         DatabaseUnwritable,
         SchemaNotCurrent,
+        AnotherInstance,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

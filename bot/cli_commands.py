@@ -11,9 +11,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import leadership
 from bot.app import build_application, open_services, start_application, stop_application
+from bot.health import health_for_the_process
 from bot.logs import configure_logging
 from bot.polling import PollingGuard
+from bot.services import Services
 from bot.settings import Settings, SettingsError
 from storage.db import make_engine, refused_writes_as_unwritable
 from storage.enums import Role
@@ -249,43 +252,73 @@ def _tags(what: str, unreachable: bool) -> str:
 
 async def run_bot(settings: Settings, *, webhook: bool) -> int:
     """Run against Telegram (or any Bot API server) until SIGINT or SIGTERM, or until Telegram
-    says another instance polls this token (then EXIT_CONFLICT); returns the exit code."""
+    says another instance polls this token (then EXIT_CONFLICT); returns the exit code.
+
+    On PostgreSQL this process first waits as a standby while another one leads, and stops if it
+    loses the lead (EXIT_LEADERSHIP_LOST); on SQLite it refuses to start beside another instance
+    on the same file (bot/leadership.py)."""
     if webhook and (settings.webhook_url is None or settings.webhook_secret is None):
         raise SettingsError(
             "HOTLINE_WEBHOOK_URL and HOTLINE_WEBHOOK_SECRET: both are needed for --webhook"
         )
-    services = await open_services(settings, migrate=settings.sqlite_path is not None)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with leadership.instance(settings, stop) as place:
+        services = await open_services(settings, migrate=settings.sqlite_path is not None)
+        try:
+            async with health_for_the_process(services):
+                if not await place.wait_until_leader():
+                    return 0  # stopped while a standby
+                return await _serve(services, place, stop, webhook=webhook)
+        finally:
+            await services.engine.dispose()
+
+
+async def _serve(
+    services: Services, place: leadership.Single, stop: asyncio.Event, *, webhook: bool
+) -> int:
+    """The leader's (or the only instance's) work: the Application, polling or the webhook."""
+    settings = services.settings
     application = build_application(services)
+    await place.take_over(services, application)
+    if stop.is_set():
+        return leadership.EXIT_LEADERSHIP_LOST if place.lost else 0
     await start_application(application)
     assert application.updater is not None
-    stop = asyncio.Event()
     guard = PollingGuard(stop)
-    if webhook:
-        assert settings.webhook_url is not None and settings.webhook_secret is not None
-        await application.updater.start_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path="telegram",
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value(),
-        )
-    else:
-        await application.updater.start_polling(error_callback=guard)
-    log.info("bot is running (%s)", "webhook" if webhook else "polling")
     try:
-        await wait_for_stop_signal(stop)
+        if webhook:
+            assert settings.webhook_url is not None and settings.webhook_secret is not None
+            await application.updater.start_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path="telegram",
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value(),
+            )
+        else:
+            await application.updater.start_polling(error_callback=guard)
+        log.info("bot is running (%s)", "webhook" if webhook else "polling")
+        await stop.wait()
     finally:
-        await stop_application(application)
-        await services.engine.dispose()
+        if place.lost:
+            await leadership.stop_as_a_crash(application)
+        else:
+            await stop_application(application)
         guard.close()
-    return guard.exit_code
+    return leadership.EXIT_LEADERSHIP_LOST if place.lost else guard.exit_code
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop`."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
 
 
 async def wait_for_stop_signal(stop: asyncio.Event | None = None) -> None:
     """Until SIGINT or SIGTERM (or `stop` is set by someone else)."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     await stop.wait()

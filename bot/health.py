@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,15 +143,16 @@ class HealthServer:
         return web.json_response(body, status=200 if reachable else 503)
 
 
-async def start_health(application: Any) -> None:
-    """Start the server if HOTLINE_METRICS_PORT is set (from the Application's post_init)."""
-    from bot.services import SERVICES_KEY, Services
+_PROCESS_SERVER: list[HealthServer] = []
+"""The server `python -m bot run` started before it knew its role (a standby answers /healthz
+too); the Application's post_init then starts none of its own."""
 
-    services = application.bot_data.get(SERVICES_KEY)
-    if not isinstance(services, Services) or services.settings.metrics_port is None:
-        return
+
+async def serve_health(services: Any) -> HealthServer | None:
+    """Start the server if HOTLINE_METRICS_PORT is set; None if it is not."""
     settings = services.settings
-    assert settings.metrics_port is not None
+    if settings.metrics_port is None:
+        return None
     server = HealthServer(
         services.sessions,
         host=settings.metrics_host,
@@ -159,7 +161,35 @@ async def start_health(application: Any) -> None:
         sqlite_path=settings.sqlite_path,
     )
     await server.start()
-    application.bot_data[HEALTH_KEY] = server
+    return server
+
+
+@asynccontextmanager
+async def health_for_the_process(services: Any) -> AsyncIterator[None]:
+    """The health server for the whole life of `python -m bot run`, standby time included."""
+    server = await serve_health(services)
+    if server is None:
+        yield
+        return
+    _PROCESS_SERVER.append(server)
+    try:
+        yield
+    finally:
+        _PROCESS_SERVER.remove(server)
+        await server.stop()
+
+
+async def start_health(application: Any) -> None:
+    """Start the server if HOTLINE_METRICS_PORT is set (from the Application's post_init),
+    unless the process already serves one."""
+    from bot.services import SERVICES_KEY, Services
+
+    services = application.bot_data.get(SERVICES_KEY)
+    if not isinstance(services, Services) or _PROCESS_SERVER:
+        return
+    server = await serve_health(services)
+    if server is not None:
+        application.bot_data[HEALTH_KEY] = server
 
 
 async def stop_health(application: Any) -> None:

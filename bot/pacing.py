@@ -136,10 +136,12 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
                         return metrics.reply_sent(await callback(*args, **kwargs))
                 return metrics.reply_sent(await callback(*args, **kwargs))
             except TelegramError as error:
-                if attempt and endpoint == "answerCallbackQuery" and isinstance(error, BadRequest):
-                    # Retried past Telegram's window for answering a press ("query is too
-                    # old"): the app stopped its spinner long ago; the handler goes on.
-                    log.info("answerCallbackQuery: too late after %d tries; dropped", attempt + 1)
+                if endpoint == "answerCallbackQuery" and _press_gone(error, attempt):
+                    # Answered before a crash (a press replayed from the inbox, or after a
+                    # takeover), or past Telegram's window of about 15 s (retried, or a long
+                    # wait for the database): the press still does what it asked, only the
+                    # spinner is not stopped; the handler goes on.
+                    log.info("answerCallbackQuery: the press cannot be answered any more")
                     return True
                 wait = self._wait_before_retry(error, endpoint, chat_id, attempt, paced)
                 if wait is None or clock() + wait > deadline:
@@ -170,3 +172,14 @@ class SharedPacerLimiter(BaseRateLimiter[int]):
             return None
         ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0**attempt)
         return ceiling * (0.5 + 0.5 * self._rng.random())
+
+
+QUERY_GONE = "query is too old"
+
+
+def _press_gone(error: TelegramError, attempt: int) -> bool:
+    """Telegram refuses to answer this press: after our own retries any refusal, else the
+    one saying it was answered already or is too old."""
+    if not isinstance(error, BadRequest):
+        return False
+    return attempt > 0 or QUERY_GONE in error.message.lower()

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # A sender's hold on the rows it is sending, renewed while it lives; a row held by a
     # process that died goes out again once its lease has run out.
     delivery_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # PostgreSQL: how often a standby asks for the leader lock and the leader checks it still
+    # holds it (bot/leadership.py); a standby takes over a few checks after the leader died.
+    leader_check_seconds: float = Field(default=1.0, ge=0.1, le=30)
     # Undeliverable messages are gathered this long, then staff get one summary of them.
     dead_summary_seconds: float = Field(default=60.0, ge=0, le=86400)
     # A discreet notification's details, shown by "Show", are deleted after this many minutes.
