@@ -144,6 +144,12 @@ async def inbox_figures(engine: AsyncEngine, sessions: SessionFactory, repeat: i
             page = await case_views.inbox(session, after=key, page=last)
             assert not page.has_next and page.items
 
+    async def count_alone() -> None:
+        async with sessions() as session:
+            await session.scalar(
+                select(func.count()).select_from(Case).where(Case.status.in_(INBOX_STATUSES))
+            )
+
     print(f"  inbox: {total} waiting cases, {last + 1} pages of {PAGE}")
     base, _ = await timed(repeat, by_key)
     rows = [("baseline: one case by primary key", base, base)]
@@ -165,6 +171,8 @@ async def inbox_figures(engine: AsyncEngine, sessions: SessionFactory, repeat: i
     for name, work in (("first", first_after), ("last", last_after)):
         median, worst = await timed(repeat, work)
         rows.append((f"AFTER, keyset: {name} page", median, worst))
+    median, worst = await timed(repeat, count_alone)
+    rows.append(("of which the total (count of waiting cases)", median, worst))
     for name, median, worst in rows:
         print(
             f"    {name:44} median {median * 1000:8.2f} ms  max {worst * 1000:8.2f} ms"

@@ -25,6 +25,7 @@ import html
 import logging
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -462,8 +463,16 @@ async def send(update: Update, context: HotlineContext) -> int:
             progress_message_id=progress.message_id,
             now=services.clock(),
         )
-    # The recipients, a chunk per transaction (a restart continues a half-queued one).
-    await broadcast_progress.reporter_of(context.application).queue(broadcast_id)
+    # The recipients, a chunk per transaction. The broadcast is committed: if a chunk fails
+    # (a locked or full database), the progress job carries on from the last chunk queued.
+    try:
+        await broadcast_progress.reporter_of(context.application).queue(broadcast_id)
+    except SQLAlchemyError as error:
+        log.warning(
+            "broadcast %d: queueing paused (%s), the progress job continues it",
+            broadcast_id,
+            type(error).__name__,
+        )
     async with services.sessions() as session:
         view = await broadcasts.view(session, broadcast_id)
     author = services.cipher.pseudonym(view.author_id)
