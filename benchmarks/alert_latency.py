@@ -72,6 +72,7 @@ class Phase:
     name: str
     trials: list[Trial]
     refused: int = 0
+    refused_by: dict[str, int] = field(default_factory=dict)
     broadcast_total: int = 0
     queue_seconds: float = 0.0
     delivered_before: int = 0
@@ -169,6 +170,10 @@ async def _phase(
         tasks.append(asyncio.create_task(_trial(server, trial, deadline)))
     await asyncio.gather(*tasks)
     phase.refused = sum(limiter.refused.values())
+    phase.refused_by = {
+        ("families" if kind == "families" else "staff and audience"): number
+        for kind, number in limiter.refused.items()
+    }
 
 
 async def _delivered(services: Services, broadcast_id: int) -> int:
@@ -202,6 +207,7 @@ async def run_engine(name: str, url: str, options: argparse.Namespace) -> Engine
     application: HotlineApplication | None = None
     try:
         trials = await _seed(server, services, options, staff)
+        limiter.families = frozenset(t.family for t in trials)  # 429s told apart by chat
         application = build_application(services)
         await start_application(application)
         assert application.updater is not None
@@ -263,6 +269,8 @@ def report(options: argparse.Namespace, runs: list[EngineRun]) -> None:
                 f"{run.engine:11} {phase.name:17} {_ms(found.median):>8} {_ms(found.p99):>8} "
                 f"{_ms(worst):>8} {found.arrived:>5}/{found.total:<3} {phase.refused:>5}"
             )
+        for phase in run.phases:
+            print(f"{run.engine:11} {phase.name}: 429s for {phase.refused_by or 'nobody'}")
         busy = run.phases[-1]
         print(
             f"{run.engine:11} broadcast to {busy.broadcast_total}: queued in "
