@@ -223,8 +223,16 @@ CASE = CallbackFamily(
 )
 """Staff acting on a case: its card and every button under it."""
 
-INBOX = CallbackFamily("inbox", {"": (NUMBER,)})
-"""A page of the staff inbox."""
+INBOX = CallbackFamily(
+    "inbox",
+    {
+        "n": (NUMBER, NUMBER, NUMBER),  # the next page: its number, the last row's key
+        "p": (NUMBER, NUMBER, NUMBER),  # the previous page: its number, the first row's key
+        "": (NUMBER,),  # a button from before keyset pages: the first page
+    },
+)
+"""A page of the staff inbox (`storage.case_views.inbox`): a key is the row's creation time
+in microseconds since 1970 and its case id, so a page is found by an index range, not OFFSET."""
 
 STATUS = CallbackFamily("status", {"show": (CASE_CODE,)})
 """A family's /status: one of their cases."""

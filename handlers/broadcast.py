@@ -8,9 +8,10 @@ recipients will see it, how many read each, and Send / Edit / Cancel; Edit comes
 ASK_MORE with a Change button per text). Each recipient gets the text of their language, else
 the Ukrainian one. The draft lives in `user_data["broadcast"]` (persisted, JSON):
 `{"audience", "arg", "texts": {language: text}, "writing": language, "photo", "editing"}`.
-Sending sends the staff member's progress message first, then queues the broadcast with that
+Sending sends the staff member's progress message first, then creates the broadcast with that
 message's id in one transaction, so the progress job (`jobs.broadcast_progress`) can edit it,
-even after a restart.
+even after a restart; the recipients' rows follow, a chunk per transaction (a restart continues
+them).
 
 Every button press re-checks the role on the server (`handlers.guard`), as does Send; callback
 data is built and parsed by `bot.callbacks.BROADCAST` / `BROADCASTS` and re-validated whatever it
@@ -24,6 +25,7 @@ import html
 import logging
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -54,6 +56,7 @@ from handlers.broadcast_words import (
 from handlers.guard import require
 from handlers.pressed import drop_buttons, show
 from handlers.telegram_html import check_text
+from jobs import broadcast_progress
 from jobs.send import send_rendered
 from storage import broadcasts
 from storage.access import Permission
@@ -421,7 +424,8 @@ async def _readers(
 
 
 async def send(update: Update, context: HotlineContext) -> int:
-    """Queue it: the progress message first, then the broadcast and its rows in one transaction."""
+    """Queue it: the progress message first, then the broadcast, then its rows a chunk per
+    transaction (`storage.broadcasts.queue_all`)."""
     query = update.callback_query
     if query is None or query.message is None:
         return CONFIRM
@@ -446,7 +450,7 @@ async def send(update: Update, context: HotlineContext) -> int:
     progress = await context.bot.send_message(chat_id, tr.gettext("Queuing the announcement…"))
     services = context.services
     async with services.sessions() as session, session.begin():
-        view = await broadcasts.queue_broadcast(
+        broadcast_id = await broadcasts.create_broadcast(
             session,
             services.cipher,
             author_id=context.profile.id,
@@ -457,10 +461,20 @@ async def send(update: Update, context: HotlineContext) -> int:
             photo_file_id=photo,
             progress_chat_id=services.keys.chat_key(chat_id),
             progress_message_id=progress.message_id,
-            admin_ids=services.admin_keys,
-            default_language=services.settings.default_language,
             now=services.clock(),
         )
+    # The recipients, a chunk per transaction. The broadcast is committed: if a chunk fails
+    # (a locked or full database), the progress job carries on from the last chunk queued.
+    try:
+        await broadcast_progress.reporter_of(context.application).queue(broadcast_id)
+    except SQLAlchemyError as error:
+        log.warning(
+            "broadcast %d: queueing paused (%s), the progress job continues it",
+            broadcast_id,
+            type(error).__name__,
+        )
+    async with services.sessions() as session:
+        view = await broadcasts.view(session, broadcast_id)
     author = services.cipher.pseudonym(view.author_id)
     log.info(
         "broadcast %d queued by user %s: %d rows, %d languages",

@@ -67,26 +67,34 @@ def inbox_markup(tr: Translator, page: case_views.InboxPage) -> InlineKeyboardMa
         for item in page.items
     ]
     paging = []
-    if page.page > 0:
-        paging.append(InlineKeyboardButton("◀", callback_data=INBOX.bare(page.page - 1)))
-    if page.page + 1 < page.pages:
-        paging.append(InlineKeyboardButton("▶", callback_data=INBOX.bare(page.page + 1)))
+    if page.has_previous and page.first is not None:
+        back = INBOX.build("p", page.page - 1, page.first.micros, page.first.id)
+        paging.append(InlineKeyboardButton("◀", callback_data=back))
+    if page.has_next and page.last is not None:
+        forth = INBOX.build("n", page.page + 1, page.last.micros, page.last.id)
+        paging.append(InlineKeyboardButton("▶", callback_data=forth))
     if paging:
         rows.append(paging)
     return InlineKeyboardMarkup(rows)
 
 
 async def inbox(update: Update, context: HotlineContext) -> None:
-    """New and need_info cases, oldest first, a page at a time."""
+    """New and need_info cases, oldest first, a page at a time (keyset: a page button carries
+    the key of the row beside it, `storage.case_views.inbox`)."""
     if not await require(update, context, Permission.REVIEW_CASES, action="case.inbox"):
         return
     query = update.callback_query
     pressed = INBOX.parse(query.data) if query is not None else None
-    page_number = (pressed.int_arg(0) if pressed is not None else None) or 0
     if query is not None:
         await query.answer()
+    after = before = None
+    number = 0
+    if pressed is not None and pressed.verb in ("n", "p"):
+        number, micros, case_id = (int(arg) for arg in pressed.args)
+        key = case_views.InboxKey.of(micros, case_id)
+        after, before = (key, None) if pressed.verb == "n" else (None, key)
     async with context.services.sessions() as session:
-        page = await case_views.inbox(session, page_number)
+        page = await case_views.inbox(session, after=after, before=before, page=number)
     tr = context.tr
     # The family conversations come first: a family waiting for a person matters most.
     counts = await desk.thread_counts(context)

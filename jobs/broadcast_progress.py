@@ -9,21 +9,29 @@ blocked, failed) and marks the broadcast summarised. A broadcast with texts in s
 shows a line per text (`Українська: 1,200 of 2,000`): each recipient counts under the text they
 read (`storage.broadcasts.counts_by_language`).
 
+It also finishes queueing: a broadcast's recipients are queued a chunk per transaction
+(`storage.broadcasts.queue_all`), by the Send button's handler through `ProgressReporter.queue`;
+a broadcast that a dead process left half-queued (`queue_open`) is continued at the next tick, from
+the last recipient queued, each recipient once.
+
 Edits share Telegram's overall limit with the delivery job's sends, so each edit first takes a
 turn from the delivery job's pacer: the two together never exceed `send_rate_per_second`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application
 
 from bot.i18n import Translator
 from bot.texts.vocabulary import LANGUAGE_NAMES
@@ -128,9 +136,39 @@ class ProgressReporter:
         self.services = services
         self.shown: dict[int, str] = {}
         self.edits = 0
+        self.queuing: dict[int, asyncio.Event] = {}  # set when that call ends
+        self.after_chunk: Callable[[broadcasts.Chunk], Awaitable[None]] | None = None
+        """Told of each chunk committed (tests and benchmarks count them)."""
+
+    async def queue(self, broadcast_id: int) -> None:
+        """Queue what remains of the broadcast's recipients, a chunk per transaction; for a
+        broadcast this process is queueing already, wait for that call to end."""
+        if (running := self.queuing.get(broadcast_id)) is not None:
+            await running.wait()
+            return
+        ended = self.queuing[broadcast_id] = asyncio.Event()
+        services = self.services
+        try:
+            await broadcasts.queue_all(
+                services.sessions,
+                services.cipher,
+                broadcast_id,
+                admin_ids=services.admin_keys,
+                default_language=services.settings.default_language,
+                clock=services.clock,
+                after_chunk=self.after_chunk,
+            )
+        finally:
+            del self.queuing[broadcast_id]
+            ended.set()
 
     async def tick(self, context: object = None) -> None:
         services = self.services
+        async with services.sessions() as session:
+            half_queued = await broadcasts.open_queues(session)
+        for broadcast_id in half_queued:  # a process died between chunks: carry on
+            if broadcast_id not in self.queuing and self.application.running:
+                await self.queue(broadcast_id)
         async with services.sessions() as session, session.begin():
             items = await broadcasts.unfinished(session)
             for item in items:
@@ -236,4 +274,16 @@ def setup(application: HotlineApplication) -> ProgressReporter:
             name="broadcast:progress",
             job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
+    return reporter
+
+
+def reporter_of(application: Application[Any, Any, Any, Any, Any, Any]) -> ProgressReporter:
+    """The Application's reporter (one without the repeating job where jobs are not set up)."""
+    from bot.services import SERVICES_KEY
+
+    reporter = application.bot_data.get(PROGRESS_KEY)
+    if not isinstance(reporter, ProgressReporter):
+        hotline = cast("HotlineApplication", application)
+        reporter = ProgressReporter(hotline, application.bot_data[SERVICES_KEY])
+        application.bot_data[PROGRESS_KEY] = reporter
     return reporter

@@ -1,8 +1,15 @@
 """Staff announcements to an audience: the Broadcast row, its recipients, and its outbox rows.
 
-A broadcast is queued in ONE transaction: the Broadcast row and one outbox row per recipient
-(kind broadcast, priority 100 so case alerts always go first, dedupe key ``broadcast:<id>:<chat>``
-so a retry of the transaction can never queue a person twice). The delivery job sends the rows;
+A broadcast is created in one transaction (`create_broadcast`: the Broadcast row, its texts, the
+audit row) and its recipients are queued after it, a chunk per transaction (`queue_all`,
+`QUEUE_CHUNK` recipients each, in user-key order): one outbox row per recipient (kind broadcast,
+priority 100 so case alerts always go first, dedupe key ``broadcast:<id>:<chat>`` so no retry can
+ever queue a person twice). Queuing 98,000 recipients in one transaction held SQLite's write lock
+for 9 s, near the 10 s every other writer waits at most; a chunk holds it a fraction of a second.
+The broadcast records the last recipient queued (`queued_through`) and whether any remain
+(`queue_open`), so a process that dies between chunks is continued by the next start
+(`jobs.broadcast_progress`), each recipient once. `queue_broadcast` does all of it in the
+caller's one transaction, for small audiences and tests. The delivery job sends the rows;
 nothing here talks to Telegram.
 
 A broadcast has a Ukrainian text (required, `broadcasts.text`) and may have one per other
@@ -14,7 +21,9 @@ one text share one payload, sealed once (`outbox.enqueue`). Someone who changes 
 the broadcast is under way still gets the text chosen at queuing.
 
 Counts are never kept in counters that a crash could leave wrong: delivered / blocked / failed /
-pending are counted from the outbox rows themselves, so progress is right after a restart.
+pending are counted from the outbox rows themselves, so progress is right after a restart. They
+are counted from the index on (broadcast_id, status, sent_at) alone, so the progress job's cost
+every few seconds is the broadcast's own rows, however long the outbox's history.
 
 Pause and resume move the broadcast's pending rows' `not_before` far into the future and back
 (the delivery job needs no knowledge of broadcasts); rows already in flight when staff pause
@@ -33,7 +42,7 @@ Audiences (who is a recipient; blocked and forgotten users never are):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -66,6 +75,8 @@ from storage.outbox import PRIORITY_BROADCAST, Outgoing, enqueue, wake_delivery_
 
 TEMPLATE = "broadcasts.announcement"
 RECIPIENT_BATCH = 1000
+QUEUE_CHUNK = 2000
+"""Recipients queued per transaction by `queue_all`."""
 PAUSED_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
 """`not_before` of a paused broadcast's rows: never due until resumed."""
 BLOCKED_REASON = "Forbidden"
@@ -206,11 +217,16 @@ async def _recipients_with_language(
     *,
     admin_ids: Iterable[int],
     default_language: str,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[tuple[int, str | None]]:
+    """The audience in user-key order; with `after` and `limit`, the next `limit` of them."""
     kind, argument = check_audience(audience, argument)
     query = select(User.id, User.language).where(
         User.blocked.is_(False), User.forgotten_at.is_(None)
     )
+    if after is not None:
+        query = query.where(User.id > after)
     if kind == Audience.FAMILIES:
         query = query.where(User.id.in_(select(CaseContact.user_id)))
     elif kind == Audience.MONITORS:
@@ -234,7 +250,7 @@ async def _recipients_with_language(
             .where(Case.region == argument)
         )
         query = query.where(User.id.in_(followers) | User.id.in_(families))
-    rows = await session.execute(query.order_by(User.id))
+    rows = await session.execute(query.order_by(User.id).limit(limit))
     return [(user_id, language) for user_id, language in rows]
 
 
@@ -296,9 +312,54 @@ async def queue_broadcast(
     default_language: str = "uk",
     now: datetime | None = None,
 ) -> BroadcastView:
-    """Create the broadcast and queue one outbox row per recipient, in the caller's transaction,
-    with an audit row. `text` is the Ukrainian text, `translations` the others by language
-    code; each is sealed. Texts must already be valid Telegram HTML (handlers.broadcast checks)."""
+    """Create the broadcast and queue every recipient's row in the caller's ONE transaction
+    (a small audience, or a test); a large one is `create_broadcast` then `queue_all`."""
+    broadcast_id = await create_broadcast(
+        session,
+        cipher,
+        author_id=author_id,
+        audience=audience,
+        audience_arg=audience_arg,
+        text=text,
+        translations=translations,
+        photo_file_id=photo_file_id,
+        progress_chat_id=progress_chat_id,
+        progress_message_id=progress_message_id,
+        now=now,
+    )
+    while (
+        await queue_chunk(
+            session,
+            cipher,
+            broadcast_id,
+            limit=RECIPIENT_BATCH,
+            admin_ids=admin_ids,
+            default_language=default_language,
+            now=now,
+        )
+    ).more:
+        pass
+    return await view(session, broadcast_id)
+
+
+async def create_broadcast(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    author_id: int,
+    audience: str,
+    audience_arg: str | None,
+    text: str,
+    translations: Mapping[str, str] | None = None,
+    photo_file_id: str | None = None,
+    progress_chat_id: int | None = None,
+    progress_message_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """The broadcast, its texts and the audit row, in the caller's transaction, with every
+    recipient still to queue (`queue_chunk`). `text` is the Ukrainian text, `translations` the
+    others by language code; each is sealed. Texts must already be valid Telegram HTML
+    (handlers.broadcast checks)."""
     when = now or utcnow()
     kind, argument = check_audience(audience, audience_arg)
     texts = check_texts({**(translations or {}), REQUIRED_LANGUAGE: text})
@@ -312,6 +373,8 @@ async def queue_broadcast(
         progress_chat_id=progress_chat_id,
         progress_message_id=progress_message_id,
         created_at=when,
+        total=0,
+        queue_open=True,
     )
     session.add(broadcast)
     await session.flush()
@@ -320,53 +383,160 @@ async def queue_broadcast(
         for code, value in texts.items()
         if code != REQUIRED_LANGUAGE
     )
-    found = await _recipients_with_language(
-        session, kind, argument, admin_ids=admin_ids, default_language=default_language
-    )
-    params = {code: announcement_params(broadcast, value) for code, value in texts.items()}
-    chats = [(chat, text_language(language, texts, default_language)) for chat, language in found]
-    queued = 0
-    for start in range(0, len(chats), RECIPIENT_BATCH):
-        queued += await enqueue(
-            session,
-            cipher,
-            [
-                Outgoing(
-                    chat,
-                    broadcast_key(broadcast.id, chat),
-                    TEMPLATE,
-                    params[language],
-                    kind=OutboxKind.BROADCAST,
-                    priority=PRIORITY_BROADCAST,
-                    broadcast_id=broadcast.id,
-                )
-                for chat, language in chats[start : start + RECIPIENT_BATCH]
-            ],
-            now=when,
-        )
-    broadcast.total = queued
-    if queued == 0:
-        broadcast.status = BroadcastStatus.DONE
     audit.record(
         session,
         actor_id=author_id,
         action="broadcast.send",
         detail=(
-            f"broadcast {broadcast.id} to {kind}{':' + argument if argument else ''}: {queued}"
+            f"broadcast {broadcast.id} to {kind}{':' + argument if argument else ''}"
             f" ({','.join(texts)})"
         ),
         at=when,
     )
-    return await view(session, broadcast.id)
+    return broadcast.id
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """What one `queue_chunk` did: rows added, and whether recipients remain."""
+
+    added: int
+    more: bool
+
+
+async def queue_chunk(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    broadcast_id: int,
+    *,
+    limit: int = QUEUE_CHUNK,
+    admin_ids: Iterable[int] = (),
+    default_language: str = "uk",
+    now: datetime | None = None,
+) -> Chunk:
+    """Queue the next `limit` recipients after `queued_through`, in the caller's transaction,
+    and move the mark past them. A paused broadcast's rows are queued paused; a cancelled one
+    queues nothing more. The audience is read as each chunk is queued: someone who joins it
+    meanwhile is queued if their key comes after the mark."""
+    when = now or utcnow()
+    broadcast = await _get(session, broadcast_id)
+    if not broadcast.queue_open:
+        return Chunk(0, more=False)
+    if broadcast.status == BroadcastStatus.CANCELLED:
+        broadcast.queue_open = False
+        return Chunk(0, more=False)
+    texts = await texts_of(session, cipher, broadcast_id)
+    found = await _recipients_with_language(
+        session,
+        broadcast.audience,
+        broadcast.audience_arg,
+        admin_ids=admin_ids,
+        default_language=default_language,
+        after=broadcast.queued_through,
+        limit=limit,
+    )
+    params = {code: announcement_params(broadcast, value) for code, value in texts.items()}
+    due = PAUSED_UNTIL if broadcast.status == BroadcastStatus.PAUSED else when
+    added = await enqueue(
+        session,
+        cipher,
+        [
+            Outgoing(
+                chat,
+                broadcast_key(broadcast.id, chat),
+                TEMPLATE,
+                params[text_language(language, texts, default_language)],
+                kind=OutboxKind.BROADCAST,
+                priority=PRIORITY_BROADCAST,
+                broadcast_id=broadcast.id,
+                not_before=due,
+            )
+            for chat, language in found
+        ],
+        now=when,
+    )
+    broadcast.total += added
+    if found:
+        broadcast.queued_through = found[-1][0]
+    more = len(found) >= limit
+    if not more:
+        broadcast.queue_open = False
+        if broadcast.total == 0 and broadcast.status == BroadcastStatus.SENDING:
+            broadcast.status = BroadcastStatus.DONE
+    return Chunk(added, more)
+
+
+async def queue_all(
+    sessions: Callable[[], AsyncSession],
+    cipher: FieldCipher,
+    broadcast_id: int,
+    *,
+    chunk: int | None = None,
+    admin_ids: Iterable[int] = (),
+    default_language: str = "uk",
+    clock: Callable[[], datetime] = utcnow,
+    after_chunk: Callable[[Chunk], Awaitable[None]] | None = None,
+) -> int:
+    """Queue what remains of the broadcast's recipients, `chunk` (`QUEUE_CHUNK`) per
+    transaction, each committed before the next; `after_chunk` is told of each (tests and
+    benchmarks count them). Returns the rows added; safe to run again after a crash."""
+    admins = list(admin_ids)
+    added = 0
+    while True:
+        async with sessions() as session, session.begin():
+            done = await queue_chunk(
+                session,
+                cipher,
+                broadcast_id,
+                limit=chunk or QUEUE_CHUNK,
+                admin_ids=admins,
+                default_language=default_language,
+                now=clock(),
+            )
+        added += done.added
+        if after_chunk is not None:
+            await after_chunk(done)
+        if not done.more:
+            return added
+
+
+async def open_queues(session: AsyncSession) -> list[int]:
+    """Broadcasts with recipients still to queue (a process died between chunks), oldest first."""
+    found = await session.scalars(
+        select(Broadcast.id).where(Broadcast.queue_open.is_(True)).order_by(Broadcast.id)
+    )
+    return list(found)
 
 
 async def counts(session: AsyncSession, broadcast_id: int) -> Counts:
-    rows = await session.execute(
-        select(OutboxMessage.status, OutboxMessage.last_error, func.count())
-        .where(OutboxMessage.broadcast_id == broadcast_id)
-        .group_by(OutboxMessage.status, OutboxMessage.last_error)
-    )
-    return _tally((status, error, number) for status, error, number in rows)
+    """The broadcast's rows by status, from `ix_outbox_broadcast_progress` alone (its cost is the
+    broadcast's size, not the outbox's history); only dead rows are read, for their reason."""
+    by_status = {
+        status: number
+        for status, number in await session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.broadcast_id == broadcast_id)
+            .group_by(OutboxMessage.status)
+        )
+    }
+    rows: list[tuple[str, str | None, int]] = [
+        (status, None, number)
+        for status, number in by_status.items()
+        if status != OutboxStatus.DEAD
+    ]
+    if by_status.get(OutboxStatus.DEAD):
+        rows += [
+            (OutboxStatus.DEAD, error, number)
+            for error, number in await session.execute(
+                select(OutboxMessage.last_error, func.count())
+                .where(
+                    OutboxMessage.broadcast_id == broadcast_id,
+                    OutboxMessage.status == OutboxStatus.DEAD,
+                )
+                .group_by(OutboxMessage.last_error)
+            )
+        ]
+    return _tally(rows)
 
 
 async def counts_by_language(
@@ -535,9 +705,17 @@ async def mark_done_if_drained(
     broadcast = await _get(session, broadcast_id)
     if broadcast.status in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED):
         return True
-    if broadcast.status != BroadcastStatus.SENDING:
+    if broadcast.status != BroadcastStatus.SENDING or broadcast.queue_open:
         return False
-    if (await counts(session, broadcast_id)).pending:
+    open_row = await session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.broadcast_id == broadcast_id,
+            OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+        )
+        .limit(1)
+    )
+    if open_row is not None:
         return False
     broadcast.status = BroadcastStatus.DONE
     return True
@@ -612,6 +790,7 @@ async def cancel(
     if broadcast.status not in (BroadcastStatus.SENDING, BroadcastStatus.PAUSED):
         raise BadBroadcastState(broadcast.status)
     broadcast.status = BroadcastStatus.CANCELLED
+    broadcast.queue_open = False  # recipients not queued yet never will be
     result = await session.execute(
         update(OutboxMessage)
         .where(

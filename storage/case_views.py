@@ -7,10 +7,10 @@ What happens when a case changes is `storage.cases`; who hears about it, `storag
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import fields, relatives
@@ -86,14 +86,57 @@ class InboxItem:
     region: str
     created_at: datetime
     updated_at: datetime
+    id: int = 0
+
+    @property
+    def key(self) -> InboxKey:
+        return InboxKey(self.created_at, self.id)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, order=True)
+class InboxKey:
+    """Where a case stands in the inbox's order (oldest first, then by id): a page button
+    carries the key of the row next to it, so a page is one index range, however deep."""
+
+    created_at: datetime
+    id: int
+
+    @property
+    def micros(self) -> int:
+        """`created_at` as whole microseconds since 1970 (what a button carries)."""
+        return (self.created_at - EPOCH) // timedelta(microseconds=1)
+
+    @classmethod
+    def of(cls, micros: int, case_id: int) -> InboxKey:
+        """The key a button carried; a forged one out of range is held to the range."""
+        micros = min(max(micros, 0), _BEYOND.micros)
+        return cls(EPOCH + timedelta(microseconds=micros), min(max(case_id, 0), _BEYOND.id))
+
+
+_BEYOND = InboxKey(datetime(9999, 12, 31, tzinfo=UTC), 2**62)
+"""A key after every case: paging back from it gives the last page."""
 
 
 @dataclass(frozen=True)
 class InboxPage:
     items: list[InboxItem]
     page: int
+    """The page's number (from 0) as the buttons counted it; a guide, not an address."""
     pages: int
     total: int
+    has_previous: bool = False
+    has_next: bool = False
+
+    @property
+    def first(self) -> InboxKey | None:
+        return self.items[0].key if self.items else None
+
+    @property
+    def last(self) -> InboxKey | None:
+        return self.items[-1].key if self.items else None
 
 
 async def find_case(session: AsyncSession, code: str) -> Case:
@@ -193,18 +236,92 @@ async def case_for_staff(
     )
 
 
-async def inbox(session: AsyncSession, page: int = 0, page_size: int = 8) -> InboxPage:
-    """Cases waiting for staff (new, and need_info), oldest first."""
-    waiting = Case.status.in_(INBOX_STATUSES)
-    total = int(await session.scalar(select(func.count()).select_from(Case).where(waiting)) or 0)
-    pages = max(1, -(-total // page_size))
-    page = min(max(page, 0), pages - 1)
-    rows = await session.scalars(
-        select(Case)
-        .where(waiting)
-        .order_by(Case.created_at, Case.id)
-        .offset(page * page_size)
-        .limit(page_size)
+async def inbox(
+    session: AsyncSession,
+    *,
+    after: InboxKey | None = None,
+    before: InboxKey | None = None,
+    page: int = 0,
+    page_size: int = 8,
+) -> InboxPage:
+    """Cases waiting for staff (new, and need_info), oldest first, a page at a time by keyset:
+    the page after `after`, or the one before `before`, or the first. `page` is the number the
+    button counted; it is corrected at either end. Each waiting status is one range of
+    `ix_cases_inbox` (status, created_at, id), merged here: no sort of every waiting case and no
+    OFFSET, so the last page costs what the first does. Only the total counts every waiting
+    case, from the index alone."""
+    total = int(
+        await session.scalar(
+            select(func.count()).select_from(Case).where(Case.status.in_(INBOX_STATUSES))
+        )
+        or 0
     )
-    items = [InboxItem(c.code, c.status, c.region, c.created_at, c.updated_at) for c in rows]
-    return InboxPage(items=items, page=page, pages=pages, total=total)
+    pages = max(1, -(-total // page_size))
+    if before is not None:
+        found = await _inbox_range(session, before, forward=False, limit=page_size + 1)
+        if len(found) > page_size:  # more before these: an inner page
+            items = found[:page_size][::-1]
+            following = before != _BEYOND
+            return _page(items, page, pages, total, previous=True, following=following)
+        after, page = None, 0  # back at the start (cases before may have left): the first page
+    found = await _inbox_range(session, after, forward=True, limit=page_size + 1)
+    if not found and after is not None and total:  # everything after it left: the last page
+        return await inbox(session, before=_BEYOND, page=pages - 1, page_size=page_size)
+    previous = after is not None and await _inbox_any_before(
+        session, found[0].key if found else after
+    )
+    return _page(
+        found[:page_size],
+        page if previous else 0,
+        pages,
+        total,
+        previous=previous,
+        following=len(found) > page_size,
+    )
+
+
+def _page(
+    items: list[InboxItem], page: int, pages: int, total: int, *, previous: bool, following: bool
+) -> InboxPage:
+    number = min(max(page, 1 if previous else 0), pages - 1)
+    if not following:
+        number = max(number, pages - 1) if previous else 0
+    pages = max(pages, number + (2 if following else 1))  # rows joined since it was counted
+    return InboxPage(items, number, pages, total, has_previous=previous, has_next=following)
+
+
+async def _inbox_range(
+    session: AsyncSession, start: InboxKey | None, *, forward: bool, limit: int
+) -> list[InboxItem]:
+    """Up to `limit` waiting cases after `start` (or before it, nearest first), one index range
+    per status, merged."""
+    key = tuple_(Case.created_at, Case.id)
+    found: list[InboxItem] = []
+    for status in INBOX_STATUSES:
+        query = select(Case).where(Case.status == status)
+        if start is not None:
+            bound = (start.created_at, start.id)
+            query = query.where(key > bound if forward else key < bound)
+        if forward:
+            query = query.order_by(Case.created_at, Case.id)
+        else:
+            query = query.order_by(Case.created_at.desc(), Case.id.desc())
+        for c in await session.scalars(query.limit(limit)):
+            found.append(InboxItem(c.code, c.status, c.region, c.created_at, c.updated_at, c.id))
+    found.sort(key=lambda item: item.key, reverse=not forward)
+    return found[:limit]
+
+
+async def _inbox_any_before(session: AsyncSession, key: InboxKey) -> bool:
+    """Whether a waiting case comes before `key` (one index probe per status)."""
+    for status in INBOX_STATUSES:
+        earlier = await session.scalar(
+            select(Case.id)
+            .where(
+                Case.status == status, tuple_(Case.created_at, Case.id) < (key.created_at, key.id)
+            )
+            .limit(1)
+        )
+        if earlier is not None:
+            return True
+    return False

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -131,6 +132,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_region_status", "region", "status"),  # /find, /stats (storage/search.py)
         Index("ix_cases_created_at", "created_at"),  # date ranges, reports per week
+        Index("ix_cases_inbox", "status", "created_at", "id"),  # the staff inbox's pages
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -393,6 +395,11 @@ class Broadcast(Base):
     progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    queued_through: Mapped[int | None] = mapped_column(BigInteger)
+    """The last recipient (user key) whose row is queued: recipients are queued in key order, a
+    chunk per transaction, and a restart continues after this one."""
+    queue_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """True while recipients remain to be queued."""
 
 
 class BroadcastText(Base):
@@ -428,6 +435,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_due", "status", "priority", "not_before", "id"),
         Index("ix_outbox_chat", "chat_id", "status"),
         Index("ix_outbox_sent_message", "chat_id", "telegram_message_id"),
+        Index("ix_outbox_broadcast_progress", "broadcast_id", "status", "sent_at"),
         Index(
             "ix_outbox_pending",
             "priority",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from storage import broadcasts, outbox
 from storage.broadcasts import BadAudience, BadBroadcastState
@@ -14,11 +14,13 @@ from storage.enums import (
     BroadcastStatus,
     MonitorStatus,
     OutboxKind,
+    OutboxStatus,
     Role,
     SubscriptionScope,
 )
 from storage.models import (
     AuditEntry,
+    Broadcast,
     Case,
     CaseContact,
     OutboxMessage,
@@ -223,3 +225,157 @@ async def test_thousands_of_recipients_queue_in_one_transaction(db: Db) -> None:
         view = await broadcasts.view(session, broadcast_id)
     assert number == 2500 and view.counts.total == 2500
     assert view.counts.pending == 2500 and view.status == BroadcastStatus.SENDING
+
+
+# -- queued a chunk per transaction ----------------------------------------------------------
+
+EVERYONE = [1, 2, 3, 5, 6, 7, STAFF, ADMIN]  # the `people` fixture's audience, in key order
+
+
+async def create(db: Db) -> int:
+    async with db.sessions() as session, session.begin():
+        return await broadcasts.create_broadcast(
+            session,
+            db.cipher,
+            author_id=STAFF,
+            audience="everyone",
+            audience_arg=None,
+            text="Hotline hours change",
+            now=NOW,
+        )
+
+
+async def rows(db: Db, broadcast_id: int) -> list[OutboxMessage]:
+    async with db.sessions() as session:
+        found = await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.broadcast_id == broadcast_id)
+            .order_by(OutboxMessage.chat_id)
+        )
+        return list(found)
+
+
+async def queue_all(db: Db, broadcast_id: int, chunks: list[int] | None = None) -> int:
+    async def told(chunk: broadcasts.Chunk) -> None:
+        if chunks is not None:
+            chunks.append(chunk.added)
+
+    return await broadcasts.queue_all(
+        db.sessions,
+        db.cipher,
+        broadcast_id,
+        chunk=3,
+        admin_ids={ADMIN},
+        clock=lambda: NOW,
+        after_chunk=told,
+    )
+
+
+async def test_each_chunk_its_own_transaction_every_recipient_once(people: Db) -> None:
+    broadcast_id = await create(people)
+    chunks: list[int] = []
+    assert await queue_all(people, broadcast_id, chunks) == 8
+    assert chunks == [3, 3, 2]
+    assert [row.chat_id for row in await rows(people, broadcast_id)] == sorted(EVERYONE)
+    async with people.sessions() as session:
+        made = await session.get(Broadcast, broadcast_id)
+        assert made is not None
+        assert (made.total, made.queue_open, made.queued_through) == (8, False, max(EVERYONE))
+        view = await broadcasts.view(session, broadcast_id)
+    assert view.counts.total == view.counts.pending == 8
+
+
+async def test_continued_after_a_crash_between_chunks(people: Db) -> None:
+    broadcast_id = await create(people)
+    async with people.sessions() as session, session.begin():
+        first = await broadcasts.queue_chunk(
+            session, people.cipher, broadcast_id, limit=3, admin_ids={ADMIN}, now=NOW
+        )
+    assert first == broadcasts.Chunk(3, more=True)
+    async with people.sessions() as session:  # what a restart finds
+        assert await broadcasts.open_queues(session) == [broadcast_id]
+        assert not await broadcasts.mark_done_if_drained(session, broadcast_id)
+    assert await queue_all(people, broadcast_id) == 5
+    assert await queue_all(people, broadcast_id) == 0  # a second continuation adds nothing
+    assert [row.chat_id for row in await rows(people, broadcast_id)] == sorted(EVERYONE)
+    async with people.sessions() as session:
+        assert await broadcasts.open_queues(session) == []
+
+
+async def test_paused_or_cancelled_between_chunks(people: Db) -> None:
+    paused, cancelled = await create(people), await create(people)
+    for broadcast_id in (paused, cancelled):
+        async with people.sessions() as session, session.begin():
+            await broadcasts.queue_chunk(session, people.cipher, broadcast_id, limit=3, now=NOW)
+    async with people.sessions() as session, session.begin():
+        await broadcasts.pause(session, paused, STAFF, now=NOW)
+        await broadcasts.cancel(session, cancelled, STAFF, now=NOW)
+    await queue_all(people, paused)
+    await queue_all(people, cancelled)
+    held = await rows(people, paused)
+    assert len(held) == 8 and {row.not_before for row in held} == {broadcasts.PAUSED_UNTIL}
+    assert len(await rows(people, cancelled)) == 3
+    async with people.sessions() as session:
+        view = await broadcasts.view(session, cancelled)
+    assert view.status == BroadcastStatus.CANCELLED and view.counts.cancelled == 3
+
+
+# -- progress counts: one broadcast's rows, from its index ------------------------------------
+
+
+async def test_progress_figures_count_only_this_broadcasts_rows(people: Db) -> None:
+    history, current = await send(people), await send(people)
+    async with people.sessions() as session, session.begin():
+        await session.execute(  # an earlier broadcast, all delivered: history to be ignored
+            update(OutboxMessage)
+            .where(OutboxMessage.broadcast_id == history)
+            .values(status=OutboxStatus.SENT, sent_at=NOW - timedelta(seconds=3))
+        )
+        ids = list(
+            await session.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.broadcast_id == current)
+                .order_by(OutboxMessage.id)
+            )
+        )
+        changes: list[dict[str, object]] = [
+            {"status": OutboxStatus.SENT, "sent_at": NOW - timedelta(seconds=10)},
+            {"status": OutboxStatus.SENT, "sent_at": NOW - timedelta(seconds=5)},
+            {"status": OutboxStatus.DEAD, "last_error": broadcasts.BLOCKED_REASON},
+            {"status": OutboxStatus.DEAD, "last_error": "BadRequest:other"},
+            {"status": OutboxStatus.CANCELLED, "last_error": "broadcast cancelled"},
+            {"status": OutboxStatus.SENDING},
+        ]  # and two still pending
+        for row_id, values in zip(ids, changes, strict=False):
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values)
+            )
+    async with people.sessions() as session, session.begin():
+        numbers = await broadcasts.counts(session, current)
+        rate = await broadcasts.recent_rate(session, current, since=NOW - timedelta(seconds=30))
+        assert not await broadcasts.mark_done_if_drained(session, current)
+        assert await broadcasts.mark_done_if_drained(session, history)
+    assert numbers == broadcasts.Counts(
+        total=8, delivered=2, blocked=1, failed=1, cancelled=1, pending=3
+    )
+    assert rate == pytest.approx(2 / 5)
+    async with people.sessions() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids[5:]))
+            .values(status=OutboxStatus.SENT, sent_at=NOW)
+        )
+        assert await broadcasts.mark_done_if_drained(session, current)
+        assert (await broadcasts.counts(session, current)).delivered == 5
+
+
+async def test_progress_counts_read_the_broadcasts_index_alone(people: Db) -> None:
+    if people.engine.dialect.name != "sqlite":
+        pytest.skip("the plan is SQLite's words; PostgreSQL's depends on its statistics")
+    async with people.engine.connect() as connection:
+        plan = await connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT status, count(*) FROM outbox WHERE broadcast_id = 1 "
+            "GROUP BY status"
+        )
+        details = " ".join(str(row[-1]) for row in plan)
+    assert "COVERING INDEX ix_outbox_broadcast_progress" in details, details

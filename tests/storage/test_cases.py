@@ -335,13 +335,40 @@ async def test_inbox_lists_new_and_need_info_oldest_first_in_pages(db: Db) -> No
     ):
         codes.append(await new_case(db, status=status, created_at=NOW - timedelta(days=10 - index)))
     async with db.sessions() as session:
-        first = await case_views.inbox(session, page=0, page_size=2)
-        second = await case_views.inbox(session, page=1, page_size=2)
-        beyond = await case_views.inbox(session, page=7, page_size=2)
-    assert (first.total, first.pages) == (3, 2)
+        first = await case_views.inbox(session, page_size=2)
+        assert first.last is not None
+        second = await case_views.inbox(session, after=first.last, page=1, page_size=2)
+        assert second.first is not None
+        back = await case_views.inbox(session, before=second.first, page=0, page_size=2)
+    assert (first.total, first.pages, first.has_previous, first.has_next) == (3, 2, False, True)
     assert [item.code for item in first.items] == [codes[0], codes[2]]
     assert [item.code for item in second.items] == [codes[3]]
-    assert beyond.page == 1
+    assert (second.page, second.has_previous, second.has_next) == (1, True, False)
+    assert back == first
+
+
+async def test_inbox_pages_are_ranges_of_their_index_without_a_sort(db: Db) -> None:
+    """The plan of a page after a key: the inbox index, read in order, on either engine."""
+    for index in range(3):
+        await new_case(db, created_at=NOW + timedelta(minutes=index))
+    async with db.sessions() as session:
+        page = await case_views.inbox(session, page_size=1)
+        assert page.last is not None
+    async with db.engine.connect() as connection:
+        if db.engine.dialect.name == "postgresql":
+            await connection.exec_driver_sql("SET enable_seqscan = off")  # a tiny table
+            query = (
+                "EXPLAIN SELECT id FROM cases WHERE status = 'new' AND (created_at, id) > "
+                "('2026-01-01', 1) ORDER BY created_at, id LIMIT 9"
+            )
+        else:
+            query = (
+                "EXPLAIN QUERY PLAN SELECT id FROM cases WHERE status = 'new' AND "
+                "(created_at, id) > ('2026-01-01', 1) ORDER BY created_at, id LIMIT 9"
+            )
+        plan = " ".join(str(row[-1]) for row in await connection.exec_driver_sql(query))
+    assert "ix_cases_inbox" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
 
 async def test_unknown_code_is_not_found(db: Db) -> None:

@@ -29,9 +29,11 @@ def upgrade() -> None:
     _upgrade_inbox()
     _upgrade_find()
     _upgrade_urgent()
+    _upgrade_scale_broadcast()
 
 
 def downgrade() -> None:
+    _downgrade_scale_broadcast()
     _downgrade_urgent()
     _downgrade_find()
     _downgrade_inbox()
@@ -429,3 +431,32 @@ def _downgrade_urgent() -> None:
     op.drop_index(op.f("ix_urgent_cases_last_alert_at"), table_name="urgent_cases")
     op.drop_index(op.f("ix_urgent_cases_taken_by"), table_name="urgent_cases")
     op.drop_table("urgent_cases")
+
+
+# == scale-broadcast: the inbox's keyset index, broadcasts queued in chunks, progress counts ======
+
+
+def _upgrade_scale_broadcast() -> None:
+    # The staff inbox pages by (status, created_at, id): one index range per waiting status.
+    op.create_index("ix_cases_inbox", "cases", ["status", "created_at", "id"], unique=False)
+    # A broadcast queues its rows a chunk at a time: the last recipient queued, and whether any
+    # remain (a restart continues from there).
+    op.add_column("broadcasts", sa.Column("queued_through", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "broadcasts",
+        sa.Column("queue_open", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    # Progress counts one broadcast's rows by status (and its recent sends) from the index alone.
+    op.create_index(
+        "ix_outbox_broadcast_progress",
+        "outbox",
+        ["broadcast_id", "status", "sent_at"],
+        unique=False,
+    )
+
+
+def _downgrade_scale_broadcast() -> None:
+    op.drop_index("ix_outbox_broadcast_progress", table_name="outbox")
+    op.drop_column("broadcasts", "queue_open")  # plain: a batch rebuild would cascade
+    op.drop_column("broadcasts", "queued_through")
+    op.drop_index("ix_cases_inbox", table_name="cases")
