@@ -93,6 +93,27 @@ MUTANTS: dict[str, Mutant] = {
         ("tests/jobs/test_survivors.py::test_a_stopping_application_sends_nothing_more",),
         ("tests/jobs/test_delivery.py",),
     ),
+    # The harness itself (issue 16, "the test harness tells the truth").
+    "confirmation_wakes_nobody": Mutant(
+        "bot/sandbox/state.py",
+        "        if confirmed:\n            self.notifier.notify()\n",
+        "",
+        ("tests/sandbox/test_waiters.py::test_confirming_updates_wakes_waiters_by_itself",),
+        ("tests/sandbox/test_ptb.py",),
+    ),
+    "timed_out_wait_passes": Mutant(
+        "bot/sandbox/state.py",
+        "            except TimeoutError:\n                return predicate()",
+        "            except TimeoutError:\n                return True",
+        ("tests/sandbox/test_waiters.py::test_a_wait_that_runs_out_fails",),
+    ),
+    "error_reply_after_help": Mutant(
+        "handlers/common.py",
+        '    await update.effective_message.reply_text(html.escape("\\n".join(lines)))\n',
+        '    await update.effective_message.reply_text(html.escape("\\n".join(lines)))\n'
+        '    raise RuntimeError("mutant")\n',
+        ("tests/security/test_bad_input.py",),
+    ),
 }
 
 

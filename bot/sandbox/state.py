@@ -404,6 +404,23 @@ class World:
         self.notifier.notify()
         return update
 
+    def confirm_updates(self, offset: int) -> int:
+        """A getUpdates with `offset` confirms every update below it (a negative offset keeps
+        only the last -offset ones, as Telegram does); returns how many left the queue.
+
+        Waiters are woken here, where the queue shrinks: `wait_for_updates_consumed` (and
+        `tests.support.waiting.wait_until_idle`) wait for exactly this, and without the wake-up
+        they slept their whole timeout and then passed."""
+        before = len(self.updates)
+        if offset > 0:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        elif offset < 0:
+            self.updates = self.updates[offset:]
+        confirmed = before - len(self.updates)
+        if confirmed:
+            self.notifier.notify()
+        return confirmed
+
     def hand_out(self, update: dict[str, Any]) -> None:
         """The bot is given `update` (it may still be lost until the bot confirms it)."""
         if int(update["update_id"]) > self.handed_out:
