@@ -62,7 +62,10 @@ MUTANTS: dict[str, Mutant] = {
         "storage/access.py",
         "return role in (Role.STAFF, Role.ADMIN)",
         "return role in (Role.STAFF, Role.ADMIN, Role.MONITOR)",
-        ("tests/storage/test_survivors.py::test_a_monitor_is_not_staff",),
+        (
+            "tests/storage/test_survivors.py::test_a_monitor_is_not_staff",
+            "tests/handlers/test_survivors.py",
+        ),
         ("tests/security/test_access_control.py", "tests/handlers/test_monitor.py"),
     ),
     "codes_from_random": Mutant(
@@ -128,7 +131,7 @@ def run(name: str, mutant: Mutant, *, survey: bool) -> bool:
     try:
         source.write_text(original.replace(mutant.old, mutant.new))
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
             cwd=ROOT,
             capture_output=True,
             text=True,
