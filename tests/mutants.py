@@ -89,6 +89,13 @@ MUTANTS: dict[str, Mutant] = {
         ("tests/jobs/test_survivors.py::test_a_429_with_the_window_full_pauses_every_send",),
         ("tests/jobs/test_pacer.py", "tests/jobs/test_delivery.py"),
     ),
+    "reply_429_pauses_nothing": Mutant(
+        "bot/pacing.py",
+        "                self.pacer.refused(chat_id, seconds)\n",
+        "",
+        ("tests/jobs/test_survivors.py::test_a_429_on_a_reply_pauses_the_outbox_too",),
+        ("tests/jobs/test_pacer.py",),
+    ),
     "stopping_application_still_sends": Mutant(
         "jobs/delivery.py",
         "        return self.application.running\n",

@@ -212,3 +212,20 @@ async def test_a_dead_summary_never_breeds_another_summary(db: Db) -> None:
             await outbox.unreported_dead(session, db.cipher, died_before=later + timedelta(hours=1))
             == []
         )
+
+
+async def test_a_429_on_a_reply_pauses_the_outbox_too(quiet_bot: BotHarness) -> None:
+    """Replies and delivery share one pacer: a RetryAfter met by a reply with the window full
+    pauses every send (then the reply is retried and arrives)."""
+    sandbox, delivery = quiet_bot.sandbox, delivery_of(quiet_bot)
+    family = sandbox.add_user(language_code="en").id
+    assert delivery.pacer.paused_until == 0.0
+    sandbox.force_retry_after(1, retry_after=1, methods=["sendMessage"])
+    await sandbox.send_text(family, "/help")
+
+    async def paused() -> bool:
+        return delivery.pacer.paused_until > 0.0  # a moment in the loop's time: set once paused
+
+    await eventually(paused, "the whole pacer paused by the reply's 429")
+    assert sandbox.stats.status_429 == 1
+    assert "/privacy" in (await sandbox.next_message(family)).plain
