@@ -113,9 +113,18 @@ MUTANTS: dict[str, Mutant] = {
     ),
     "timed_out_wait_passes": Mutant(
         "bot/sandbox/state.py",
-        "            except TimeoutError:\n                return predicate()",
-        "            except TimeoutError:\n                return True",
+        "                return self.version != seen and predicate()",
+        "                return True",
         ("tests/sandbox/test_waiters.py::test_a_wait_that_runs_out_fails",),
+    ),
+    "unannounced_change_passes_late": Mutant(
+        "bot/sandbox/state.py",
+        "                return self.version != seen and predicate()",
+        "                return predicate()",
+        (
+            "tests/sandbox/test_waiters.py"
+            "::test_a_condition_that_came_true_unannounced_fails_the_wait",
+        ),
     ),
     "error_reply_after_help": Mutant(
         "handlers/common.py",

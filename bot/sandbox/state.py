@@ -54,18 +54,23 @@ class Notifier:
         event.set()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:  # noqa: ASYNC109 - the test API is built around explicit timeouts
-        """True once `predicate()` holds, False when `timeout` seconds passed first."""
+        """True once `predicate()` holds after a change was announced, False when `timeout`
+        seconds passed first. A condition that came true without a `notify` is not seen when
+        the time runs out: that is a missing wake-up, and a test waiting for it must fail
+        rather than pass late (a missing wake-up once made every idle wait sleep 30 s)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not predicate():
+        while True:
+            seen = self.version
+            if predicate():
+                return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
             try:
                 await asyncio.wait_for(self._event.wait(), remaining)
             except TimeoutError:
-                return predicate()
-        return True
+                return self.version != seen and predicate()  # announced as time ran out
 
 
 @dataclass

@@ -70,6 +70,22 @@ async def test_confirming_updates_wakes_waiters_by_itself() -> None:
         waiter.cancel()
 
 
+async def test_a_condition_that_came_true_unannounced_fails_the_wait() -> None:
+    """A change nobody announced is a missing wake-up: the wait fails at its timeout instead of
+    finding the condition true then and passing late."""
+    world = World()
+    state = {"done": False}
+
+    async def change_quietly() -> None:
+        state["done"] = True  # no notify()
+
+    quiet = asyncio.create_task(change_quietly())  # runs as soon as the waiter awaits
+    assert not await world.notifier.wait_until(lambda: state["done"], 0.2)
+    await quiet
+    assert state["done"]
+    assert await world.notifier.wait_until(lambda: state["done"], 0.2)  # true at the start
+
+
 async def test_a_wait_that_runs_out_fails(server: SandboxServer) -> None:
     with pytest.raises(AssertionError, match="not met"):
         await server.wait_for(lambda: False, timeout=0.01)
