@@ -25,6 +25,11 @@ class Mutant:
     """The tests that must fail under the mutant."""
     survey: tuple[str, ...] = ()
     """Existing test files a maintainer would expect to notice it."""
+    more: tuple[tuple[str, str, str], ...] = ()
+    """Further (path, old, new) edits made together with the first."""
+
+    def edits(self) -> list[tuple[str, str, str]]:
+        return [(self.path, self.old, self.new), *self.more]
 
 
 MUTANTS: dict[str, Mutant] = {
@@ -111,6 +116,21 @@ MUTANTS: dict[str, Mutant] = {
         ("tests/sandbox/test_waiters.py::test_confirming_updates_wakes_waiters_by_itself",),
         ("tests/sandbox/test_ptb.py",),
     ),
+    "no_wake_up_on_confirmation": Mutant(
+        "bot/sandbox/state.py",
+        "        if confirmed:\n            self.notifier.notify()\n",
+        "",
+        ("tests/sandbox/test_waiters.py::test_idle_after_an_update_that_gets_no_reply",),
+        ("tests/security/test_bad_input.py",),
+        more=(
+            (
+                "bot/sandbox/server.py",
+                "            self.world.notifier.notify()  # a poll began: whoever waits for a"
+                " poller wakes\n",
+                "            pass\n",
+            ),
+        ),
+    ),
     "timed_out_wait_passes": Mutant(
         "bot/sandbox/state.py",
         "                return self.version != seen and predicate()",
@@ -138,14 +158,19 @@ MUTANTS: dict[str, Mutant] = {
 
 def run(name: str, mutant: Mutant, *, survey: bool) -> bool:
     """True when the mutant was killed (the tests failed)."""
-    source = ROOT / mutant.path
-    original = source.read_text()
-    if original.count(mutant.old) != 1:
-        print(f"{name}: the code to mutate is not (once) in {mutant.path}; update tests/mutants.py")
-        return False
+    originals: dict[Path, str] = {}
+    for path, old, _ in mutant.edits():
+        source = ROOT / path
+        text = originals.get(source, source.read_text())
+        if text.count(old) != 1:
+            print(f"{name}: the code to mutate is not (once) in {path}; update tests/mutants.py")
+            return False
+        originals[source] = text
     tests = mutant.survey if survey else mutant.kill
     try:
-        source.write_text(original.replace(mutant.old, mutant.new))
+        for path, old, new in mutant.edits():
+            source = ROOT / path
+            source.write_text(source.read_text().replace(old, new))
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
             cwd=ROOT,
@@ -154,7 +179,8 @@ def run(name: str, mutant: Mutant, *, survey: bool) -> bool:
             check=False,
         )
     finally:
-        source.write_text(original)
+        for source, text in originals.items():
+            source.write_text(text)
     killed = result.returncode == 1  # tests failed (not an import or collection error)
     lines = result.stdout.strip().splitlines()
     failed = [line.split()[1] for line in lines if line.startswith(("FAILED tests", "ERROR tests"))]

@@ -13,7 +13,8 @@ from telegram import Bot
 
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import World
-from tests.support.waiting import eventually
+from tests.support.harness import BotHarness
+from tests.support.waiting import eventually, wait_until_idle
 
 FAMILY = 1001
 LOOP_TURNS = 100
@@ -100,3 +101,14 @@ async def test_a_wait_that_runs_out_fails(server: SandboxServer) -> None:
 
     with pytest.raises(AssertionError, match="not reached within"):
         await eventually(never, "never", within=0.01)
+
+
+async def test_idle_after_an_update_that_gets_no_reply(running_bot: BotHarness) -> None:
+    """A channel post gets no answer, so no message wakes the idle wait: only the confirmation
+    (the bot's next getUpdates) can. Without that wake-up this wait failed at its timeout."""
+    chat = {"id": -100_555, "type": "channel", "title": "c"}
+    await running_bot.sandbox.send_update(
+        {"channel_post": {"message_id": 1, "date": 0, "chat": chat, "text": "."}}
+    )
+    await wait_until_idle(running_bot, within=10)
+    assert running_bot.sandbox.pending_updates == []
