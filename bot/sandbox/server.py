@@ -386,14 +386,7 @@ class SandboxServer(UserSide):
 
     async def _poll(self, params: Params) -> list[dict[str, Any]]:
         world = self.world
-        offset = params.get_int("offset", 0) or 0
-        before = len(world.updates)
-        if offset > 0:
-            world.updates = [u for u in world.updates if u["update_id"] >= offset]
-        elif offset < 0:
-            world.updates = world.updates[offset:]
-        if len(world.updates) < before:
-            world.notifier.notify()  # confirmed updates wake whoever waits for them
+        world.confirm_updates(params.get_int("offset", 0) or 0)
         limit = min(max(params.get_int("limit", 100) or 100, 1), 100)
         timeout = min(max(params.get_float("timeout", 0.0), 0.0), 50.0)
         allowed = params.get_json("allowed_updates")

@@ -54,18 +54,23 @@ class Notifier:
         event.set()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:  # noqa: ASYNC109 - the test API is built around explicit timeouts
-        """True once `predicate()` holds, False when `timeout` seconds passed first."""
+        """True once `predicate()` holds after a change was announced, False when `timeout`
+        seconds passed first. A condition that came true without a `notify` is not seen when
+        the time runs out: that is a missing wake-up, and a test waiting for it must fail
+        rather than pass late (a missing wake-up once made every idle wait sleep 30 s)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not predicate():
+        while True:
+            seen = self.version
+            if predicate():
+                return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
             try:
                 await asyncio.wait_for(self._event.wait(), remaining)
             except TimeoutError:
-                return predicate()
-        return True
+                return self.version != seen and predicate()  # announced as time ran out
 
 
 @dataclass
@@ -439,6 +444,23 @@ class World:
         self.updates.append(update)
         self.notifier.notify()
         return update
+
+    def confirm_updates(self, offset: int) -> int:
+        """A getUpdates with `offset` confirms every update below it (a negative offset keeps
+        only the last -offset ones, as Telegram does); returns how many left the queue.
+
+        Waiters are woken here, where the queue shrinks: `wait_for_updates_consumed` (and
+        `tests.support.waiting.wait_until_idle`) wait for exactly this, and without the wake-up
+        they slept their whole timeout and then passed."""
+        before = len(self.updates)
+        if offset > 0:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        elif offset < 0:
+            self.updates = self.updates[offset:]
+        confirmed = before - len(self.updates)
+        if confirmed:
+            self.notifier.notify()
+        return confirmed
 
     def hand_out(self, update: dict[str, Any]) -> None:
         """The bot is given `update` (it may still be lost until the bot confirms it)."""
