@@ -54,7 +54,7 @@ async def test_reminded_the_day_before_once_across_a_restart(running_bot: BotHar
     assert "Reminder" in alert.plain and "Ivan Petrenko" in alert.plain
 
     await settled(running_bot)  # delivered and recorded: the restart is about the job, not delivery
-    await wait_until_idle(running_bot)  # the Show press handled and marked (else a crash replays it)
+    await wait_until_idle(running_bot)  # the Show press handled and marked (a crash replays it)
     await running_bot.kill()
     await running_bot.start()
     services = running_bot.services
