@@ -24,7 +24,7 @@ from bot.limits import MessageLimiter
 from bot.pacing import SharedPacerLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
-from bot.update_processor import PerUserUpdateProcessor
+from bot.update_processor import PerUserUpdateProcessor, connection_pool_size
 from handlers import (
     broadcast,
     case_library,
@@ -141,7 +141,8 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
         .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
-        .concurrent_updates(PerUserUpdateProcessor(256))
+        .concurrent_updates(PerUserUpdateProcessor(settings.concurrent_updates))
+        .connection_pool_size(connection_pool_size(settings.concurrent_updates))
         .update_queue(inbox)
         .rate_limiter(SharedPacerLimiter(pacer, max_retries=3))
         .persistence(DatabasePersistence(services.sessions, services.cipher, services.keys))
