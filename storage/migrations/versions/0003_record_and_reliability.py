@@ -29,9 +29,11 @@ def upgrade() -> None:
     _upgrade_inbox()
     _upgrade_find()
     _upgrade_urgent()
+    _upgrade_persistence_owner()
 
 
 def downgrade() -> None:
+    _downgrade_persistence_owner()
     _downgrade_urgent()
     _downgrade_find()
     _downgrade_inbox()
@@ -429,3 +431,39 @@ def _downgrade_urgent() -> None:
     op.drop_index(op.f("ix_urgent_cases_last_alert_at"), table_name="urgent_cases")
     op.drop_index(op.f("ix_urgent_cases_taken_by"), table_name="urgent_cases")
     op.drop_table("urgent_cases")
+
+
+# == persistence_owner: a user's persistence entries found by an index, not by reading all ======
+
+_USER_KEY_FLOOR = 1 << 62  # storage.identity.KEY_FLOOR: every user key is at least this
+
+
+def _persistence_owner(row_key: str) -> int | None:
+    """storage.identity.persistence_owner, as of this revision."""
+    import json
+
+    try:
+        parsed = json.loads(row_key)
+    except ValueError:
+        return None
+    parts = parsed if isinstance(parsed, list) else [parsed]
+    owners = [p for p in parts if type(p) is int and p >= _USER_KEY_FLOOR]
+    return owners[-1] if owners else None
+
+
+def _upgrade_persistence_owner() -> None:
+    op.add_column("persistence", sa.Column("owner", sa.BigInteger(), nullable=True))
+    op.create_index(op.f("ix_persistence_owner"), "persistence", ["owner"], unique=False)
+    bind = op.get_bind()
+    for kind, key in bind.execute(sa.text("SELECT kind, key FROM persistence")).all():
+        owner = _persistence_owner(key)
+        if owner is not None:
+            bind.execute(
+                sa.text("UPDATE persistence SET owner = :owner WHERE kind = :kind AND key = :key"),
+                {"owner": owner, "kind": kind, "key": key},
+            )
+
+
+def _downgrade_persistence_owner() -> None:
+    op.drop_index(op.f("ix_persistence_owner"), table_name="persistence")
+    op.execute("ALTER TABLE persistence DROP COLUMN owner")
