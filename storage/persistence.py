@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from telegram.ext import BasePersistence, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
@@ -82,6 +83,8 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
         # PTB's copy is the truth for these. Group chats are few and shared: never handed back.
         self._users: OrderedDict[int, None] = OrderedDict()
         self._chats: OrderedDict[int, None] = OrderedDict()
+        self._entry_keys: dict[tuple[str, str], FieldCipher] = {}
+        """Each resident user or chat entry's data key, opened: a write needs no look-up."""
         self._read_ahead: dict[int, Any] = {}
         """A user's entry read with their private chat's, until refresh_user_data takes it."""
         self.entries_read = 0
@@ -115,8 +118,11 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
             )
             found: dict[str, Any] = {}
             for kind, data, key_id, sealed_key in rows:
-                text = row_cipher(self._cipher, key_id, sealed_key).open(data) or "null"
+                cipher = row_cipher(self._cipher, key_id, sealed_key)
+                text = cipher.open(data) or "null"
                 self._written[(kind, key)] = _digest(text)
+                if key_id is not None:
+                    self._entry_keys[(kind, key)] = cipher
                 found[kind] = unwrap(json.loads(text))[1]
                 self.entries_read += 1
             return found
@@ -149,18 +155,37 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
         digest = _digest(text)
         if self._written.get((kind, key)) == digest:
             return
+        known = self._entry_keys.get((kind, key))
+        try:
+            cipher = await self._write(kind, key, text, known)
+        except IntegrityError:
+            if known is None:
+                raise
+            # The remembered key was destroyed meanwhile (retention): look it up again.
+            self._entry_keys.pop((kind, key), None)
+            cipher = await self._write(kind, key, text, None)
+        self._written[(kind, key)] = digest
+        if kind in (USER, CHAT):
+            self._entry_keys[(kind, key)] = cipher
+
+    async def _write(
+        self, kind: str, key: str, text: str, cipher: FieldCipher | None
+    ) -> FieldCipher:
+        """Upsert one entry sealed with its own data key: `cipher` when known (the entry was
+        read or written since it was last handed back), else looked up, or made for a new one."""
         async with self._sessions() as session, session.begin():
-            found = (
-                await session.execute(
-                    select(DataKey.id, DataKey.sealed)
-                    .join(PersistenceEntry, PersistenceEntry.data_key_id == DataKey.id)
-                    .where(PersistenceEntry.kind == kind, PersistenceEntry.key == key)
-                )
-            ).first()
-            if found is None:  # a new entry (or one sealed before data keys): a key of its own
-                cipher = await new_key(session, self._cipher)
-            else:
-                cipher = self._cipher.for_data_key(found[0], found[1])
+            if cipher is None:
+                found = (
+                    await session.execute(
+                        select(DataKey.id, DataKey.sealed)
+                        .join(PersistenceEntry, PersistenceEntry.data_key_id == DataKey.id)
+                        .where(PersistenceEntry.kind == kind, PersistenceEntry.key == key)
+                    )
+                ).first()
+                if found is None:  # a new entry (or one sealed before data keys): a key of its own
+                    cipher = await new_key(session, self._cipher)
+                else:
+                    cipher = self._cipher.for_data_key(found[0], found[1])
             sealed = cipher.seal(text)
             assert sealed is not None
             row = {
@@ -184,7 +209,7 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
                 },
             )
             await session.execute(statement)
-        self._written[(kind, key)] = digest
+        return cipher
 
     async def _drop(self, kind: str, original: object) -> None:
         key = self.row_key(kind, original)
@@ -196,6 +221,7 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
             )
             await destroy_keys(session, self._cipher, [k for (k,) in found if k is not None])
         self._written.pop((kind, key), None)
+        self._entry_keys.pop((kind, key), None)
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -279,11 +305,11 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
                 continue
             user_data.pop(user_id, None)
             self._read_ahead.pop(user_id, None)
-            self._written.pop((USER, self.row_key(USER, user_id)), None)
+            self._forget_entry(USER, user_id)
             if user_id in self._chats:
                 del self._chats[user_id]
                 chat_data.pop(user_id, None)
-                self._written.pop((CHAT, self.row_key(CHAT, user_id)), None)
+                self._forget_entry(CHAT, user_id)
             released += 1
         for user_id in skipped:  # back at the front, in the order they were
             self._users[user_id] = None
@@ -295,8 +321,13 @@ class DatabasePersistence(BasePersistence[JSONDict, JSONDict, JSONDict]):
                 break
             del self._chats[chat_id]
             chat_data.pop(chat_id, None)
-            self._written.pop((CHAT, self.row_key(CHAT, chat_id)), None)
+            self._forget_entry(CHAT, chat_id)
         return released
+
+    def _forget_entry(self, kind: str, original: int) -> None:
+        key = self.row_key(kind, original)
+        self._written.pop((kind, key), None)
+        self._entry_keys.pop((kind, key), None)
 
     def resident(self) -> int:
         """How many users' data is held in memory."""
