@@ -115,3 +115,33 @@ async def test_mydata_and_forget_search_the_owner_index_not_the_table(
             .where(PersistenceEntry.owner.is_(None))
         )
         assert count == 1  # only the group's chat data has no owner
+
+
+async def test_a_users_data_is_read_by_key_in_one_query(db: Db, database_url: str) -> None:
+    """When the user's update arrives: their entry and their private chat's, one search of the
+    primary key, whatever the number of other users' entries."""
+    persistence, _ = await _persistence(db)
+    await _store_both(persistence)
+    fresh, _ = await _persistence_again(db)
+    with _statements(db.engine) as seen:
+        chat: dict[str, Any] = {}
+        user: dict[str, Any] = {}
+        await fresh.refresh_chat_data(A, chat)
+        await fresh.refresh_user_data(A, user)
+    assert chat == {"seen": 1} and user == {"hide_code": "K7M4-9XQ2"}
+    reads = [(sql, params) for sql, params in seen if "FROM persistence" in sql]
+    assert len(reads) == 1
+    if database_url.startswith("sqlite"):
+        async with db.engine.connect() as connection:
+            sql, params = reads[0]
+            plan = " / ".join(
+                str(row[-1])
+                for row in await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+        assert "SEARCH persistence USING" in plan and "SCAN persistence" not in plan, plan
+
+
+async def _persistence_again(db: Db) -> tuple[DatabasePersistence, UserKeys]:
+    async with db.sessions() as session:
+        keys = await load_user_keys(session, db.cipher)
+    return DatabasePersistence(db.sessions, db.cipher, keys), keys
