@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/python tools/guide_check.py
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.start_replies
+	$(BIN)/python -m benchmarks.cpu_per_update
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

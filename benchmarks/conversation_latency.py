@@ -19,7 +19,7 @@ phase 1, the baseline, with nothing else queued; phase 2 while a broadcast to ev
 `--broadcast` seeded users, the families and the staff member) is being delivered. A phase stops
 waiting `--patience` seconds after its last conversation started; what has not arrived by then
 counts as never arrived (infinitely late in the percentiles). One staff account answers every
-family, so the per-user message limit is raised (as start_replies does); nothing else differs
+family, so the per-user message limit is raised (as cpu_per_update does); nothing else differs
 from production.
 
 Each conversation puts two messages in the staff group (the notice, then the bot's "Sent to the

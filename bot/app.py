@@ -26,7 +26,7 @@ from bot.pacing import SharedPacerLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.telegram_faults import SEND_READ_TIMEOUT
-from bot.update_processor import PerUserUpdateProcessor
+from bot.update_processor import PerUserUpdateProcessor, connection_pool_size
 from handlers import (
     broadcast,
     case_library,
@@ -145,7 +145,8 @@ def build_application(services: Services, **builder_options: Any) -> HotlineAppl
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .context_types(ContextTypes(context=HotlineContext))
         .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML: escape values
-        .concurrent_updates(PerUserUpdateProcessor(256))
+        .concurrent_updates(PerUserUpdateProcessor(settings.concurrent_updates))
+        .connection_pool_size(connection_pool_size(settings.concurrent_updates))
         .update_queue(inbox)
         # Replies retry short faults; requests wait for a slow API rather than send twice.
         .rate_limiter(SharedPacerLimiter(pacer, horizon=settings.reply_retry_seconds))

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     outbox_retention_days: int = Field(default=30, ge=1)
     audit_retention_days: int = Field(default=730, ge=30)
     messages_per_minute: int = Field(default=30, ge=1)
+    # Updates handled at once (different users'; one user's in order). The HTTP connection pool
+    # is sized to match (bot/update_processor.py).
+    concurrent_updates: int = Field(default=32, ge=1, le=256)
     reports_per_day: int = Field(default=5, ge=1)
     # An urgent alert nobody took within this many minutes is sent again, and to every admin.
     urgent_escalation_minutes: int = Field(default=10, ge=1, le=240)

@@ -13,17 +13,20 @@ nothing else (`only_in_private`).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.ext import ApplicationHandlerStop
+from telegram.ext import Application, ApplicationHandlerStop
 
 from bot.callbacks import CASE, INBOX, MENU, STATUS
 from bot.context import HotlineContext
 from bot.i18n import N_, language_from_telegram
+from bot.update_processor import PerUserUpdateProcessor
 from storage.access import is_staff
 from storage.identity import seal_telegram_id
+from storage.persistence import DatabasePersistence
 from storage.reachability import mark_reachable
 from storage.users import touch_user
 
@@ -99,14 +102,38 @@ async def flush_persistence(update: object, context: HotlineContext) -> None:
     """Write conversation states and drafts after each update, so a crash loses no answer.
 
     PTB marks an update's user and chat for persistence only after all groups ran, so they are
-    marked here, or this flush would write the previous update's data instead.
+    marked here, or this flush would write the previous update's data instead. Then the least
+    recently seen users' data, written, leaves memory (`DatabasePersistence.release_idle`):
+    it is read again when their next update arrives.
     """
+    application = context.application
     if isinstance(update, Update):
-        context.application.mark_data_for_update_persistence(
+        application.mark_data_for_update_persistence(
             chat_ids=update.effective_chat.id if update.effective_chat else None,
             user_ids=update.effective_user.id if update.effective_user else None,
         )
-    await context.application.update_persistence()
+    await application.update_persistence()
+    release_idle_user_data(application)
+
+
+def release_idle_user_data(application: Application[Any, Any, Any, Any, Any, Any]) -> int:
+    """PTB keeps every user's data for the life of the process; hand back those beyond the
+    persistence's `resident_users` whose update is done and whose changes are written."""
+    persistence = application.persistence
+    processor = application.update_processor
+    if not isinstance(persistence, DatabasePersistence) or not isinstance(
+        processor, PerUserUpdateProcessor
+    ):
+        return 0
+    # PTB offers no public way to forget an entry without deleting it from the persistence
+    # (drop_user_data does both), so its own mappings are trimmed here.
+    return persistence.release_idle(
+        application._user_data,
+        application._chat_data,
+        busy=processor.busy,
+        unwritten=application._user_ids_to_be_updated_in_persistence
+        | application._chat_ids_to_be_updated_in_persistence,
+    )
 
 
 def command_of(message: Message | None, bot_username: str | None) -> str | None:

@@ -166,6 +166,20 @@ def persistence_row_key(keys: UserKeys, kind: str, original: object) -> str:
     raise TypeError(f"unexpected persistence key for {kind}")
 
 
+def persistence_owner(row_key: str) -> int | None:
+    """The user an entry belongs to, read from its row key: their user data, their private
+    chat, their place in a conversation (`[chat, user]`); None for a group's chat data. Kept in
+    `persistence.owner` (indexed), so /mydata and /forget find a user's entries without reading
+    everyone's."""
+    try:
+        parsed = json.loads(row_key)
+    except ValueError:
+        return None
+    parts = parsed if isinstance(parsed, list) else [parsed]
+    owners = [p for p in parts if type(p) is int and is_user_key(p)]
+    return owners[-1] if owners else None
+
+
 def envelope(original: object, value: object) -> dict[str, Any]:
     return {"k": original, "v": value}
 

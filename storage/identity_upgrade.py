@@ -15,7 +15,13 @@ from sqlalchemy import Column, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import FieldCipher
-from storage.identity import KEY_FLOOR, UserKeys, envelope, persistence_row_key
+from storage.identity import (
+    KEY_FLOOR,
+    UserKeys,
+    envelope,
+    persistence_owner,
+    persistence_row_key,
+)
 from storage.models import (
     AuditEntry,
     Broadcast,
@@ -166,5 +172,9 @@ async def _rekey_persistence(session: AsyncSession, keys: UserKeys, cipher: Fiel
         await session.execute(
             update(PersistenceEntry)
             .where(PersistenceEntry.kind == entry.kind, PersistenceEntry.key == entry.key)
-            .values(key=persistence_row_key(keys, entry.kind, original), data=sealed)
+            .values(
+                key=(row_key := persistence_row_key(keys, entry.kind, original)),
+                data=sealed,
+                owner=persistence_owner(row_key),
+            )
         )

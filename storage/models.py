@@ -537,6 +537,9 @@ class PersistenceEntry(Base):
         ForeignKey("data_keys.id", ondelete="CASCADE"), index=True
     )
     """The entry's own data key, destroyed with the entry (retention, /forget)."""
+    owner: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    """The user key of the person the entry belongs to (`storage.identity.persistence_owner`):
+    /mydata and /forget look up a user's entries by it."""
 
 
 class ReportForm(Base):

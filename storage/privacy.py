@@ -9,7 +9,6 @@ the retention periods of the settings (drafts, delivered messages, the audit log
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -105,22 +104,13 @@ class ForgetResult:
     outbox_removed: int
 
 
-def _is_users_entry(kind: str, key: str, user_id: int) -> bool:
-    """Persistence rows of this user: their user data, their private chat, their conversations."""
-    if kind in (USER_KIND, CHAT_KIND):
-        return key == str(user_id)
-    if kind.startswith(CONVERSATION_PREFIX):
-        try:
-            parts = json.loads(key)
-        except ValueError:
-            return False
-        return isinstance(parts, list) and user_id in parts
-    return False
-
-
 async def _persistence_keys_of(session: AsyncSession, user_id: int) -> list[tuple[str, str]]:
-    rows = await session.execute(select(PersistenceEntry.kind, PersistenceEntry.key))
-    return [(kind, key) for kind, key in rows if _is_users_entry(kind, key, user_id)]
+    """The user's persistence entries (their user data, their private chat, their conversations),
+    by the owner index: the cost does not grow with other users' entries."""
+    rows = await session.execute(
+        select(PersistenceEntry.kind, PersistenceEntry.key).where(PersistenceEntry.owner == user_id)
+    )
+    return [(kind, key) for kind, key in rows]
 
 
 async def held_data(session: AsyncSession, cipher: FieldCipher, user_id: int) -> HeldData | None:
@@ -316,16 +306,13 @@ async def forget_user(
         )
     await session.execute(delete(MonitorRequest).where(MonitorRequest.user_id == user_id))
     outbox = await session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == user_id))
-    entries = await _persistence_keys_of(session, user_id)
-    entry_keys: list[int] = []
-    for kind, key in entries:
-        found = await session.execute(
-            delete(PersistenceEntry)
-            .where(PersistenceEntry.kind == kind, PersistenceEntry.key == key)
-            .returning(PersistenceEntry.data_key_id)
-        )
-        entry_keys += [key_id for (key_id,) in found if key_id is not None]
-    await destroy_keys(session, cipher, entry_keys)
+    found = await session.execute(
+        delete(PersistenceEntry)
+        .where(PersistenceEntry.owner == user_id)
+        .returning(PersistenceEntry.data_key_id)
+    )
+    entries = list(found)
+    await destroy_keys(session, cipher, [key_id for (key_id,) in entries if key_id is not None])
     await forms.discard(session, cipher, user_id)  # an open report form, with its key
     await destroy_user_key(session, cipher, user_id)
     for case_id in touched:

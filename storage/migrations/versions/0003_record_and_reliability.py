@@ -30,9 +30,11 @@ def upgrade() -> None:
     _upgrade_find()
     _upgrade_urgent()
     _upgrade_scale_broadcast()
+    _upgrade_persistence_owner()
 
 
 def downgrade() -> None:
+    _downgrade_persistence_owner()
     _downgrade_scale_broadcast()
     _downgrade_urgent()
     _downgrade_find()
@@ -460,3 +462,39 @@ def _downgrade_scale_broadcast() -> None:
     op.drop_column("broadcasts", "queue_open")  # plain: a batch rebuild would cascade
     op.drop_column("broadcasts", "queued_through")
     op.drop_index("ix_cases_inbox", table_name="cases")
+
+
+# == persistence_owner: a user's persistence entries found by an index, not by reading all ======
+
+_USER_KEY_FLOOR = 1 << 62  # storage.identity.KEY_FLOOR: every user key is at least this
+
+
+def _persistence_owner(row_key: str) -> int | None:
+    """storage.identity.persistence_owner, as of this revision."""
+    import json
+
+    try:
+        parsed = json.loads(row_key)
+    except ValueError:
+        return None
+    parts = parsed if isinstance(parsed, list) else [parsed]
+    owners = [p for p in parts if type(p) is int and p >= _USER_KEY_FLOOR]
+    return owners[-1] if owners else None
+
+
+def _upgrade_persistence_owner() -> None:
+    op.add_column("persistence", sa.Column("owner", sa.BigInteger(), nullable=True))
+    op.create_index(op.f("ix_persistence_owner"), "persistence", ["owner"], unique=False)
+    bind = op.get_bind()
+    for kind, key in bind.execute(sa.text("SELECT kind, key FROM persistence")).all():
+        owner = _persistence_owner(key)
+        if owner is not None:
+            bind.execute(
+                sa.text("UPDATE persistence SET owner = :owner WHERE kind = :kind AND key = :key"),
+                {"owner": owner, "kind": kind, "key": key},
+            )
+
+
+def _downgrade_persistence_owner() -> None:
+    op.drop_index(op.f("ix_persistence_owner"), table_name="persistence")
+    op.execute("ALTER TABLE persistence DROP COLUMN owner")
