@@ -4,6 +4,10 @@ Abandoned report drafts (sealed persistence entries, each with its own data key,
 it: crypto-shredding, `storage.data_keys`) go after `draft_retention_days`, delivered or
 failed outbox rows after `outbox_retention_days`, audit rows after `audit_retention_days`. The
 running bot also forgets its in-memory copy of a purged draft, or it would write it back.
+
+The outbox and the audit log can hold hundreds of thousands of expired rows: they go in batches
+of `BATCH_ROWS` by ranges of their ids, each its own transaction, with a pause between them, so
+nobody's write waits behind retention for more than one batch.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from telegram.ext import Application
 
 from storage.data_keys import shred_copies
 from storage.identity import UserKeys
-from storage.privacy import CHAT_KIND, USER_KIND, PurgeResult, purge_expired
+from storage.privacy import (
+    CHAT_KIND,
+    USER_KIND,
+    PurgeResult,
+    expired_audit,
+    expired_outbox,
+    purge_drafts,
+    purge_in_batches,
+)
 
 if TYPE_CHECKING:
     from bot.context import HotlineApplication, HotlineContext
@@ -25,27 +37,51 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 JOB_NAME = "retention"
 RUN_AT = time(3, 17)
+BATCH_ROWS = 2000
+"""Outbox or audit rows deleted per transaction: on SQLite a batch holds the write lock some
+tens of milliseconds, so a family's write waits no longer (500,000 rows in one DELETE held it
+8 s)."""
+PAUSE_SECONDS = 0.05
+"""Between batches: longer than SQLite's busy-handler sleeps of a writer that has waited under
+100 ms, so that writer gets the lock before the next batch does."""
 
 
-async def run_retention(services: Services) -> PurgeResult:
-    """One pass, in one short transaction, at the services' clock."""
-    settings = services.settings
+async def run_retention(
+    services: Services, *, batch: int = BATCH_ROWS, pause: float = PAUSE_SECONDS
+) -> PurgeResult:
+    """One pass at the services' clock: drafts in one short transaction, then the outbox and
+    audit rows `batch` at a time (see the module's docstring)."""
+    settings, now = services.settings, services.clock()
     async with services.sessions() as session, session.begin():
-        result = await purge_expired(
-            session,
-            now=services.clock(),
-            draft_days=settings.draft_retention_days,
-            outbox_days=settings.outbox_retention_days,
-            audit_days=settings.audit_retention_days,
-        )
+        drafts = await purge_drafts(session, now=now, draft_days=settings.draft_retention_days)
+    outbox_rows, outbox_batches = await purge_in_batches(
+        services.sessions,
+        expired_outbox(now, settings.outbox_retention_days),
+        size=batch,
+        pause=pause,
+    )
+    audit_rows, audit_batches = await purge_in_batches(
+        services.sessions,
+        expired_audit(now, settings.audit_retention_days),
+        size=batch,
+        pause=pause,
+    )
+    result = PurgeResult(
+        drafts=drafts.drafts,
+        outbox_rows=outbox_rows,
+        audit_rows=audit_rows,
+        report_forms=drafts.report_forms,
+        batches=outbox_batches + audit_batches,
+    )
     # Each purged draft's data key was destroyed with it; now the key rows' own bytes go too
     # (and those of keys destroyed since the last pass, e.g. by finished conversations).
     await shred_copies(services.engine)
     log.info(
-        "retention: %d drafts, %d outbox rows, %d audit rows removed",
+        "retention: %d drafts, %d outbox rows, %d audit rows removed in %d batches",
         len(result.drafts),
         result.outbox_rows,
         result.audit_rows,
+        result.batches,
     )
     return result
 
