@@ -52,7 +52,7 @@ def _expired(row: dict[str, Any]) -> bool:
 
 
 async def test_many_rows_go_in_batches_and_the_rest_stays(database_url: str, data_key: str) -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         database_url=database_url,
         data_key=SecretStr(data_key),
         outbox_retention_days=30,
