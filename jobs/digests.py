@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 300
 T_DIGEST_PART = "monitors.digest_part"
-CHUNK = 500
+CHUNK = 1000
 """Monitors per transaction."""
 
 

@@ -11,11 +11,13 @@ as the queued parts, so a digest is never built twice.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -77,6 +79,7 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIMEZONE)
 
 
+@lru_cache(maxsize=16384)
 def send_moment(day: date, send_at_minute: int, timezone: str) -> datetime:
     """The UTC instant of the local send time on `day` (zoneinfo handles summer time)."""
     local = datetime.combine(day, time(send_at_minute // 60, send_at_minute % 60))
@@ -125,8 +128,11 @@ async def due_digests(session: AsyncSession, now: datetime) -> list[DueDigest]:
         .order_by(DigestSetting.user_id)
     )
     due: list[DueDigest] = []
+    days: dict[str, date] = {}  # each time zone's date now
     for setting, language in rows:
-        today = now.astimezone(zone(setting.timezone)).date()
+        today = days.get(setting.timezone)
+        if today is None:
+            today = days[setting.timezone] = now.astimezone(zone(setting.timezone)).date()
         end = send_moment(today, setting.send_at_minute, setting.timezone)
         if now < end or (setting.last_sent_on is not None and setting.last_sent_on >= today):
             continue
@@ -137,7 +143,7 @@ async def due_digests(session: AsyncSession, now: datetime) -> list[DueDigest]:
 
 @dataclass
 class _Change:
-    """One public event of the window with what its digest line needs, opened once for every
+    """One public event of the windows with what its digest line needs, opened once for every
     monitor it concerns."""
 
     event: CaseEvent
@@ -146,25 +152,8 @@ class _Change:
     articles: list[Any] | None
     name: str | None
     note: str | None
-    facts: CaseFacts | None = None
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The item, per time zone (the time shown is local): one dict shared by every digest."""
-
-    def matches(self, sub: Subscription) -> bool:
-        """Whether `sub` follows this change's case (a saved filter: matched on its facts)."""
-        scope, case = sub.scope, self.case
-        if scope == SubscriptionScope.ALL:
-            return True
-        if scope == SubscriptionScope.CASE:
-            return sub.case_id == case.id
-        if scope == SubscriptionScope.REGION:
-            return sub.region == case.region
-        if scope == SubscriptionScope.GROUP:
-            return self.group_id is not None and sub.group_id == self.group_id
-        if scope == SubscriptionScope.FILTER:
-            self.facts = self.facts or facts_of(case, self.articles)
-            return filter_matches(sub.case_filter, self.facts)
-        return False
 
     def item(self, timezone: str) -> dict[str, Any]:
         line = self.lines.get(timezone)
@@ -182,8 +171,76 @@ class _Change:
         return line
 
 
-async def _subscriptions(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[Any]]:
-    subs: dict[int, list[Any]] = defaultdict(list)
+class _Changes:
+    """The changes of a chunk's windows, oldest first, and which of them each kind of
+    subscription takes: worked out once per distinct subscription (its scope, target and alert
+    filter), shared by every monitor who has one like it."""
+
+    def __init__(self, changes: list[_Change]) -> None:
+        self.changes = changes
+        self.times = [change.event.created_at for change in changes]
+        self._by: dict[tuple[str, Any], list[int]] = defaultdict(list)
+        for number, change in enumerate(changes):
+            self._by[SubscriptionScope.CASE, change.case.id].append(number)
+            self._by[SubscriptionScope.REGION, change.case.region].append(number)
+            if change.group_id is not None:
+                self._by[SubscriptionScope.GROUP, change.group_id].append(number)
+        self._facts: dict[int, CaseFacts] = {}
+        self._taken: dict[tuple[Any, ...], list[int]] = {}
+
+    def _facts_of(self, number: int) -> CaseFacts:
+        facts = self._facts.get(number)
+        if facts is None:
+            change = self.changes[number]
+            facts = self._facts[number] = facts_of(change.case, change.articles)
+        return facts
+
+    def _followed(self, sub: Subscription) -> list[int]:
+        """The changes (by number) in the cases `sub` follows, whatever its alert filter."""
+        scope = sub.scope
+        if scope == SubscriptionScope.ALL:
+            return list(range(len(self.changes)))
+        if scope == SubscriptionScope.CASE:
+            return self._by.get((scope, sub.case_id), [])
+        if scope == SubscriptionScope.REGION:
+            return self._by.get((scope, sub.region), [])
+        if scope == SubscriptionScope.GROUP:
+            return self._by.get((scope, sub.group_id), []) if sub.group_id is not None else []
+        if scope == SubscriptionScope.FILTER:
+            chosen = sub.case_filter
+            return [
+                n for n in range(len(self.changes)) if filter_matches(chosen, self._facts_of(n))
+            ]
+        return []
+
+    def taken(self, sub: Subscription) -> list[int]:
+        """The changes (by number, in order) `sub` brings into a digest."""
+        chosen = json.dumps(sub.case_filter, sort_keys=True) if sub.case_filter else None
+        key = (sub.scope, sub.case_id, sub.region, sub.group_id, chosen, sub.alert_filter)
+        taken = self._taken.get(key)
+        if taken is None:
+            wanted = sub.alert_filter or AlertFilter.ALL_CHANGES
+            taken = self._taken[key] = [
+                n for n in self._followed(sub) if wants_event(wanted, self.changes[n].event)
+            ]
+        return taken
+
+    def items(self, digest: DueDigest, subs: list[Subscription]) -> list[dict[str, Any]]:
+        """One monitor's items: the changes of its window that any of its subscriptions
+        brings, oldest first, each once."""
+        if not subs:
+            return []
+        lists = [self.taken(sub) for sub in subs]
+        numbers = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+        first = bisect_left(numbers, bisect_left(self.times, digest.start))
+        last = bisect_left(numbers, bisect_left(self.times, digest.end))
+        return [self.changes[n].item(digest.timezone) for n in numbers[first:last]]
+
+
+async def _subscriptions(
+    session: AsyncSession, user_ids: Sequence[int]
+) -> dict[int, list[Subscription]]:
+    subs: dict[int, list[Subscription]] = defaultdict(list)
     for start in range(0, len(user_ids), IN_LIST):
         chunk = user_ids[start : start + IN_LIST]
         for sub in await session.scalars(
@@ -236,32 +293,20 @@ async def _changes(
     return changes
 
 
-def _items(digest: DueDigest, subs: list[Subscription], changes: list[_Change]) -> list[Any]:
-    """One monitor's items: the changes of its window in the cases its subscriptions follow
-    and whose alert filter takes them, oldest first, each once."""
-    times = [change.event.created_at for change in changes]
-    window = changes[bisect_left(times, digest.start) : bisect_left(times, digest.end)]
-    items = []
-    for change in window:
-        filters = [sub.alert_filter for sub in subs if change.matches(sub)]
-        if any(wants_event(f or AlertFilter.ALL_CHANGES, change.event) for f in filters):
-            items.append(change.item(digest.timezone))
-    return items
-
-
 async def digests_items(
     session: AsyncSession, cipher: FieldCipher, due: Sequence[DueDigest]
 ) -> dict[int, list[dict[str, Any]]]:
     """Every due digest's items (by monitor), as each monitor may see them now: one query for
-    their subscriptions, one for the public events of all their windows, matched in Python."""
+    their subscriptions, one for the public events of all their windows, matched in Python.
+    Items of one event are one dict, shared by the digests that show it."""
     subs = await _subscriptions(session, [digest.user_id for digest in due])
     followers = [digest for digest in due if subs.get(digest.user_id)]
     if not followers:
         return {digest.user_id: [] for digest in due}
     start = min(digest.start for digest in followers)
     end = max(digest.end for digest in followers)
-    changes = await _changes(session, cipher, start, end)
-    return {digest.user_id: _items(digest, subs.get(digest.user_id, []), changes) for digest in due}
+    changes = _Changes(await _changes(session, cipher, start, end))
+    return {digest.user_id: changes.items(digest, subs.get(digest.user_id, [])) for digest in due}
 
 
 async def digest_items(

@@ -201,13 +201,19 @@ FACTS = [
     Fact("late", Region.CRIMEA, Visibility.PUBLIC, at=LATE),
     Fact("yesterday", Region.CRIMEA, Visibility.PUBLIC, at=MORNING - timedelta(days=1)),
 ]  # fmt: skip
-FOLLOWS = ("all", "region", "case", "group", "filter", "verdicts", "none")
-"""What monitor n follows: FOLLOWS[n % 7] (the region is Crimea, the case "kherson-sentenced",
-the filter "custody: colony", "verdicts" every case with the verdicts-and-returns filter)."""
+FOLLOWS = (
+    "all", "region", "case", "group", "filter", "verdicts", "none", "region+case+group",
+    "verdicts+filter", "region+all+verdicts",
+)  # fmt: skip
+"""What monitor n follows: FOLLOWS[n % 10] (the region is Crimea, the case "kherson-sentenced",
+the filter "custody: colony", "verdicts" every case with the verdicts-and-returns filter; a "+"
+joins several subscriptions of one monitor)."""
 
 
 def _follows(follow: str, fact: Fact) -> bool:
     """The rule, written plainly: what a monitor following `follow` reads of `fact`'s event."""
+    if "+" in follow:
+        return any(_follows(part, fact) for part in follow.split("+"))
     if fact.visibility == Visibility.STAFF_ONLY:
         return False
     if fact.kind == EventKind.INTERNAL_NOTE:
@@ -271,21 +277,27 @@ async def _scenario(services: Services, monitors: int) -> tuple[dict[str, str], 
                 session, user_id, enabled=True, timezone=KYIV if kyiv else BERLIN,
                 send_at_minute=18 * 60 - (number % 3) * 7,
             )  # fmt: skip
-            follow = follows[user_id] = FOLLOWS[number % len(FOLLOWS)]
-            if follow in ("all", "verdicts"):
-                verdicts = AlertFilter.VERDICTS_AND_RETURNS if follow == "verdicts" else None
-                await subscriptions.follow_all(
-                    session, user_id, verdicts or AlertFilter.ALL_CHANGES
-                )
-            elif follow == "region":
-                await subscriptions.follow_region(session, user_id, Region.CRIMEA)
-            elif follow == "case":
-                await subscriptions.follow_case(session, user_id, codes["kherson-sentenced"])
-            elif follow == "group":
-                await subscriptions.follow_group(session, user_id, group.id)
-            elif follow == "filter":
-                chosen = LibraryFilter(custody=Custody.COLONY)
-                await save_filter(session, user_id, chosen, AlertFilter.ALL_CHANGES, now=MORNING)
+            follows[user_id] = FOLLOWS[number % len(FOLLOWS)]
+            for follow in follows[user_id].split("+"):
+                if follow in ("all", "verdicts"):
+                    verdicts = follow == "verdicts"
+                    await subscriptions.follow_all(
+                        session,
+                        user_id,
+                        AlertFilter.VERDICTS_AND_RETURNS if verdicts else AlertFilter.ALL_CHANGES,
+                    )
+                elif follow == "region":
+                    await subscriptions.follow_region(session, user_id, Region.CRIMEA)
+                elif follow == "case":
+                    code = codes["kherson-sentenced"]
+                    await subscriptions.follow_case(session, user_id, code)
+                elif follow == "group":
+                    await subscriptions.follow_group(session, user_id, group.id)
+                elif follow == "filter":
+                    chosen = LibraryFilter(custody=Custody.COLONY)
+                    await save_filter(
+                        session, user_id, chosen, AlertFilter.ALL_CHANGES, now=MORNING
+                    )
     return codes, follows
 
 
