@@ -203,7 +203,7 @@ FACTS = [
 ]  # fmt: skip
 FOLLOWS = (
     "all", "region", "case", "group", "filter", "verdicts", "none", "region+case+group",
-    "verdicts+filter", "region+all+verdicts",
+    "verdicts+filter", "region+all",
 )  # fmt: skip
 """What monitor n follows: FOLLOWS[n % 10] (the region is Crimea, the case "kherson-sentenced",
 the filter "custody: colony", "verdicts" every case with the verdicts-and-returns filter; a "+"
