@@ -82,7 +82,7 @@ async def test_many_rows_go_in_batches_and_the_rest_stays(database_url: str, dat
             await session.execute(insert(OutboxMessage), outbox)
             await session.execute(insert(AuditEntry), audit)
         event.listen(services.engine.sync_engine, "after_cursor_execute", count)
-        result = await run_retention(services, batch=100, pause=0)
+        result = await run_retention(services, batch=100, pause=0, target=None)
         event.remove(services.engine.sync_engine, "after_cursor_execute", count)
 
         old_outbox = sum(_expired(row) for row in outbox)
@@ -105,6 +105,8 @@ async def test_many_rows_go_in_batches_and_the_rest_stays(database_url: str, dat
         assert sum(deletes["outbox"]) == old_outbox
         assert result.batches == len(deletes["outbox"]) + len(deletes["audit_log"])
 
-        assert (await run_retention(services, batch=100, pause=0)).batches == 0  # nothing left
+        assert (
+            await run_retention(services, batch=100, pause=0, target=None)
+        ).batches == 0  # nothing left
     finally:
         await services.engine.dispose()
