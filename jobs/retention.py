@@ -39,13 +39,15 @@ JOB_NAME = "retention"
 RUN_AT = time(3, 17)
 BATCH_ROWS = 500
 """Outbox or audit rows in the first batch; later ones are sized to take `BATCH_SECONDS`."""
-BATCH_SECONDS = 0.04
-"""How long a batch may hold the write lock: on SQLite a family's write waits that long at most
-(500,000 rows in one DELETE held it 8 s; 2,000 random rows of the outbox, with its eleven
-indexes and secure_delete, take 150-350 ms on a busy 2-core machine)."""
-PAUSE_SECONDS = 0.05
-"""Between batches: longer than SQLite's busy-handler sleeps of a writer that has waited under
-100 ms, so that writer gets the lock before the next batch does."""
+BATCH_SECONDS = 0.03
+"""How long a batch may hold the write lock (500,000 rows in one DELETE held it 8 s on SQLite;
+2,000 random rows of the outbox, with its eleven indexes and secure_delete, take 150-350 ms on
+a busy 2-core machine)."""
+PAUSE_SECONDS = 0.1
+"""Between batches: SQLite's busy handler polls (sleeps of 25 to 100 ms) rather than queueing,
+so a writer that waited for one batch needs a gap that long to find the lock free before the
+next batch takes it (with 50 ms, 1.7% of a family's writes waited over 100 ms; with 100 ms,
+2 of 7,043, at most 103 ms: README, "Flat at scale")."""
 
 
 async def run_retention(
