@@ -188,6 +188,11 @@ async def case_facts(session: AsyncSession, case: Case) -> CaseFacts:
     articles = await session.scalar(
         select(CaseRecord.articles).where(CaseRecord.case_id == case.id)
     )
+    return facts_of(case, articles)
+
+
+def facts_of(case: Case, articles: list[Any] | None) -> CaseFacts:
+    """The facts of `case` whose record lists `articles` (for callers that joined them)."""
     numbers = tuple(str(a.get("number")) for a in articles or [] if isinstance(a, dict))
     year = case.detention_date.year if case.detention_date else None
     return CaseFacts(case.region, case.custody, numbers, year)

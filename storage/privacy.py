@@ -4,15 +4,19 @@ A relative may decide that being in our database is itself a danger (a phone che
 checkpoint, a search of their home). `forget_user` erases everything that identifies them or that
 they told us, and keeps of a case only what staff marked as needed (`CasePersonal.kept_for_case`),
 with the reporter's identity removed, so the case can still be followed. `purge_expired` enforces
-the retention periods of the settings (drafts, delivered messages, the audit log).
+the retention periods of the settings (drafts, delivered messages, the audit log): the
+many rows of the outbox and the audit log in batches (`purge_in_batches`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit, fields, forms
@@ -25,6 +29,7 @@ from storage.data_keys import (
     lock_case_keys,
     rekey_case,
 )
+from storage.db import SessionFactory
 from storage.enums import EventKind, MonitorStatus, OutboxStatus, Role
 from storage.identity import telegram_id_of
 from storage.models import (
@@ -372,17 +377,25 @@ class PurgeResult:
     outbox_rows: int
     audit_rows: int
     report_forms: int = 0
+    batches: int = 0
+    """Transactions the outbox and audit rows were deleted in (`purge_in_batches`)."""
 
 
-async def purge_expired(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    draft_days: int,
-    outbox_days: int,
-    audit_days: int,
-) -> PurgeResult:
-    """Delete abandoned drafts, delivered or failed outbox rows and old audit rows.
+@dataclass(frozen=True)
+class DraftPurge:
+    drafts: list[tuple[str, str]]
+    report_forms: int
+
+
+def _unused(column: Any, key_id: Any) -> ColumnElement[bool]:
+    """No row of `column`'s table uses the key (NOT EXISTS: an index probe per key, where
+    NOT IN read the whole column first, under the write lock)."""
+    return ~exists().where(column == key_id)
+
+
+async def purge_drafts(session: AsyncSession, *, now: datetime, draft_days: int) -> DraftPurge:
+    """Delete abandoned drafts (persistence entries, report forms) and their keys, and keys no
+    row uses any more, in the caller's (short) transaction.
 
     Returns the (kind, key) of the persistence entries removed, so the running bot can forget its
     in-memory copy too (or it would write the draft back on the user's next message).
@@ -406,39 +419,129 @@ async def purge_expired(
     if draft_keys:
         await session.execute(delete(DataKey).where(DataKey.id.in_(draft_keys)))
     report_forms = await forms.purge_older_than(session, now=now, days=draft_days)
-    # A key no row uses any more (an entry written twice at once keeps one of its two keys).
+    # A key no row uses any more (an entry written twice at once keeps one of its two keys;
+    # an update waiting in the inbox, the bot down that long, still uses its own).
     await session.execute(
         delete(DataKey).where(
             DataKey.case_id.is_(None),
             DataKey.user_id.is_(None),
             DataKey.created_at < draft_cutoff,
-            DataKey.id.not_in(
-                select(PersistenceEntry.data_key_id).where(PersistenceEntry.data_key_id.isnot(None))
-            ),
-            DataKey.id.not_in(
-                select(OutboxMessage.data_key_id).where(OutboxMessage.data_key_id.isnot(None))
-            ),
-            DataKey.id.not_in(select(ReportForm.data_key_id)),
-            DataKey.id.not_in(  # an update waiting in the inbox (the bot was down that long)
-                select(InboxUpdate.data_key_id).where(InboxUpdate.data_key_id.isnot(None))
-            ),
+            _unused(PersistenceEntry.data_key_id, DataKey.id),
+            _unused(OutboxMessage.data_key_id, DataKey.id),
+            _unused(ReportForm.data_key_id, DataKey.id),
+            _unused(InboxUpdate.data_key_id, DataKey.id),
         )
     )
-    outbox_cutoff = now - timedelta(days=outbox_days)
-    outbox = await session.execute(
-        delete(OutboxMessage).where(
-            OutboxMessage.status.in_(
-                (OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.CANCELLED)
-            ),
-            OutboxMessage.created_at < outbox_cutoff,
-        )
+    return DraftPurge(drafts, report_forms)
+
+
+async def purge_expired(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    draft_days: int,
+    outbox_days: int,
+    audit_days: int,
+) -> PurgeResult:
+    """What `jobs.retention` purges, all in the caller's one transaction (the job deletes the
+    outbox and audit rows in batches instead: `purge_in_batches`)."""
+    drafts = await purge_drafts(session, now=now, draft_days=draft_days)
+    counts = []
+    for expired in (expired_outbox(now, outbox_days), expired_audit(now, audit_days)):
+        counts.append(_count(await session.execute(delete(expired.model).where(expired.condition))))
+    return PurgeResult(drafts.drafts, counts[0], counts[1], drafts.report_forms, batches=1)
+
+
+MIN_BATCH = 100
+MAX_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class Expired:
+    """Rows of one table past their retention: what `purge_in_batches` deletes. `older` is the
+    age test alone, which bounds the ids (`upper_id`)."""
+
+    model: Any
+    condition: ColumnElement[bool]
+    older: ColumnElement[bool]
+
+
+def expired_outbox(now: datetime, days: int) -> Expired:
+    """Delivered, dead or cancelled outbox rows older than `days` (pending ones stay). The status
+    is compared as `status || ''`, which no index matches: SQLite without statistics would
+    otherwise walk the status index of every sent row (a million) instead of the id range."""
+    older = OutboxMessage.created_at < now - timedelta(days=days)
+    done = (OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.CANCELLED)
+    return Expired(OutboxMessage, OutboxMessage.status.concat("").in_(done) & older, older)
+
+
+def expired_audit(now: datetime, days: int) -> Expired:
+    older = AuditEntry.created_at < now - timedelta(days=days)
+    return Expired(AuditEntry, older, older)
+
+
+async def upper_id(session: AsyncSession, expired: Expired) -> int | None:
+    """At least the highest id of an expired row (None: none): batches stop there, so the last
+    one does not walk the newer rows to the end of the table."""
+    found = await session.scalar(select(func.max(expired.model.id)).where(expired.older))
+    return None if found is None else int(found)
+
+
+async def delete_batch(
+    session: AsyncSession, expired: Expired, *, after: int, upper: int, size: int
+) -> tuple[int, int | None]:
+    """Delete the next (at most) `size` expired rows with ids in (after, upper], by the range of
+    their ids; returns (rows deleted, the range's last id, or None when there were none)."""
+    model = expired.model
+    batch = (
+        select(model.id)
+        .where(model.id > after, model.id <= upper, expired.condition)
+        .order_by(model.id)
+        .limit(size)
+        .subquery()
     )
-    audit_rows = await session.execute(
-        delete(AuditEntry).where(AuditEntry.created_at < now - timedelta(days=audit_days))
+    low, high = (await session.execute(select(func.min(batch.c.id), func.max(batch.c.id)))).one()
+    if high is None:
+        return 0, None
+    deleted = await session.execute(
+        delete(model)
+        .where(model.id >= low, model.id <= high, expired.condition)
+        .execution_options(synchronize_session=False)
     )
-    return PurgeResult(
-        drafts=drafts,
-        outbox_rows=_count(outbox),
-        audit_rows=_count(audit_rows),
-        report_forms=report_forms,
-    )
+    return _count(deleted), int(high)
+
+
+async def purge_in_batches(
+    sessions: SessionFactory,
+    expired: Expired,
+    *,
+    size: int,
+    pause: float,
+    target: float | None = None,
+) -> tuple[int, int]:
+    """Delete every expired row, `size` at a time, each batch its own transaction, with `pause`
+    seconds between batches: a writer waiting for SQLite's lock waits one batch at most, and
+    its busy handler's next try finds the lock free. With `target` (seconds), the size follows
+    what a batch costs on this database and machine (halved or doubled at most each time,
+    between MIN_BATCH and MAX_BATCH rows), so each holds the lock about that long.
+    Returns (rows deleted, batches)."""
+    async with sessions() as session:
+        upper = await upper_id(session, expired)
+    deleted = batches = 0
+    after = 0
+    while upper is not None:
+        started = time.perf_counter()
+        async with sessions() as session, session.begin():
+            count, last = await delete_batch(session, expired, after=after, upper=upper, size=size)
+        if last is None:
+            break
+        deleted, batches, after = deleted + count, batches + 1, last
+        if last >= upper:
+            break
+        if target is not None:
+            took = max(time.perf_counter() - started, 1e-4)
+            size = min(
+                MAX_BATCH, max(MIN_BATCH, size // 2, min(size * 2, int(size * target / took)))
+            )
+        await asyncio.sleep(pause)
+    return deleted, batches

@@ -21,15 +21,15 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit, fields
 from storage.codes import new_case_code
 from storage.crypto import FieldCipher
-from storage.data_keys import case_cipher, new_key
+from storage.data_keys import new_key
 from storage.enums import CaseStatus, EventKind, OutboxKind, Role, Visibility
-from storage.models import Case, CaseContact, CaseEvent, CasePersonal
+from storage.models import Case, CaseContact, CaseEvent, CasePersonal, DataKey
 from storage.outbox import PRIORITY_STAFF, Outgoing, enqueue, event_key
 from storage.search import index_case_name
 from storage.users import users_with_role
@@ -323,24 +323,35 @@ async def _tell_staff(
 # -- reading back ------------------------------------------------------------------------------
 
 
-async def _last_public_note(session: AsyncSession, cipher: FieldCipher, case_id: int) -> str | None:
-    body = await session.scalar(
+def _summary_query() -> Select[Any]:
+    """A case with everything its family's view needs, in one statement: the sealed name, the
+    case's data key and its last public note (a correlated subquery on `case_events.case_id`),
+    so /status is one query, not four per case (and opens them under one snapshot)."""
+    last_note = (
         select(CaseEvent.body)
-        .where(CaseEvent.case_id == case_id, CaseEvent.public.is_(True), CaseEvent.body.isnot(None))
+        .where(CaseEvent.case_id == Case.id, CaseEvent.public.is_(True), CaseEvent.body.isnot(None))
         .order_by(CaseEvent.id.desc())
         .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
     )
-    return cipher.open(body)
+    return (
+        select(Case, CasePersonal.detainee_name, DataKey.id, DataKey.sealed, last_note)
+        .outerjoin(CasePersonal, CasePersonal.case_id == Case.id)
+        .outerjoin(DataKey, DataKey.case_id == Case.id)
+    )
 
 
-async def _full_summary(session: AsyncSession, cipher: FieldCipher, case: Case) -> CaseSummary:
-    cipher = await case_cipher(session, cipher, case.id)
-    personal = await session.get(CasePersonal, case.id)
+def _full_summary(cipher: FieldCipher, row: Any) -> CaseSummary:
+    """The family's view of a row of `_summary_query` (a case without a data key of its own
+    was sealed by the master key)."""
+    case, sealed_name, key_id, sealed_key, last_note = tuple(row)[:5]
+    keyed = cipher.for_data_key(key_id, sealed_key) if key_id is not None else cipher.master
     return CaseSummary(
         code=case.code,
         status=case.status,
-        detainee_name=cipher.open(personal.detainee_name) if personal is not None else None,
-        last_note=await _last_public_note(session, cipher, case.id),
+        detainee_name=keyed.open(sealed_name),
+        last_note=keyed.open(last_note),
         changed_at=case.updated_at,
         custody=case.custody,
     )
@@ -348,9 +359,9 @@ async def _full_summary(session: AsyncSession, cipher: FieldCipher, case: Case) 
 
 async def cases_of(session: AsyncSession, cipher: FieldCipher, user_id: int) -> MyCases:
     """The cases this user reported or was linked to by staff, most recently changed first.
-    A link staff have not approved is not mentioned at all (not even counted)."""
-    rows = await session.scalars(
-        select(Case)
+    A link staff have not approved is not mentioned at all (not even counted). One query."""
+    rows = await session.execute(
+        _summary_query()
         .join(CaseContact, CaseContact.case_id == Case.id)
         .where(
             CaseContact.user_id == user_id,
@@ -358,7 +369,7 @@ async def cases_of(session: AsyncSession, cipher: FieldCipher, user_id: int) -> 
         )
         .order_by(Case.updated_at.desc(), Case.id.desc())
     )
-    return MyCases([await _full_summary(session, cipher, case) for case in rows])
+    return MyCases([_full_summary(cipher, row) for row in rows])
 
 
 async def look_up(
@@ -369,7 +380,7 @@ async def look_up(
     *,
     sees_every_case: bool = False,
 ) -> CaseSummary | None:
-    """One case by code, as this user may see it.
+    """One case by code, as this user may see it (one query).
 
     The family (reporter, approved contacts) and staff see it in full; anyone else sees only the
     status and its date, and only of a case the family did not keep staff-only. None otherwise,
@@ -377,18 +388,22 @@ async def look_up(
     """
     if code is None:
         return None
-    case = await session.scalar(select(Case).where(Case.code == code))
-    if case is None:
+    row = (
+        await session.execute(
+            _summary_query()
+            .add_columns(CaseContact.is_reporter, CaseContact.approved)
+            .outerjoin(
+                CaseContact,
+                (CaseContact.case_id == Case.id) & (CaseContact.user_id == user_id),
+            )
+            .where(Case.code == code)
+        )
+    ).first()
+    if row is None:
         return None
-    if sees_every_case:
-        return await _full_summary(session, cipher, case)
-    contact = await session.scalar(
-        select(CaseContact).where(CaseContact.case_id == case.id, CaseContact.user_id == user_id)
-    )
-    if contact is not None and (contact.is_reporter or contact.approved):
-        return await _full_summary(session, cipher, case)
-    if case.reporter_id == user_id:
-        return await _full_summary(session, cipher, case)
+    case, is_reporter, approved = row[0], row[5], row[6]
+    if sees_every_case or is_reporter or approved or case.reporter_id == user_id:
+        return _full_summary(cipher, row)
     if case.visibility not in PUBLICLY_LOOKED_UP:
         return None
     return CaseSummary(case.code, case.status, None, None, case.updated_at, full=False)

@@ -8,8 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from storage.crypto import FieldCipher
+from storage.data_keys import case_cipher
 from storage.db import SessionFactory, make_engine, make_session_factory
 from storage.enums import Role, Visibility
 from storage.migrate import upgrade_to_head
@@ -198,6 +200,41 @@ async def test_who_may_look_up_a_case(sessions: SessionFactory, cipher: FieldCip
         assert await look_up(session, cipher, hidden, 555) is None
         assert await look_up(session, cipher, "K7M4-9XQ2", 555) is None
         assert await look_up(session, cipher, None, 555) is None
+
+
+async def test_status_reads_are_one_query(sessions: SessionFactory, cipher: FieldCipher) -> None:
+    """/status reads a family's cases (name, data key, last public note) in one statement,
+    however many cases; a look-up by code too (it took four per case)."""
+    codes = [await _file(sessions, cipher, 100, DRAFT.but(birth={"age": n})) for n in range(3)]
+    async with sessions() as session, session.begin():
+        case = await session.scalar(select(Case).where(Case.code == codes[1]))
+        assert case is not None
+        keyed = await case_cipher(session, cipher, case.id)
+        for number in range(2):
+            session.add(
+                CaseEvent(
+                    case_id=case.id, kind="public_note", public=True,
+                    body=keyed.seal(f"note {number}"), created_at=NOW,
+                )
+            )  # fmt: skip
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        async with sessions() as session:
+            mine = await cases_of(session, cipher, 100)
+            assert len(statements) == 1
+            found = await look_up(session, cipher, codes[1], 100)
+            assert len(statements) == 2
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert sorted(c.code for c in mine.cases) == sorted(codes)
+    assert {c.code: c.last_note for c in mine.cases}[codes[1]] == "note 1"
+    assert all(c.detainee_name == "Ivan Petrenko" for c in mine.cases)
+    assert found is not None and found.full and found.last_note == "note 1"
 
 
 def test_index_recomputed_from_stored_fields_matches_the_intake_index() -> None:

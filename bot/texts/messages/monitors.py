@@ -12,7 +12,7 @@ fragments, so a split between lines can never cut a tag.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from html import escape
 from typing import Any
@@ -95,15 +95,23 @@ def digest_header(tr: Translator, date_text: str, part: int, parts: int) -> str:
 
 
 def split_digest(
-    tr: Translator, date_text: str, items: Sequence[Mapping[str, Any]], limit: int = TELEGRAM_LIMIT
+    tr: Translator,
+    date_text: str,
+    items: Sequence[Mapping[str, Any]],
+    limit: int = TELEGRAM_LIMIT,
+    *,
+    line_size: Callable[[Mapping[str, Any]], int] | None = None,
 ) -> list[list[Mapping[str, Any]]]:
     """Pack items, in order, into as few parts as the limit allows; a part breaks only between
-    lines. The header is measured with a three-digit part count, the widest it can be."""
+    lines. The header is measured with a three-digit part count, the widest it can be.
+    `line_size` (an item's `digest_line` length in `tr`'s language) lets a caller that splits
+    many digests sharing items measure each line once."""
     budget = limit - telegram_length(digest_header(tr, date_text, 999, 999)) - 1
+    measure = line_size or (lambda item: telegram_length(digest_line(tr, item)))
     parts: list[list[Mapping[str, Any]]] = [[]]
     used = 0
     for item in items:
-        size = telegram_length(digest_line(tr, item)) + 1  # the newline before it
+        size = measure(item) + 1  # the newline before it
         if parts[-1] and used + size > budget:
             parts.append([])
             used = 0
