@@ -88,7 +88,7 @@ async def seed(sessions: SessionFactory, cipher: FieldCipher, count: int) -> Non
                     "case_id": case_id,
                     "detainee_name": data.encrypt(f"Person {case_id}".encode()),
                     "birth_date": data.encrypt(b"1985-03-21"),
-                    "held_at": data.encrypt(b"SIZO-1 Simferopol"),
+                    "held_in": data.encrypt(b"SIZO-1 Simferopol"),
                 }
             )
             records.append(
