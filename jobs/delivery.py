@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -62,6 +63,7 @@ from storage.enums import OutboxKind
 from storage.outbox import ClaimedMessage
 from storage.reachability import CHAT_NOT_FOUND, record_unreachable
 from storage.recipients import StaffContacts
+from storage.send_budget import DatabaseBudget
 from storage.users import mark_blocked
 
 if TYPE_CHECKING:
@@ -90,6 +92,9 @@ PACER_KEY = "pacer"
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 300.0
 SETTLE_ATTEMPTS = 6
+RECORD_BATCH = 500
+RECORD_DELAY = 0.05
+"""Sends are recorded in batches: at most this many seconds after a send, or RECORD_BATCH rows."""
 OUTAGE_FAILURES = 3
 """Network errors in a row (no send went through between them) that make an outage: the first
 send that goes through after one makes the backing-off rows due at once."""
@@ -153,8 +158,10 @@ class Delivery:
         self._bot: Bot | None = None
         self._held: dict[int, Holding] = {}
         self._abandoned: set[int] = set()
-        self._unrecorded: dict[int, int | None] = {}
-        """Rows sent whose record failed: still held (and renewed) until recorded."""
+        self._unrecorded: dict[int, tuple[int | None, datetime]] = {}
+        """Rows sent and not yet recorded (Telegram's message id, when): still held (and
+        renewed) until recorded, in batches."""
+        self._recorder: asyncio.Task[None] | None = None
         self._failures_in_a_row = 0
         self.staff = StaffContacts(services.admin_keys, services.staff_chat_key)
         # Admins are named in settings by Telegram id and may not have written to the bot yet
@@ -255,6 +262,7 @@ class Delivery:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            await self.flush_records()
             await self._release_abandoned()
 
     async def _recover_orphans(self) -> None:
@@ -361,6 +369,12 @@ class Delivery:
     async def _deliver(self, row: ClaimedMessage, holding: Holding) -> None:
         try:
             await self._deliver_held(row, holding)
+        except Exception as error:  # its outcome was not written: after its lease it is due again
+            log.warning(
+                "delivery: row %d not settled (%s); due again after its lease",
+                row.id,
+                type(getattr(error, "orig", None) or error).__name__,
+            )
         finally:
             if row.id not in self._unrecorded and self._held.get(row.id) is holding:
                 del self._held[row.id]
@@ -417,41 +431,71 @@ class Delivery:
             self.stats.in_flight -= 1
 
     async def _settle_sent(self, row: ClaimedMessage, message_id: int) -> None:
-        """Record the send. The message is already out, so a busy database (SQLite's lock held
-        past its timeout, a full connection pool) is retried; a send that still cannot be
-        recorded stays held by this owner, renewed, and is recorded at the next renewal."""
+        """The message is out: it is recorded with others in a batch (`_record_sends`), and
+        stays held by this owner, its lease renewed, until it is."""
         if self._failures_in_a_row >= OUTAGE_FAILURES:
             await self._outage_over()
         self._failures_in_a_row = 0
-        for attempt in range(SETTLE_ATTEMPTS):
-            if await self._record_sent(row.id, message_id):
-                self.stats.sent += 1
-                return
-            await asyncio.sleep(backoff_seconds(attempt + 1))
-        log.error("delivery: row %d sent but not yet recorded; held until it is", row.id)
-        self._unrecorded[row.id] = message_id
+        self._unrecorded[row.id] = (message_id, self.services.clock())
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_sends())
 
-    async def _record_sent(self, row_id: int, message_id: int | None) -> bool:
+    async def _record_sends(self) -> None:
+        """Record sends in batches (one transaction for up to RECORD_BATCH rows, at most
+        RECORD_DELAY after a send) until none is left; a batch that cannot be recorded (any
+        error: a locked SQLite, a pool timeout, a lost connection) is retried with backoff and,
+        after SETTLE_ATTEMPTS, by the lease renewal, its rows held by this owner meanwhile."""
+        failures = 0
+        while self._unrecorded:
+            if len(self._unrecorded) < RECORD_BATCH:
+                await asyncio.sleep(RECORD_DELAY)
+            if await self._record_batch():
+                failures = 0
+                continue
+            failures += 1
+            if failures >= SETTLE_ATTEMPTS:
+                log.error(
+                    "delivery: %d rows sent but not yet recorded; held until they are",
+                    len(self._unrecorded),
+                )
+                return
+            await asyncio.sleep(backoff_seconds(failures))
+
+    async def _record_batch(self) -> bool:
+        batch = list(itertools.islice(self._unrecorded.items(), RECORD_BATCH))
+        if not batch:
+            return True
         services = self.services
         try:
             async with services.sessions() as session, session.begin():
-                await outbox.mark_sent(
-                    session, row_id, telegram_message_id=message_id, now=services.clock()
+                await outbox.mark_sent_many(
+                    session, [(row_id, message_id, at) for row_id, (message_id, at) in batch]
                 )
-        except (SQLAlchemyError, OSError) as error:
+        except Exception as error:  # whatever it is, the rows stay held and are tried again
             reason = getattr(error, "orig", None) or error
             log.warning(
-                "delivery: row %d sent, recording it failed (%s)", row_id, type(reason).__name__
+                "delivery: %d rows sent, recording them failed (%s)",
+                len(batch),
+                type(reason).__name__,
             )
             return False
+        for row_id, _ in batch:
+            self._unrecorded.pop(row_id, None)
+            self._held.pop(row_id, None)
+        self.stats.sent += len(batch)
         return True
 
     async def _record_unrecorded(self) -> None:
-        for row_id, message_id in list(self._unrecorded.items()):
-            if await self._record_sent(row_id, message_id):
-                del self._unrecorded[row_id]
-                self._held.pop(row_id, None)
-                self.stats.sent += 1
+        """The renewal's turn: record what the batches could not (the database is back)."""
+        while self._unrecorded and (self._recorder is None or self._recorder.done()):
+            if not await self._record_batch():
+                return
+
+    async def flush_records(self) -> None:
+        """Until every send so far is recorded (or its batches gave up: the renewal goes on)."""
+        recorder = self._recorder
+        if recorder is not None and not recorder.done():
+            await asyncio.gather(recorder, return_exceptions=True)
 
     async def _outage_over(self) -> None:
         """A send went through after several network errors in a row: Telegram is back, so
@@ -608,6 +652,10 @@ def setup(application: HotlineApplication) -> Delivery:
     services = application.bot_data[SERVICES_KEY]
     delivery = Delivery(application, services)
     application.bot_data[DELIVERY_KEY] = delivery
+    if services.engine.dialect.name == "postgresql" and delivery.pacer.budget is None:
+        # Other processes may send on this database (`python -m bot deliver` workers, a standby
+        # taking over): every send of this process takes its turn from the shared budget too.
+        delivery.pacer.share(DatabaseBudget(services.sessions), owner=delivery.owner)
     services.sessions.configure(info={outbox.ON_QUEUED_HOOK: delivery.wake})
     if application.job_queue is not None:
         once: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}

@@ -29,9 +29,11 @@ def upgrade() -> None:
     _upgrade_inbox()
     _upgrade_find()
     _upgrade_urgent()
+    _upgrade_send_budget()
 
 
 def downgrade() -> None:
+    _downgrade_send_budget()
     _downgrade_urgent()
     _downgrade_find()
     _downgrade_inbox()
@@ -429,3 +431,21 @@ def _downgrade_urgent() -> None:
     op.drop_index(op.f("ix_urgent_cases_last_alert_at"), table_name="urgent_cases")
     op.drop_index(op.f("ix_urgent_cases_taken_by"), table_name="urgent_cases")
     op.drop_table("urgent_cases")
+
+
+# == send_budget: one send rate shared by every process on a PostgreSQL database =================
+
+
+def _upgrade_send_budget() -> None:
+    op.create_table(
+        "send_budget",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("owner", sa.String(length=32), nullable=False),
+        sa.Column("tokens", sa.Integer(), nullable=False),
+        sa.Column("free_at", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_send_budget")),
+    )
+
+
+def _downgrade_send_budget() -> None:
+    op.drop_table("send_budget")
