@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import itertools
 import logging
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,7 +58,14 @@ from bot.i18n import Translator
 from bot.texts.messages import UnknownTemplateError, discreet, render
 from bot.texts.messages.base import RenderedMessage
 from jobs.dead_letters import DEAD_LETTER_TEMPLATE, HORIZON_SUFFIX, SUMMARY_TEMPLATE, report_dead
-from jobs.pacer import GROUP_INTERVAL, PER_CHAT_INTERVAL, WINDOW_MARGIN, Pacer, SendTicket
+from jobs.pacer import (
+    GROUP_INTERVAL,
+    MAX_NAP,
+    PER_CHAT_INTERVAL,
+    WINDOW_MARGIN,
+    Pacer,
+    SendTicket,
+)
 from jobs.send import send_rendered
 from storage import outbox
 from storage.enums import OutboxKind
@@ -95,6 +104,9 @@ SETTLE_ATTEMPTS = 6
 MAX_IN_FLIGHT = 32
 """Send requests in flight at once at most: more only queue in the HTTP connection pool, whose
 scan of its connections per request then costs more CPU than the request itself."""
+MAX_AT_PACER = 32
+"""Claimed rows waiting at the pacer at once at most, the most pressing first (PriorityGate):
+every waiter there re-checks at each turn, so a thousand of them cost a thousand wake-ups a send."""
 RECORD_BATCH = 500
 RECORD_DELAY = 0.05
 """Sends are recorded in batches: at most this many seconds after a send, or RECORD_BATCH rows."""
@@ -115,6 +127,45 @@ def retry_after_seconds(error: RetryAfter) -> float:
     if isinstance(value, timedelta):
         return value.total_seconds()
     return float(value)  # type: ignore[arg-type]
+
+
+class PriorityGate:
+    """At most `size` holders at once; a waiter with a lower priority (the outbox's: case
+    alerts before broadcasts) enters first, then the earlier one."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def enter(self, priority: int, give_up: Callable[[], bool]) -> bool:
+        """True once in (then `leave` after); False, without entering, once `give_up()`."""
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return True
+        entry = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), entry))
+        try:
+            while not entry.done():
+                await asyncio.wait({entry}, timeout=MAX_NAP)
+                if not entry.done() and give_up():
+                    entry.cancel()
+                    return False
+        except BaseException:
+            if entry.done() and not entry.cancelled():
+                self.leave()  # let in while being cancelled: hand the place on
+            else:
+                entry.cancel()
+            raise
+        return True
+
+    def leave(self) -> None:
+        while self._waiting:
+            _, _, entry = heapq.heappop(self._waiting)
+            if not entry.done():
+                entry.set_result(None)
+                return
+        self._free += 1
 
 
 @dataclass(eq=False)
@@ -157,6 +208,7 @@ class Delivery:
         self.pacer = shared if isinstance(shared, Pacer) else Pacer(settings.send_rate_per_second)
         self.stats = DeliveryStats()
         self._requests = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._gate = PriorityGate(MAX_AT_PACER)
         self._lock = asyncio.Lock()
         self._again = False
         self._bot: Bot | None = None
@@ -193,6 +245,11 @@ class Delivery:
         await self.report_dead()
 
     # -- draining -------------------------------------------------------------------------------
+
+    def use_bot(self, bot: Any) -> None:
+        """Send with this client instead (a worker's `jobs.bot_api.LeanBot`): anything with the
+        `send_*` methods `jobs.send.send_rendered` calls, answering with a `message_id`."""
+        self._bot = bot
 
     @property
     def bot(self) -> Bot:
@@ -406,12 +463,20 @@ class Delivery:
         except (UnknownTemplateError, KeyError, ValueError) as error:
             await self._give_up(row, f"render:{type(error).__name__}")
             return
+
         # The pacer (in memory) knows chats by their Telegram id, as the replies' rate limiter does.
-        ticket = await self.pacer.wait_turn(
-            row.telegram_chat_id,
-            priority=row.priority,
-            give_up=lambda: holding.lost or not self.alive,
-        )
+        def give_up() -> bool:
+            return holding.lost or not self.alive
+
+        if not await self._gate.enter(row.priority, give_up):
+            ticket = None
+        else:
+            try:
+                ticket = await self.pacer.wait_turn(
+                    row.telegram_chat_id, priority=row.priority, give_up=give_up
+                )
+            finally:
+                self._gate.leave()
         if ticket is not None and (holding.lost or not self.alive):
             self.pacer.finish(ticket)
             ticket = None

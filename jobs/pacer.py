@@ -119,7 +119,8 @@ class SharedBudget:
         self._current: BudgetSlice | None = None
         self._refilling: asyncio.Future[float] | None = None
         self._wait_until = 0.0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._closers: set[asyncio.Future[None]] = set()
         self.slices = 0
         self.failures = 0
 
@@ -160,7 +161,7 @@ class SharedBudget:
                 fresh = BudgetSlice(taken.slice_id, taken.tokens, self._clock())
                 self._current = fresh
                 self.slices += 1
-                self._spawn(self._close_later(fresh))
+                self._closers.add(self._spawn(self._close_later(fresh)))
             else:
                 wait = max(taken.wait, 0.001)
                 self._wait_until = self._clock() + wait
@@ -210,20 +211,20 @@ class SharedBudget:
                 log.warning("send budget: slice not given back (%s)", type(error).__name__)
                 await asyncio.sleep(0.1 * (attempt + 1))
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._closers.discard)
+        return task
 
     async def aclose(self) -> None:
         """At a clean stop: the slice in hand goes back (its unused tokens at once)."""
         if self._current is not None:
             self._close(self._current)
-        pending = [task for task in self._tasks if not task.done()]
-        for task in pending:
-            if task.get_coro().__qualname__.endswith("_close_later"):  # type: ignore[union-attr]
-                task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        for closer in self._closers:
+            closer.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class Pacer:

@@ -25,6 +25,7 @@ from bot.context import HotlineApplication
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings, SettingsError
 from jobs import delivery
+from jobs.bot_api import LeanBot
 from jobs.pacer import Pacer
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,14 @@ def build_worker(services: Services) -> HotlineApplication:
     )
     application.bot_data[SERVICES_KEY] = services
     application.bot_data[delivery.PACER_KEY] = Pacer(settings.send_rate_per_second)
-    delivery.setup(application)
+    sender = delivery.setup(application)
+    sender.use_bot(
+        LeanBot(
+            settings.api_base_url,
+            settings.bot_token.get_secret_value(),
+            connections=delivery.MAX_IN_FLIGHT,
+        )
+    )
     return application
 
 
@@ -80,6 +88,8 @@ async def stop_worker(application: HotlineApplication) -> None:
         await found.drain(wait=True)  # waits for that drain; nothing is sent once stopped
         if found.pacer.budget is not None:
             await found.pacer.budget.aclose()
+        if isinstance(found.bot, LeanBot):
+            await found.bot.close()
         stats = found.stats
         log.info(
             "delivery worker %s stopped: %d sent, %d rescheduled, %d given back",
