@@ -148,7 +148,7 @@ class SharedBudget:
         self._refilling = future
         wait = 0.0
         try:
-            want = max(1, min(self.max_slice, demand))
+            want = self.max_slice if demand > 1 else 1  # one reply alone: hold back no more
             try:
                 taken = await self.store.take(self.owner, want, self.capacity)
             except Exception as error:  # the database is away: nothing is sent meanwhile

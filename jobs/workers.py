@@ -54,7 +54,7 @@ def build_worker(services: Services) -> HotlineApplication:
         .base_url(settings.api_base_url)
         .base_file_url(settings.api_base_url.removesuffix("/bot") + "/file/bot")
         .defaults(Defaults(parse_mode=ParseMode.HTML))  # every text sent is HTML, as the bot's
-        .connection_pool_size(delivery.MAX_IN_FLIGHT)
+        .connection_pool_size(8)  # getMe at start only: the sends go through LeanBot
         .pool_timeout(10.0)
         .updater(None)
         .build(),
@@ -66,8 +66,9 @@ def build_worker(services: Services) -> HotlineApplication:
         LeanBot(
             settings.api_base_url,
             settings.bot_token.get_secret_value(),
-            connections=delivery.MAX_IN_FLIGHT,
-        )
+            connections=delivery.WORKER_IN_FLIGHT,
+        ),
+        in_flight=delivery.WORKER_IN_FLIGHT,
     )
     return application
 
