@@ -213,6 +213,8 @@ class Delivery:
         shared = application.bot_data.get(PACER_KEY)
         self.pacer = shared if isinstance(shared, Pacer) else Pacer(settings.send_rate_per_second)
         self.stats = DeliveryStats()
+        self.reports_dead = True
+        """False in a `deliver` worker: the bot process alone summarises dead rows for staff."""
         self._requests = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._gate = PriorityGate(MAX_AT_PACER)
         self._lock = asyncio.Lock()
@@ -248,7 +250,8 @@ class Delivery:
         """The periodic round: rows of gone senders back in the queue, a drain, the summary."""
         await self._recover_orphans()
         await self.drain()
-        await self.report_dead()
+        if self.reports_dead:
+            await self.report_dead()
 
     # -- draining -------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ def build_worker(services: Services) -> HotlineApplication:
     application.bot_data[SERVICES_KEY] = services
     application.bot_data[delivery.PACER_KEY] = Pacer(settings.send_rate_per_second)
     sender = delivery.setup(application)
+    sender.reports_dead = False  # one summary for staff, from the bot process
     sender.use_bot(
         LeanBot(
             settings.api_base_url,
