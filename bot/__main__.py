@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sandbox-port", type=int, default=8088, help="port of that sandbox (8088)")
     sandbox = commands.add_parser("sandbox", help="run the local sandbox and the bot")
     sandbox.add_argument("--port", type=int, default=8088, help="port of the sandbox (8088)")
+    commands.add_parser(
+        "deliver",
+        help="only send the outbox (PostgreSQL): any number beside the bot share it and the rate",
+    )
     commands.add_parser("migrate", help="apply database migrations")
     for role in ("staff", "monitor"):
         sub = commands.add_parser(role, help=f"grant, revoke or list the {role} role")

@@ -45,6 +45,10 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _roles(args, settings, Role(args.command))
     if args.command == "run":
         return await run_bot(settings, webhook=args.webhook)
+    if args.command == "deliver":
+        from jobs.workers import run_worker
+
+        return await run_worker(settings)
     if args.command == "rotate-key":
         return await rotate_key(settings)
     if args.command == "guide" and args.action == "import":

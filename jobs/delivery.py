@@ -36,11 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
+import itertools
 import logging
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,13 +63,21 @@ from bot.telegram_faults import Failure, failure_of
 from bot.texts.messages import UnknownTemplateError, discreet, render
 from bot.texts.messages.base import RenderedMessage
 from jobs.dead_letters import DEAD_LETTER_TEMPLATE, HORIZON_SUFFIX, SUMMARY_TEMPLATE, report_dead
-from jobs.pacer import GROUP_INTERVAL, PER_CHAT_INTERVAL, WINDOW_MARGIN, Pacer, SendTicket
+from jobs.pacer import (
+    GROUP_INTERVAL,
+    MAX_NAP,
+    PER_CHAT_INTERVAL,
+    WINDOW_MARGIN,
+    Pacer,
+    SendTicket,
+)
 from jobs.send import send_rendered
 from storage import outbox
 from storage.enums import OutboxKind
 from storage.outbox import ClaimedMessage
 from storage.reachability import CHAT_NOT_FOUND, record_unreachable
 from storage.recipients import StaffContacts
+from storage.send_budget import DatabaseBudget
 from storage.users import mark_blocked
 
 if TYPE_CHECKING:
@@ -95,6 +106,21 @@ PACER_KEY = "pacer"
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 300.0
 SETTLE_ATTEMPTS = 6
+MAX_IN_FLIGHT = 32
+"""Send requests in flight at once at most (PTB's httpx client): more only queue in the HTTP
+connection pool, whose scan of its connections per request then costs more CPU than the request
+itself."""
+WORKER_IN_FLIGHT = 128
+"""The same for a worker's aiohttp client, whose pool costs little: at a thousand a second and a
+slow answer (a busy Bot API, a busy machine) 32 in flight would cap the rate."""
+MAX_AT_PACER = 8
+"""Claimed rows waiting at the pacer at once at most, the most pressing first (PriorityGate):
+every waiter there re-checks at each turn, so a thousand of them cost a thousand wake-ups a send
+(at 1,000/s one worker went from 73/s with all of them at the pacer to 292/s with 32 and 450/s
+with 8, on the same loaded machine)."""
+RECORD_BATCH = 500
+RECORD_DELAY = 0.05
+"""Sends are recorded in batches: at most this many seconds after a send, or RECORD_BATCH rows."""
 OUTAGE_FAILURES = 3
 """Network errors in a row (no send went through between them) that make an outage: the first
 send that goes through after one makes the backing-off rows due at once."""
@@ -115,6 +141,45 @@ def retry_after_seconds(error: RetryAfter) -> float:
     if isinstance(value, timedelta):
         return value.total_seconds()
     return float(value)  # type: ignore[arg-type]
+
+
+class PriorityGate:
+    """At most `size` holders at once; a waiter with a lower priority (the outbox's: case
+    alerts before broadcasts) enters first, then the earlier one."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def enter(self, priority: int, give_up: Callable[[], bool]) -> bool:
+        """True once in (then `leave` after); False, without entering, once `give_up()`."""
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return True
+        entry = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), entry))
+        try:
+            while not entry.done():
+                await asyncio.wait({entry}, timeout=MAX_NAP)
+                if not entry.done() and give_up():
+                    entry.cancel()
+                    return False
+        except BaseException:
+            if entry.done() and not entry.cancelled():
+                self.leave()  # let in while being cancelled: hand the place on
+            else:
+                entry.cancel()
+            raise
+        return True
+
+    def leave(self) -> None:
+        while self._waiting:
+            _, _, entry = heapq.heappop(self._waiting)
+            if not entry.done():
+                entry.set_result(None)
+                return
+        self._free += 1
 
 
 @dataclass(eq=False)
@@ -156,13 +221,19 @@ class Delivery:
         shared = application.bot_data.get(PACER_KEY)
         self.pacer = shared if isinstance(shared, Pacer) else Pacer(settings.send_rate_per_second)
         self.stats = DeliveryStats()
+        self.reports_dead = True
+        """False in a `deliver` worker: the bot process alone summarises dead rows for staff."""
+        self._requests = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._gate = PriorityGate(MAX_AT_PACER)
         self._lock = asyncio.Lock()
         self._again = False
         self._bot: Bot | None = None
         self._held: dict[int, Holding] = {}
         self._abandoned: set[int] = set()
-        self._unrecorded: dict[int, int | None] = {}
-        """Rows sent whose record failed: still held (and renewed) until recorded."""
+        self._unrecorded: dict[int, tuple[int | None, datetime]] = {}
+        """Rows sent and not yet recorded (Telegram's message id, when): still held (and
+        renewed) until recorded, in batches."""
+        self._recorder: asyncio.Task[None] | None = None
         self._failures_in_a_row = 0
         self.staff = StaffContacts(services.admin_keys, services.staff_chat_key)
         # Admins are named in settings by Telegram id and may not have written to the bot yet
@@ -187,9 +258,17 @@ class Delivery:
         """The periodic round: rows of gone senders back in the queue, a drain, the summary."""
         await self._recover_orphans()
         await self.drain()
-        await self.report_dead()
+        if self.reports_dead:
+            await self.report_dead()
 
     # -- draining -------------------------------------------------------------------------------
+
+    def use_bot(self, bot: Any, *, in_flight: int = MAX_IN_FLIGHT) -> None:
+        """Send with this client instead (a worker's `jobs.bot_api.LeanBot`): anything with the
+        `send_*` methods `jobs.send.send_rendered` calls, answering with a `message_id`; at most
+        `in_flight` requests at once (its connection pool)."""
+        self._bot = bot
+        self._requests = asyncio.Semaphore(in_flight)
 
     @property
     def bot(self) -> Bot:
@@ -240,6 +319,12 @@ class Delivery:
         """
         tasks: set[asyncio.Task[None]] = set()
         low_water = max(1, self.batch // 2)
+        finished = asyncio.Event()
+
+        def done(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            finished.set()
+
         try:
             while self.alive:
                 self._again = False
@@ -254,15 +339,19 @@ class Delivery:
                     self._held[row.id] = holding
                     task = asyncio.create_task(self._deliver(row, holding))
                     tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    task.add_done_callback(done)
                 if tasks:
-                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    # One event for all of them: asyncio.wait on a thousand tasks costs a
+                    # callback on each at every wake-up (most of the CPU at 1,000/s).
+                    finished.clear()
+                    await finished.wait()
                     continue
                 if not claimed and not self._again:
                     break
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            await self.flush_records()
             await self._release_abandoned()
 
     async def _recover_orphans(self) -> None:
@@ -369,6 +458,12 @@ class Delivery:
     async def _deliver(self, row: ClaimedMessage, holding: Holding) -> None:
         try:
             await self._deliver_held(row, holding)
+        except Exception as error:  # its outcome was not written: after its lease it is due again
+            log.warning(
+                "delivery: row %d not settled (%s); due again after its lease",
+                row.id,
+                type(getattr(error, "orig", None) or error).__name__,
+            )
         finally:
             if row.id not in self._unrecorded and self._held.get(row.id) is holding:
                 del self._held[row.id]
@@ -387,12 +482,20 @@ class Delivery:
         except (UnknownTemplateError, KeyError, ValueError) as error:
             await self._give_up(row, f"render:{type(error).__name__}")
             return
+
         # The pacer (in memory) knows chats by their Telegram id, as the replies' rate limiter does.
-        ticket = await self.pacer.wait_turn(
-            row.telegram_chat_id,
-            priority=row.priority,
-            give_up=lambda: holding.lost or not self.alive,
-        )
+        def give_up() -> bool:
+            return holding.lost or not self.alive
+
+        if not await self._gate.enter(row.priority, give_up):
+            ticket = None
+        else:
+            try:
+                ticket = await self.pacer.wait_turn(
+                    row.telegram_chat_id, priority=row.priority, give_up=give_up
+                )
+            finally:
+                self._gate.leave()
         if ticket is not None and (holding.lost or not self.alive):
             self.pacer.finish(ticket)
             ticket = None
@@ -403,7 +506,8 @@ class Delivery:
         self.stats.in_flight += 1
         try:
             try:
-                sent = await self._send(row, message)
+                async with self._requests:  # within the connection pool: no queue in httpcore
+                    sent = await self._send(row, message)
             finally:
                 self.pacer.finish(ticket)
         except RetryAfter as error:
@@ -428,42 +532,72 @@ class Delivery:
             self.stats.in_flight -= 1
 
     async def _settle_sent(self, row: ClaimedMessage, message_id: int) -> None:
-        """Record the send. The message is already out, so a busy database (SQLite's lock held
-        past its timeout, a full connection pool) is retried; a send that still cannot be
-        recorded stays held by this owner, renewed, and is recorded at the next renewal."""
+        """The message is out: it is recorded with others in a batch (`_record_sends`), and
+        stays held by this owner, its lease renewed, until it is."""
         metrics.outbox_send(row.kind, "sent")
         if self._failures_in_a_row >= OUTAGE_FAILURES:
             await self._outage_over()
         self._failures_in_a_row = 0
-        for attempt in range(SETTLE_ATTEMPTS):
-            if await self._record_sent(row.id, message_id):
-                self.stats.sent += 1
-                return
-            await asyncio.sleep(backoff_seconds(attempt + 1))
-        log.error("delivery: row %d sent but not yet recorded; held until it is", row.id)
-        self._unrecorded[row.id] = message_id
+        self._unrecorded[row.id] = (message_id, self.services.clock())
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_sends())
 
-    async def _record_sent(self, row_id: int, message_id: int | None) -> bool:
+    async def _record_sends(self) -> None:
+        """Record sends in batches (one transaction for up to RECORD_BATCH rows, at most
+        RECORD_DELAY after a send) until none is left; a batch that cannot be recorded (any
+        error: a locked SQLite, a pool timeout, a lost connection) is retried with backoff and,
+        after SETTLE_ATTEMPTS, by the lease renewal, its rows held by this owner meanwhile."""
+        failures = 0
+        while self._unrecorded:
+            if len(self._unrecorded) < RECORD_BATCH:
+                await asyncio.sleep(RECORD_DELAY)
+            if await self._record_batch():
+                failures = 0
+                continue
+            failures += 1
+            if failures >= SETTLE_ATTEMPTS:
+                log.error(
+                    "delivery: %d rows sent but not yet recorded; held until they are",
+                    len(self._unrecorded),
+                )
+                return
+            await asyncio.sleep(backoff_seconds(failures))
+
+    async def _record_batch(self) -> bool:
+        batch = list(itertools.islice(self._unrecorded.items(), RECORD_BATCH))
+        if not batch:
+            return True
         services = self.services
         try:
             async with services.sessions() as session, session.begin():
-                await outbox.mark_sent(
-                    session, row_id, telegram_message_id=message_id, now=services.clock()
+                await outbox.mark_sent_many(
+                    session, [(row_id, message_id, at) for row_id, (message_id, at) in batch]
                 )
-        except (SQLAlchemyError, OSError) as error:
+        except Exception as error:  # whatever it is, the rows stay held and are tried again
             reason = getattr(error, "orig", None) or error
             log.warning(
-                "delivery: row %d sent, recording it failed (%s)", row_id, type(reason).__name__
+                "delivery: %d rows sent, recording them failed (%s)",
+                len(batch),
+                type(reason).__name__,
             )
             return False
+        for row_id, _ in batch:
+            self._unrecorded.pop(row_id, None)
+            self._held.pop(row_id, None)
+        self.stats.sent += len(batch)
         return True
 
     async def _record_unrecorded(self) -> None:
-        for row_id, message_id in list(self._unrecorded.items()):
-            if await self._record_sent(row_id, message_id):
-                del self._unrecorded[row_id]
-                self._held.pop(row_id, None)
-                self.stats.sent += 1
+        """The renewal's turn: record what the batches could not (the database is back)."""
+        while self._unrecorded and (self._recorder is None or self._recorder.done()):
+            if not await self._record_batch():
+                return
+
+    async def flush_records(self) -> None:
+        """Until every send so far is recorded (or its batches gave up: the renewal goes on)."""
+        recorder = self._recorder
+        if recorder is not None and not recorder.done():
+            await asyncio.gather(recorder, return_exceptions=True)
 
     async def _outage_over(self) -> None:
         """A send went through after several network errors in a row: Telegram is back, so
@@ -651,6 +785,10 @@ def setup(application: HotlineApplication) -> Delivery:
     services = application.bot_data[SERVICES_KEY]
     delivery = Delivery(application, services)
     application.bot_data[DELIVERY_KEY] = delivery
+    if services.engine.dialect.name == "postgresql" and delivery.pacer.budget is None:
+        # Other processes may send on this database (`python -m bot deliver` workers, a standby
+        # taking over): every send of this process takes its turn from the shared budget too.
+        delivery.pacer.share(DatabaseBudget(services.sessions), owner=delivery.owner)
     services.sessions.configure(info={outbox.ON_QUEUED_HOOK: delivery.wake})
     if application.job_queue is not None:
         once: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -492,6 +493,20 @@ class OutboxMessage(Base):
     dead_at: Mapped[datetime | None]
     dead_reported_at: Mapped[datetime | None]
     """When staff were told of this dead row (in one summary with the others)."""
+
+
+class SendBudgetSlice(Base):
+    """A share of the overall send rate some sender holds or used (storage/send_budget.py): every
+    process on one PostgreSQL database takes its turns from these rows, so together they never
+    send more than `send_rate_per_second` in any second. `free_at` is the database clock's epoch
+    seconds at which the tokens may be used again (a second after their sends were answered)."""
+
+    __tablename__ = "send_budget"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[int] = mapped_column(Integer)
+    free_at: Mapped[float] = mapped_column(Double)
 
 
 class SensitiveMessage(Base):

@@ -14,9 +14,20 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, event, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -419,6 +430,33 @@ async def mark_sent(
             failing_since=None,
         )
     )
+
+
+async def mark_sent_many(
+    session: AsyncSession, sent: Iterable[tuple[int, int | None, datetime]]
+) -> int:
+    """`mark_sent` for many rows in one statement executed for each (row id, Telegram message
+    id, when it went out): the delivery job records its sends in batches."""
+    table = cast(Table, OutboxMessage.__table__)
+    rows = [{"row_id": row_id, "mid": mid, "at": at} for row_id, mid, at in sent]
+    if not rows:
+        return 0
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            status=OutboxStatus.SENT,
+            telegram_message_id=bindparam("mid"),
+            sent_at=bindparam("at", type_=table.c.sent_at.type),
+            owner=None,
+            lease_until=None,
+            last_error=None,
+            failing_since=None,
+        )
+    )
+    connection = await session.connection()
+    await connection.execute(statement, rows)
+    return len(rows)
 
 
 async def reschedule(

@@ -124,27 +124,28 @@ async def test_network_give_up_past_the_horizon_tells_staff_without_the_text(
     [
         OperationalError("UPDATE outbox", {}, sqlite3.OperationalError("locked")),
         PoolTimeout("QueuePool limit reached"),
+        RuntimeError("anything else"),
     ],
-    ids=["sqlite-locked", "pool-timeout"],
+    ids=["sqlite-locked", "pool-timeout", "any-other-error"],
 )
 async def test_a_send_is_recorded_even_when_the_database_is_busy_at_first(
     running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch, busy: Exception
 ) -> None:
-    """SQLite's lock held past its timeout, or a connection pool exhausted (not a DBAPIError),
-    while marking a row sent: the mark is retried, so the row does not stay `sending` and go
-    out a second time after its lease."""
+    """SQLite's lock held past its timeout, a connection pool exhausted (not a DBAPIError), or
+    any other error while recording a batch of sends: the batch is retried, so the row does not
+    stay `sending` and go out a second time after its lease."""
     sandbox, services = running_bot.sandbox, running_bot.services
     assert services is not None
     family = sandbox.add_user(language_code="en").id
-    real_mark_sent = outbox.mark_sent
+    real_mark_sent = outbox.mark_sent_many
     failures = [busy] * 2
 
-    async def busy_then_real(*args: object, **kwargs: object) -> None:
+    async def busy_then_real(*args: object, **kwargs: object) -> int:
         if failures:
             raise failures.pop()
-        await real_mark_sent(*args, **kwargs)  # type: ignore[arg-type]
+        return await real_mark_sent(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(outbox, "mark_sent", busy_then_real)
+    monkeypatch.setattr(outbox, "mark_sent_many", busy_then_real)
     async with services.sessions() as session, session.begin():
         key = await known_user(session, services.keys, family, "en")
         await outbox.enqueue(

@@ -31,9 +31,11 @@ def upgrade() -> None:
     _upgrade_urgent()
     _upgrade_scale_broadcast()
     _upgrade_persistence_owner()
+    _upgrade_send_budget()
 
 
 def downgrade() -> None:
+    _downgrade_send_budget()
     _downgrade_persistence_owner()
     _downgrade_scale_broadcast()
     _downgrade_urgent()
@@ -498,3 +500,21 @@ def _upgrade_persistence_owner() -> None:
 def _downgrade_persistence_owner() -> None:
     op.drop_index(op.f("ix_persistence_owner"), table_name="persistence")
     op.execute("ALTER TABLE persistence DROP COLUMN owner")
+
+
+# == send_budget: one send rate shared by every process on a PostgreSQL database =================
+
+
+def _upgrade_send_budget() -> None:
+    op.create_table(
+        "send_budget",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("owner", sa.String(length=32), nullable=False),
+        sa.Column("tokens", sa.Integer(), nullable=False),
+        sa.Column("free_at", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_send_budget")),
+    )
+
+
+def _downgrade_send_budget() -> None:
+    op.drop_table("send_budget")
