@@ -104,19 +104,22 @@ async def stop_worker(application: HotlineApplication) -> None:
 
 
 async def run_worker(settings: Settings) -> int:
-    """Until SIGINT or SIGTERM; returns the exit code."""
+    """Until SIGINT or SIGTERM; returns the exit code. With HOTLINE_METRICS_PORT set, the
+    worker serves /healthz and /metrics (its own sends) like the bot process."""
     from bot.app import open_services
     from bot.cli_commands import wait_for_stop_signal
+    from bot.health import health_for_the_process
 
     check_database(settings)
     services = await open_services(settings, migrate=False)
     try:
         application = build_worker(services)
-        await start_worker(application)
-        try:
-            await wait_for_stop_signal()
-        finally:
-            await stop_worker(application)
+        async with health_for_the_process(services):  # /healthz and its send counters
+            await start_worker(application)
+            try:
+                await wait_for_stop_signal()
+            finally:
+                await stop_worker(application)
     finally:
         await services.engine.dispose()
     return 0

@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from bot.app import open_services
@@ -29,7 +31,7 @@ from storage.crypto import generate_key
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage
 from tests.support.databases import fresh_postgres_database
-from tests.support.harness import harness_settings
+from tests.support.harness import free_port, harness_settings
 from tests.support.identity import known_user
 from tests.support.waiting import eventually
 
@@ -67,12 +69,13 @@ class Setup:
     folder: Path
     workers: list[Worker]
 
-    def start_worker(self) -> Worker:
+    def start_worker(self, **extra: str) -> Worker:
         log = self.folder / f"worker{len(self.workers)}.log"
+        settings = {f"HOTLINE_{key.upper()}": value for key, value in extra.items()}
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "deliver"],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **self.env},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **self.env, **settings},
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -172,11 +175,13 @@ async def test_two_workers_together_keep_to_one_rate_and_send_each_once(setup: S
     from both workers."""
     sandbox = setup.sandbox
     sandbox.set_flood_limits(RATE, 1)
-    workers = [setup.start_worker(), setup.start_worker()]
+    ports = [free_port(), free_port()]
+    workers = [setup.start_worker(metrics_port=str(port)) for port in ports]
     await started(workers)
     chats = await queue_broadcast(setup, 300)
     await sandbox.wait_for(lambda: set(received(sandbox)) >= set(chats), timeout=120)
     await settled_and_leases_out(setup)
+    counted = [await _sent_by_metrics(port) for port in ports]  # each worker's own /metrics
     for worker in workers:
         stop(worker)
     got = received(sandbox)
@@ -186,6 +191,23 @@ async def test_two_workers_together_keep_to_one_rate_and_send_each_once(setup: S
     assert busiest_second(sandbox) <= RATE
     assert set(got.values()) == {1} and len(got) == len(chats)
     assert all(count > 0 for count in sent), "one worker did all the work: nothing was shared"
+    assert counted == sent
+
+
+async def _sent_by_metrics(port: int) -> int:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/metrics") as answer,
+    ):
+        text = await answer.text()
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "hotline_outbox_sends_total" and sample.labels["outcome"] == "sent"
+        )
+    )
 
 
 @pytest.mark.postgres
