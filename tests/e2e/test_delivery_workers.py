@@ -116,9 +116,12 @@ async def started(workers: list[Worker]) -> None:
     await eventually(running, "the workers running", within=120)
 
 
-def stop(worker: Worker) -> None:
+async def stop(worker: Worker) -> None:
+    """SIGTERM, and wait for the exit without blocking the sandbox's event loop (the worker's
+    last requests must be answered)."""
     worker.process.send_signal(signal.SIGTERM)
-    assert worker.process.wait(60) == 0, worker.text()[-2000:]
+    code = await asyncio.to_thread(worker.process.wait, 60)
+    assert code == 0, worker.text()[-2000:]
 
 
 async def queue_broadcast(setup: Setup, recipients: int) -> list[int]:
@@ -155,8 +158,10 @@ def busiest_second(sandbox: SandboxServer) -> int:
 
 
 async def settled_and_leases_out(setup: Setup) -> None:
-    """Nothing pending or in flight; then a lease's length more, so any row that went out and
-    was not recorded would have gone out again by now."""
+    """Nothing pending or in flight. A row a dead worker sent and did not record stays "sending"
+    until its lease runs out and another worker sends it again, so once no row is pending or
+    sending every duplicate has gone out; the workers are stopped (each waits for its requests)
+    before anything is counted."""
 
     async def done() -> bool:
         async with setup.services.sessions() as session:
@@ -164,7 +169,6 @@ async def settled_and_leases_out(setup: Setup) -> None:
         return not any(s in (OutboxStatus.PENDING, OutboxStatus.SENDING) for s in statuses)
 
     await eventually(done, "a settled outbox", within=120)
-    await asyncio.sleep(4)  # > HOTLINE_DELIVERY_LEASE_SECONDS: the duplicates, if any, are out
 
 
 @pytest.mark.postgres
@@ -183,7 +187,7 @@ async def test_two_workers_together_keep_to_one_rate_and_send_each_once(setup: S
     await settled_and_leases_out(setup)
     counted = [await _sent_by_metrics(port) for port in ports]  # each worker's own /metrics
     for worker in workers:
-        stop(worker)
+        await stop(worker)
     got = received(sandbox)
     sent = [worker.sent() for worker in workers]
     print(f"\n[two workers] sent {sent}, busiest second {busiest_second(sandbox)}")
@@ -227,7 +231,7 @@ async def test_the_other_worker_finishes_the_rows_of_one_that_died(
     chats = await queue_broadcast(setup, 250)
     await sandbox.wait_for(lambda: len(received(sandbox)) >= 60, timeout=60)
     dying.process.send_signal(kill)
-    dying.process.wait(60)
+    await asyncio.to_thread(dying.process.wait, 60)
     async with setup.services.sessions() as session:
         held = set(
             (
@@ -241,7 +245,7 @@ async def test_the_other_worker_finishes_the_rows_of_one_that_died(
         )
     await sandbox.wait_for(lambda: set(received(sandbox)) >= set(chats), timeout=120)
     await settled_and_leases_out(setup)
-    stop(other)
+    await stop(other)
     got = received(sandbox)
     twice = {chat for chat, count in got.items() if count > 1}
     print(f"\n[{kill.name}] held at death {len(held)}, sent twice {len(twice)}")
