@@ -47,7 +47,9 @@ plain_rows = Table(
 
 
 @asynccontextmanager
-async def postgres_database() -> AsyncIterator[str | None]:
+async def postgres_database(template: str | None = None) -> AsyncIterator[str | None]:
+    """A throw-away PostgreSQL database (a copy of `template` if given); None when the server
+    cannot be reached (said in a line)."""
     plain = POSTGRES.replace("+asyncpg", "")
     try:
         admin = await asyncpg.connect(plain, timeout=3)
@@ -56,7 +58,8 @@ async def postgres_database() -> AsyncIterator[str | None]:
         yield None
         return
     name = f"hotline_bench_{secrets.token_hex(4)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    copied = f' TEMPLATE "{template}"' if template is not None else ""
+    await admin.execute(f'CREATE DATABASE "{name}"{copied}')
     await admin.close()
     try:
         yield POSTGRES.rpartition("/")[0] + "/" + name

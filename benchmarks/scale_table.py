@@ -36,17 +36,16 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from pydantic import SecretStr
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from benchmarks.monitor_fanout import POSTGRES, postgres_database
+from benchmarks.monitor_fanout import postgres_database
 from benchmarks.seed_scale import NOW, seed, shown_arguments
 from bot.app import open_services
 from bot.services import Services
@@ -261,25 +260,9 @@ async def _all(services: Services, query: Any) -> list[Any]:
         return list(await session.scalars(query))
 
 
-@asynccontextmanager
-async def postgres_copy(template: str) -> AsyncIterator[str | None]:
+def postgres_copy(template: str) -> AbstractAsyncContextManager[str | None]:
     """A throw-away copy of a seeded PostgreSQL database."""
-    plain = POSTGRES.replace("+asyncpg", "")
-    try:
-        admin = await asyncpg.connect(plain, timeout=3)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        print(f"PostgreSQL: skipped, not reachable at {POSTGRES} ({type(error).__name__})")
-        yield None
-        return
-    name = f"hotline_scale_{int(time.time())}"
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    await admin.close()
-    try:
-        yield POSTGRES.rpartition("/")[0] + "/" + name
-    finally:
-        admin = await asyncpg.connect(plain)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    return postgres_database(template)
 
 
 async def main(options: argparse.Namespace) -> None:
