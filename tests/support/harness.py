@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from bot.app import build_application, open_services, start_application, stop_application
 from bot.context import HotlineApplication
 from bot.i18n import I18n
-from bot.inbox import inbox_of
+from bot.leadership import stop_as_a_crash
 from bot.sandbox.server import SandboxServer
 from bot.services import Services
 from bot.settings import Settings
@@ -86,16 +86,7 @@ class BotHarness:
         application = self.application
         if application is None:
             return
-        application.persistence = None  # a dead process writes nothing on its way out
-        inbox = inbox_of(application)
-        if inbox is not None:
-            inbox.abandon()  # updates being stored or handled stop where they are
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
-        if application.job_queue is not None and application.job_queue.scheduler.running:
-            application.job_queue.scheduler.shutdown(wait=False)
-        if application.running:
-            await application.stop()
+        await stop_as_a_crash(application)  # what a leader that lost its lock does too
         self.application = None
         if self.services is not None:
             await self.services.engine.dispose()
