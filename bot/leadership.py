@@ -303,13 +303,18 @@ async def stop_as_a_crash(application: HotlineApplication) -> None:
     """The lead is lost: another process may already serve the bot. Stop as a killed process
     would, so nothing this one holds in memory is written over the new leader's work: updates
     being stored or handled stop where they are (the new leader replays them), conversation
-    state is not flushed, running jobs are not waited for."""
+    state is not flushed, running jobs are not waited for, and the delivery settles no row it
+    holds (they go out again after their lease, as a killed process's would)."""
     from bot.inbox import inbox_of
+    from jobs.delivery import DELIVERY_KEY, Delivery
 
     application.persistence = None
     inbox = inbox_of(application)
     if inbox is not None:
         inbox.abandon()
+    delivery = application.bot_data.get(DELIVERY_KEY)
+    if isinstance(delivery, Delivery):
+        delivery.abandon()
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
     if application.job_queue is not None and application.job_queue.scheduler.running:

@@ -234,6 +234,8 @@ class Delivery:
         """Rows sent and not yet recorded (Telegram's message id, when): still held (and
         renewed) until recorded, in batches."""
         self._recorder: asyncio.Task[None] | None = None
+        self._crashed = False
+        """Set by `abandon`: stopped as a killed process would be; nothing more is written."""
         self._failures_in_a_row = 0
         self.staff = StaffContacts(services.admin_keys, services.staff_chat_key)
         # Admins are named in settings by Telegram id and may not have written to the bot yet
@@ -244,6 +246,8 @@ class Delivery:
 
     def wake(self) -> None:
         """Called right after a commit that queued rows: drain now (or once more)."""
+        if self._crashed:
+            return
         if self._lock.locked():
             self._again = True
             return
@@ -256,6 +260,8 @@ class Delivery:
 
     async def _sweep(self, context: object) -> None:
         """The periodic round: rows of gone senders back in the queue, a drain, the summary."""
+        if self._crashed:
+            return
         await self._recover_orphans()
         await self.drain()
         if self.reports_dead:
@@ -289,17 +295,30 @@ class Delivery:
     def alive(self) -> bool:
         """False once the Application stopped: PTB shields running jobs from cancellation, so a
         drain must notice by itself, and gives back the rows it had not sent."""
-        return self.application.running
+        return self.application.running and not self._crashed
 
     @property
     def held(self) -> frozenset[int]:
         """The ids of the rows this owner holds now (claimed, not yet settled)."""
         return frozenset(self._held)
 
+    def abandon(self) -> None:
+        """Stop as a killed process would (`bot.leadership.stop_as_a_crash`): from now on
+        nothing is claimed, sent, recorded or given back, so the rows held stay `sending`
+        until their lease runs out, as after a kill -9. Without it the stopping drain settled
+        them (PTB shields running jobs from cancellation): a send cut off by the closing
+        connection pool was put back in the queue although Telegram may have had it, and the
+        next leader sent it again at once. Transactions already under way finish: cancelling
+        them can leave a connection, and SQLite's write lock, held in this still-running
+        process."""
+        self._crashed = True
+
     async def drain(self, *, wait: bool = False) -> None:
         """Send everything due; returns when nothing is due (rows in backoff wait for a sweep).
         A drain already running goes round once more instead, unless `wait` (then this one
         waits its turn and drains itself)."""
+        if self._crashed:
+            return
         if self._lock.locked() and not wait:
             self._again = True
             return
@@ -349,10 +368,11 @@ class Delivery:
                 if not claimed and not self._again:
                     break
         finally:
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-            await self.flush_records()
-            await self._release_abandoned()
+            if not self._crashed:
+                if tasks:
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                await self.flush_records()
+                await self._release_abandoned()
 
     async def _recover_orphans(self) -> None:
         """Rows whose lease ran out (their owner died) are due again; a live owner's rows,
@@ -413,6 +433,8 @@ class Delivery:
     async def renew_leases(self, context: object = None) -> None:
         """Extend the lease of every row this owner holds; a row it no longer holds (its lease
         ran out during a stall, and another sender took it) is marked lost: never sent here."""
+        if self._crashed:
+            return
         await self._record_unrecorded()
         holdings = dict(self._held)
         if not holdings:
@@ -469,6 +491,8 @@ class Delivery:
                 del self._held[row.id]
 
     async def _deliver_held(self, row: ClaimedMessage, holding: Holding) -> None:
+        if self._crashed:
+            return
         if row.frozen:
             await self._withhold(row)
             return
@@ -510,26 +534,33 @@ class Delivery:
                     sent = await self._send(row, message)
             finally:
                 self.pacer.finish(ticket)
-        except RetryAfter as error:
+        except TelegramError as error:
+            if not self._crashed:  # a crashed process records no outcome
+                await self._failed(row, error)
+        else:
+            if not self._crashed:
+                await self._settle_sent(row, sent.message_id)
+        finally:
+            self.stats.in_flight -= 1
+
+    async def _failed(self, row: ClaimedMessage, error: TelegramError) -> None:
+        """Settle a send that Telegram refused or that did not go through."""
+        if isinstance(error, RetryAfter):
             await self._rate_limited(row, retry_after_seconds(error))
-        except Forbidden:
+        elif isinstance(error, Forbidden):
             await self._blocked(row)
-        except BadRequest as error:
+        elif isinstance(error, BadRequest):
             code = _error_code(error)
             await self._give_up(row, f"BadRequest:{code}")
             if code == CHAT_NOT_FOUND and row.kind == OutboxKind.STAFF_ALERT:
                 await self._unreachable(row)
-        except ChatMigrated:
+        elif isinstance(error, ChatMigrated):
             await self._give_up(row, "ChatMigrated")
-        except TelegramError as error:  # network errors, timeouts, 5xx: Telegram is away
-            if failure_of(error) is Failure.MAYBE_SENT:
-                await self._maybe_sent(row)
-            else:
-                await self._retry_later(row, type(error).__name__)
+        # network errors, timeouts, 5xx: Telegram is away
+        elif failure_of(error) is Failure.MAYBE_SENT:
+            await self._maybe_sent(row)
         else:
-            await self._settle_sent(row, sent.message_id)
-        finally:
-            self.stats.in_flight -= 1
+            await self._retry_later(row, type(error).__name__)
 
     async def _settle_sent(self, row: ClaimedMessage, message_id: int) -> None:
         """The message is out: it is recorded with others in a batch (`_record_sends`), and
@@ -548,7 +579,7 @@ class Delivery:
         error: a locked SQLite, a pool timeout, a lost connection) is retried with backoff and,
         after SETTLE_ATTEMPTS, by the lease renewal, its rows held by this owner meanwhile."""
         failures = 0
-        while self._unrecorded:
+        while self._unrecorded and not self._crashed:
             if len(self._unrecorded) < RECORD_BATCH:
                 await asyncio.sleep(RECORD_DELAY)
             if await self._record_batch():

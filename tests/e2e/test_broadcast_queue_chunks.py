@@ -101,8 +101,12 @@ async def test_queued_in_chunks_each_its_own_transaction(
 
 
 async def test_a_crash_between_chunks_is_continued_after_restart_each_once(
-    running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a short lease: rows the killed process held go out again seconds after the restart
+    harness.settings = harness.settings.model_copy(update={"delivery_lease_seconds": 5})
+    running_bot = harness
+    await running_bot.start()
     monkeypatch.setattr(broadcasts, "QUEUE_CHUNK", CHUNK)
     chats = await seed_users(running_bot, USERS)
     assert running_bot.application is not None

@@ -161,6 +161,36 @@ async def test_killed_while_sending_200_all_arrive_few_twice(
     assert all(len(sandbox.messages(chat)) <= 2 for chat in chats)
 
 
+async def test_killed_while_a_send_awaits_its_answer_the_row_stays_in_flight(
+    fast_bot: BotHarness,
+) -> None:
+    """A kill -9 leaves a row whose send got no answer `sending`, so it goes out again only
+    after its lease (it may have arrived). The in-process kill must too: PTB shields running
+    jobs from cancellation, and the closing connection pool used to fail the held send, which
+    put the row back in the queue as if Telegram had never seen it (a duplicate at once)."""
+    sandbox = fast_bot.sandbox
+    await fast_bot.start()
+    [chat] = users(sandbox, 1)
+    release = sandbox.hold_next_send(chat)
+    await queue_notes(fast_bot, [chat])
+    await sandbox.next_message(chat)  # carried out; its answer is held
+    await fast_bot.kill()
+    release.set()
+
+    engine = make_engine(fast_bot.settings.database_url)
+    try:
+        async with make_session_factory(engine)() as session:
+            counts = await outbox.counts(session)
+    finally:
+        await engine.dispose()
+    assert counts[OutboxStatus.SENDING] == 1, counts
+
+    await fast_bot.start()  # after the lease, sent again (it may not have arrived)
+    counts = await settled(fast_bot)
+    assert counts[OutboxStatus.SENT] == 1
+    assert len(sandbox.messages(chat)) == 2
+
+
 # -- an outage is not a loss; dead rows make one summary ---------------------------------------
 
 ADMIN = 9001

@@ -138,6 +138,7 @@ async def test_three_rounds_with_attachments_survive_a_kill_nothing_lost_or_twic
         received = await read_family(sandbox, family)
         assert answer in received.plain and received.protect_content
         await wait_until_idle(harness)  # the round is over: "show" handled too
+        await settled(harness)  # and recorded as sent (else it goes out again after the kill)
         await harness.kill()  # a crash between rounds
         await harness.start()
         await sandbox.send_text(family, f"Дякую, відповідь {round_number}")

@@ -100,7 +100,8 @@ async def test_point5_discreet_push_show_after_restart_details_deleted_after_res
     (show,) = push.callback_data
     assert show.startswith(SHOW.head())
 
-    await harness.kill()  # a crash between the push and the press
+    await settled(harness)  # the push is recorded as sent (else it goes out again after the
+    await harness.kill()  # kill, as a killed process's would): a crash between push and press
     await harness.start()
     assert await _forged_press(sandbox, stranger, show) == STALE  # only the chat it was sent to
     assert all(NAME not in m.plain for m in sandbox.messages(stranger))
