@@ -163,6 +163,8 @@ class SharedBudget:
                 log.warning("send budget: no slice taken (%s); trying again", type(error).__name__)
                 taken = Taken(None, 0, 0.2)
             if taken.tokens > 0 and taken.slice_id is not None:
+                if taken.usable_in > 0:  # reserved: its tokens free then (the others wait too)
+                    await self._sleep(taken.usable_in)
                 if self._current is not None:
                     self._close(self._current)
                 fresh = BudgetSlice(taken.slice_id, taken.tokens, self._clock())

@@ -16,6 +16,12 @@ answers. Times come from the database's clock only (`clock_timestamp()`), so pro
 machines need no synchronised clocks: an answer is dated by how long ago it came back when the
 slice is returned.
 
+When no token is free, a taker does not wait for one and then come back for it (a database round
+trip after every freed token cost the shared rate a twentieth): it reserves the tokens that free
+soonest, the group of answers given back first, and is told how long to wait before using them
+(`Taken.usable_in`). Its sends then start no earlier than the group's `free_at`, as if it had
+taken them then, so the reasoning above holds; the group's row gives those tokens to the slice.
+
 Taking a slice locks the table for one short statement (all takers queue there; a slice is a
 twentieth of a second's worth of sends, so that is a few statements a second). SQLite has no
 `deliver` workers (one process sends), so this module is for PostgreSQL only.
@@ -52,6 +58,39 @@ _TAKE = text(
     RETURNING id, tokens
     """
 )
+# No token free now: the soonest group of answers given back (not a slice in use, whose lease is
+# far off) hands `:want` of its tokens to a new slice, usable once that group's tokens free.
+_RESERVE = text(
+    """
+    WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+    soonest AS (
+        SELECT id, tokens, free_at FROM send_budget
+        WHERE free_at > (SELECT now FROM clock)
+          AND free_at <= (SELECT now FROM clock) + CAST(:ahead AS float8)
+          AND tokens > 0
+        ORDER BY free_at
+        LIMIT 1
+    ),
+    handed AS (
+        UPDATE send_budget SET tokens = send_budget.tokens - LEAST(soonest.tokens, :want)
+        FROM soonest WHERE send_budget.id = soonest.id
+    ),
+    mine AS (
+        INSERT INTO send_budget (owner, tokens, free_at)
+        SELECT :owner, LEAST(tokens, :want), (SELECT now FROM clock) + CAST(:lease AS float8)
+        FROM soonest
+        RETURNING id, tokens
+    )
+    SELECT mine.id, mine.tokens, soonest.free_at - (SELECT now FROM clock)
+    FROM mine, soonest
+    """
+)
+RESERVE_AHEAD_SECONDS = 2.0
+"""Given-back tokens free at most a second and a margin after an answer: a row freeing later is
+a slice in use (its lease), never reserved."""
+IN_USE_POLL_SECONDS = 0.1
+"""Every token in slices still in use (their answers not back, a slow API): ask again this
+soon, since a slice goes back as soon as its answers are in, long before its lease ends."""
 _NEXT_FREE = text(
     """
     WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
@@ -75,18 +114,21 @@ _IN_USE = text(
 
 @dataclass(frozen=True)
 class Taken:
-    """A slice: `tokens` sends may start now (0: none free; the next frees in `wait` seconds)."""
+    """A slice: `tokens` sends may start in `usable_in` seconds (0: none free; the next frees
+    in `wait` seconds)."""
 
     slice_id: int | None
     tokens: int
     wait: float = 0.0
+    usable_in: float = 0.0
 
 
 async def take(
     session: AsyncSession, *, owner: str, want: int, capacity: int, lease: float = LEASE_SECONDS
 ) -> Taken:
-    """Up to `want` tokens of `capacity`, for `owner`; run it in its own short transaction (the
-    table lock is held until it commits, and the sends may start only after the commit)."""
+    """Up to `want` tokens of `capacity`, for `owner`, free now or (reserved) as soon as any
+    frees; run it in its own short transaction (the table lock is held until it commits, and
+    the sends may start only after the commit, and `usable_in` after the statement)."""
     await session.execute(text("LOCK TABLE send_budget IN SHARE ROW EXCLUSIVE MODE"))
     row = (
         await session.execute(
@@ -95,8 +137,23 @@ async def take(
     ).first()
     if row is not None:
         return Taken(int(row[0]), int(row[1]))
-    wait = await session.scalar(_NEXT_FREE)
-    return Taken(None, 0, max(0.0, float(wait or 0.0)))
+    reserved = (
+        await session.execute(
+            _RESERVE,
+            {
+                "owner": owner[:32],
+                "want": want,
+                "lease": lease,
+                "ahead": RESERVE_AHEAD_SECONDS,
+            },
+        )
+    ).first()
+    if reserved is not None:
+        return Taken(int(reserved[0]), int(reserved[1]), usable_in=max(0.0, float(reserved[2])))
+    wait = float(await session.scalar(_NEXT_FREE) or 0.0)
+    if wait > RESERVE_AHEAD_SECONDS:  # only slices in use: their lease is no measure
+        wait = IN_USE_POLL_SECONDS
+    return Taken(None, 0, max(0.0, wait))
 
 
 async def give_back(

@@ -10,7 +10,12 @@ import itertools
 import random
 
 from jobs.pacer import Pacer
-from storage.send_budget import LEASE_SECONDS, Taken
+from storage.send_budget import (
+    IN_USE_POLL_SECONDS,
+    LEASE_SECONDS,
+    RESERVE_AHEAD_SECONDS,
+    Taken,
+)
 from tests.jobs.test_pacer import FakeTime, _busiest_window
 
 
@@ -24,14 +29,29 @@ class MemoryBudget:
         self.rows: dict[int, tuple[int, float]] = {}
         self.ids = itertools.count(1)
         self.most_in_use = 0
+        self.reserved = 0
 
     async def take(self, owner: str, want: int, capacity: int) -> Taken:
         await self.time.sleep(self.rng.uniform(0.0, 0.02))
         now = self.time.now
         self.rows = {key: row for key, row in self.rows.items() if row[1] > now}
         used = sum(tokens for tokens, _ in self.rows.values())
-        if used >= capacity:
-            return Taken(None, 0, min(free for _, free in self.rows.values()) - now)
+        if used >= capacity:  # reserve the group of answers that frees soonest, as the table does
+            given_back = [
+                (free, key)
+                for key, (tokens, free) in self.rows.items()
+                if tokens > 0 and free <= now + RESERVE_AHEAD_SECONDS
+            ]
+            if not given_back:  # only slices in use
+                return Taken(None, 0, IN_USE_POLL_SECONDS)
+            free, key = min(given_back)
+            tokens = min(want, self.rows[key][0])
+            self.rows[key] = (self.rows[key][0] - tokens, free)
+            slice_id = next(self.ids)
+            self.rows[slice_id] = (tokens, now + LEASE_SECONDS)
+            self.reserved += 1
+            await self.time.sleep(self.rng.uniform(0.0, 0.02))
+            return Taken(slice_id, tokens, usable_in=free - now)
         tokens = min(want, capacity - used)
         slice_id = next(self.ids)
         self.rows[slice_id] = (tokens, now + LEASE_SECONDS)
@@ -73,6 +93,7 @@ async def test_three_processes_sharing_a_budget_never_exceed_the_rate_together()
     assert len(arrivals) == 360 and min(by_pacer) == 120
     assert _busiest_window(sorted(arrivals), 1.0) <= 30
     assert store.most_in_use <= 30
+    assert store.reserved > 0  # tokens taken ahead of their freeing were used too
 
 
 async def test_a_budget_alone_still_keeps_the_pace_of_one_pacer() -> None:
