@@ -128,15 +128,23 @@ def sqlite_single_instance(database: Path) -> Iterator[None]:
 
 
 class Single:
-    """The only instance (SQLite): the leader from the start, nothing to take over."""
+    """The only instance (SQLite): the leader from the start. `sole`: it holds the file's
+    single-instance lock, so no other process sends on this database (workers refuse SQLite),
+    and rows left `sending` belong to one that died: due again at once, not after their lease
+    (a family's alert in flight at a crash went out a minute after the restart)."""
 
     lost = False
+    sole = False
+
+    def __init__(self, *, sole: bool = False) -> None:
+        self.sole = sole
 
     async def wait_until_leader(self) -> bool:
         return True
 
     async def take_over(self, services: Services, application: HotlineApplication) -> None:
-        return None
+        if self.sole:
+            await take_over_delivery(services, application)
 
     async def close(self) -> None:
         return None
@@ -250,17 +258,8 @@ class PostgresLeadership(Single):
         """Before the Application starts: give a leader that lost the lock without dying the
         time to stop, name this leader's delivery loop, and make due again the rows an earlier
         leader held (they would otherwise wait out their lease)."""
-        from jobs.delivery import DELIVERY_KEY, Delivery
-
         await self._pause(GRACE_CHECKS * self.check_seconds)
-        delivery = application.bot_data.get(DELIVERY_KEY)
-        if not isinstance(delivery, Delivery):
-            return
-        delivery.owner = leader_owner(delivery.owner)
-        async with services.sessions() as session, session.begin():
-            recovered = await requeue_former_leaders_rows(session, own_owner=delivery.owner)
-        if recovered:
-            log.info("leader: %d messages the previous leader was sending are due again", recovered)
+        await take_over_delivery(services, application)
 
     async def close(self) -> None:
         """Free the lock (a standby takes over at once): after the Application stopped."""
@@ -277,6 +276,21 @@ class PostgresLeadership(Single):
         _set_role("single")
 
 
+async def take_over_delivery(services: Services, application: HotlineApplication) -> None:
+    """Name this leader's delivery loop, and make due again the rows an earlier leader held
+    (they would otherwise wait out their lease)."""
+    from jobs.delivery import DELIVERY_KEY, Delivery
+
+    delivery = application.bot_data.get(DELIVERY_KEY)
+    if not isinstance(delivery, Delivery):
+        return
+    delivery.owner = leader_owner(delivery.owner)
+    async with services.sessions() as session, session.begin():
+        recovered = await requeue_former_leaders_rows(session, own_owner=delivery.owner)
+    if recovered:
+        log.info("leader: %d messages the previous leader was sending are due again", recovered)
+
+
 @asynccontextmanager
 async def instance(settings: Settings, stop: asyncio.Event) -> AsyncIterator[Single]:
     """This `python -m bot run`'s place: the only one on a SQLite file (`AnotherInstance` if
@@ -290,7 +304,7 @@ async def instance(settings: Settings, stop: asyncio.Event) -> AsyncIterator[Sin
             yield Single()
             return
         with sqlite_single_instance(path):
-            yield Single()
+            yield Single(sole=True)
         return
     leadership = PostgresLeadership(url, check_seconds=settings.leader_check_seconds, stop=stop)
     try:

@@ -1,10 +1,11 @@
 """What a new leader takes over from the one before it (`bot/leadership.py`).
 
-The leader's delivery loop names itself `leader:<random>`. Only one process holds the leader lock
-at a time, so when a process becomes the leader, every row another `leader:` owner still holds in
-`sending` was left by a leader that is gone (killed, or stopped after losing the lock): it is due
-again at once rather than after its lease. Rows held by other owners (`python -m bot deliver`
-workers, alive or not) are left to their leases.
+The leader's delivery loop names itself `leader:<random>`. Only one process holds the leader
+lock (on SQLite, the file's single-instance lock) at a time, so when a process becomes the
+leader, every row another `leader:` owner still holds in `sending` was left by a leader that is
+gone (killed, or stopped after losing the lock): it is due again at once rather than after its
+lease. Rows held by other owners (`python -m bot deliver` workers, alive or not) are left to
+their leases.
 """
 
 from __future__ import annotations

@@ -11,12 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import open_services
 from bot.leadership import AnotherInstance, current_role, lock_file, sqlite_single_instance
 from bot.sandbox.server import SandboxServer
-from tests.support.harness import TEST_TOKEN
+from storage import outbox
+from storage.enums import OutboxStatus
+from storage.outbox import Outgoing
+from tests.support.harness import TEST_TOKEN, harness_settings
+from tests.support.identity import known_user
 from tests.support.processes import BotProcess, bot_env
+from tests.support.waiting import eventually
 
 RUNNING = "bot is running (polling)"
+TEMPLATE = "cases.public_note"
 
 
 def test_the_file_lock_refuses_a_second_holder_until_the_first_lets_go(tmp_path: Path) -> None:
@@ -63,3 +70,52 @@ async def test_a_second_instance_on_one_sqlite_file_is_refused_with_one_line(
         await third.wait_for_line(RUNNING)
     finally:
         assert await third.stop() == 0, third.output
+
+
+async def test_after_a_kill_the_next_instance_sends_what_was_in_flight_at_once(
+    sandbox: SandboxServer, tmp_path: Path, data_key: str
+) -> None:
+    """The file lock proves the killed process is gone, so a row it left `sending` (the send
+    carried out, its answer never read) is due again as soon as the next instance starts, not
+    when its lease runs out: here an hour, so only the take-over can send it within the test.
+    Sent twice, as a row in flight at a kill may be (Telegram may or may not have it)."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
+    env = bot_env(sandbox, database_url, data_key, delivery_lease_seconds="3600")
+    first = await BotProcess.start("first", env, tmp_path)
+    await first.wait_for_line(RUNNING)
+    family = sandbox.add_user(language_code="en").id
+    release = sandbox.hold_next_send(family)
+    services = await open_services(harness_settings(sandbox, database_url, data_key), migrate=False)
+    try:
+        async with services.sessions() as session, session.begin():
+            await known_user(session, services.keys, family, "en", discreet=False)
+            await outbox.enqueue(
+                session,
+                services.cipher,
+                [
+                    Outgoing(
+                        services.keys.key(family), "crash:1", TEMPLATE, {"code": "N1", "note": "1"}
+                    )
+                ],
+                now=services.clock(),
+            )
+        await sandbox.next_message(family, timeout=60)  # carried out by the first; answer held
+        await first.kill()
+        release.set()
+
+        second = await BotProcess.start("second", env, tmp_path)
+        try:
+            await second.wait_for_line(RUNNING)
+            await sandbox.wait_for(lambda: len(sandbox.messages(family)) == 2, timeout=60)
+
+            async def recorded() -> bool:
+                async with services.sessions() as session:
+                    counts = await outbox.counts(session)
+                return counts[OutboxStatus.SENT] == 1 and counts[OutboxStatus.SENDING] == 0
+
+            await eventually(recorded, "the row recorded as sent", 60)
+        finally:
+            assert await second.stop() == 0, second.output
+    finally:
+        await first.kill()
+        await services.engine.dispose()
