@@ -12,12 +12,12 @@ import pytest
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from storage import broadcasts, outbox
-from storage.db import make_engine, make_session_factory
 from storage.enums import BroadcastStatus, OutboxStatus
 from storage.outbox import Outgoing
 from tests.support.discreet import NOTICE, shown
 from tests.support.harness import BotHarness, harness_settings
 from tests.support.identity import known_user
+from tests.support.waiting import outbox_counts_after_kill
 
 ADMIN = 9001
 PROGRESS_MESSAGE = 1
@@ -124,13 +124,7 @@ async def test_killed_mid_broadcast_all_arrive_few_twice_progress_continues(
     await sandbox.wait_for(lambda: len(receivers(sandbox, text)) >= 350, timeout=20)
     await bot.kill()
     edits_before = len(sandbox.message(ADMIN, progress.message_id).edits)
-
-    engine = make_engine(bot.settings.database_url)
-    try:
-        async with make_session_factory(engine)() as session:
-            counts = await outbox.counts(session)
-    finally:
-        await engine.dispose()
+    counts = await outbox_counts_after_kill(bot)
     in_flight = counts[OutboxStatus.SENDING]
     assert counts[OutboxStatus.PENDING] > 0, "the kill came too late to test anything"
 

@@ -16,13 +16,12 @@ from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from jobs.delivery import DELIVERY_KEY, SUMMARY_TEMPLATE, Delivery
 from storage import outbox
-from storage.db import make_engine, make_session_factory
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage, User, utcnow
 from storage.outbox import Outgoing
 from tests.support.harness import BotHarness, harness_settings
 from tests.support.identity import known_user
-from tests.support.waiting import eventually, settled
+from tests.support.waiting import eventually, outbox_counts_after_kill, settled
 
 TEMPLATE = "cases.public_note"
 
@@ -138,13 +137,7 @@ async def test_killed_while_sending_200_all_arrive_few_twice(
     await sandbox.wait_for(lambda: len(sandbox.stats.sends) >= 60, timeout=20)
     await fast_bot.kill()
     sent_before_restart = len(sandbox.stats.sends)
-
-    engine = make_engine(fast_bot.settings.database_url)
-    try:
-        async with make_session_factory(engine)() as session:
-            counts = await outbox.counts(session)
-    finally:
-        await engine.dispose()
+    counts = await outbox_counts_after_kill(fast_bot)
     in_flight = counts[OutboxStatus.SENDING]
     assert counts[OutboxStatus.SENT] + in_flight + counts[OutboxStatus.PENDING] == 200
     assert counts[OutboxStatus.PENDING] > 0, "the kill came too late to test anything"
@@ -176,13 +169,7 @@ async def test_killed_while_a_send_awaits_its_answer_the_row_stays_in_flight(
     await sandbox.next_message(chat)  # carried out; its answer is held
     await fast_bot.kill()
     release.set()
-
-    engine = make_engine(fast_bot.settings.database_url)
-    try:
-        async with make_session_factory(engine)() as session:
-            counts = await outbox.counts(session)
-    finally:
-        await engine.dispose()
+    counts = await outbox_counts_after_kill(fast_bot)
     assert counts[OutboxStatus.SENDING] == 1, counts
 
     await fast_bot.start()  # after the lease, sent again (it may not have arrived)

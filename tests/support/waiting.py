@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.inbox import inbox_of
 from storage import outbox
+from storage.db import make_engine, make_session_factory
 from storage.enums import OutboxStatus
 from tests.support.harness import BotHarness
 
@@ -48,6 +49,16 @@ async def outbox_counts(bot: BotHarness) -> dict[OutboxStatus, int]:
     assert bot.services is not None
     async with bot.services.sessions() as session:
         return await outbox.counts(session)
+
+
+async def outbox_counts_after_kill(bot: BotHarness) -> dict[OutboxStatus, int]:
+    """The outbox counts read on an engine of their own: the killed bot's services are gone."""
+    engine = make_engine(bot.settings.database_url)
+    try:
+        async with make_session_factory(engine)() as session:
+            return await outbox.counts(session)
+    finally:
+        await engine.dispose()
 
 
 async def settled(bot: BotHarness, within: float = 10.0) -> dict[OutboxStatus, int]:
