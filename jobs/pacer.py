@@ -381,12 +381,16 @@ class Pacer:
 
     def refused(self, chat_id: int, seconds: float) -> None:
         """Telegram said RetryAfter for a send to `chat_id`. A group has its own limit; so does a
-        private chat when the overall window was not full (then it was that chat's limit):
-        only that chat waits. Otherwise everything waits."""
+        private chat when the overall window was not full, or when another send to it came
+        back within the second (a reply right after a reply: then it was that chat's limit):
+        only that chat waits. Otherwise everything waits. (During a broadcast the window is
+        always full: every staff member's second reply in a row paused all sending, a family's
+        alert too, for the `retry_after`.)"""
         now = self._now()
-        started = sum(1 for ticket in self._recent if ticket.done_at is None or
-                      ticket.done_at > now - self.span)  # fmt: skip
-        if chat_id < 0 or started < self.capacity:
+        recent = [ticket for ticket in self._recent if ticket.done_at is None or
+                  ticket.done_at > now - self.span]  # fmt: skip
+        to_this_chat = sum(1 for ticket in recent if ticket.chat_id == chat_id)
+        if chat_id < 0 or len(recent) < self.capacity or to_this_chat > 1:
             self.pause_chat(chat_id, seconds)
         else:
             self.pause(seconds)

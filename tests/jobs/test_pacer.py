@@ -162,6 +162,27 @@ async def test_a_429_pauses_one_chat_unless_the_window_was_full() -> None:
     assert pacer.paused_until > time.now
 
 
+async def test_a_429_for_a_second_reply_in_a_row_pauses_only_that_chat_in_a_full_window() -> None:
+    """During a broadcast the window is always full. A staff member's second reply in a row
+    (the confirmation, then the card) is refused for the chat's own limit: pausing every send
+    for it held a family's alert back by the `retry_after`, at each status change."""
+    time = FakeTime()
+    pacer = Pacer(30, clock=time.clock, sleep=time.sleep)
+
+    async def reply(chat: int) -> None:  # urgent: no chat spacing
+        ticket = await pacer.wait_turn(chat, urgent=True)
+        await time.sleep(0.002)
+        pacer.finish(ticket)
+
+    await _send_times(pacer, list(range(100, 130)), time)  # the broadcast: the window is full
+    await time.run([asyncio.create_task(reply(7))])
+    await time.run([asyncio.create_task(reply(7))])
+    pacer.refused(7, 1.0)
+    assert pacer.paused_until <= time.now  # the others go on
+    pacer.refused(8, 1.0)  # a chat that had nothing this second: the bot's overall limit
+    assert pacer.paused_until > time.now
+
+
 async def test_a_waiter_gives_up_during_a_long_pause_and_a_lifted_pause_is_noticed() -> None:
     """A row no longer ours (or a stopping bot) stops waiting within MAX_NAP, not after the
     hour-long pause; and a pause that is lifted early lets the others go within MAX_NAP."""
