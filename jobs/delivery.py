@@ -124,6 +124,10 @@ RECORD_DELAY = 0.05
 OUTAGE_FAILURES = 3
 """Network errors in a row (no send went through between them) that make an outage: the first
 send that goes through after one makes the backing-off rows due at once."""
+WOKEN_CLAIM = 4
+"""Rows claimed at once, beyond the pipeline's batch, when a commit queued rows during a drain:
+the most pressing first, so a family's alert queued behind a second's worth of claimed
+broadcast rows waits at the pacer's priority gate, not for those rows to be sent."""
 MAYBE_SENT_ERROR = "TimedOut:maybe-sent"
 MAYBE_SENT_DELAY = timedelta(minutes=1)
 """A send that timed out (Telegram may have delivered it) is tried once more, this much later."""
@@ -227,6 +231,8 @@ class Delivery:
         self._gate = PriorityGate(MAX_AT_PACER)
         self._lock = asyncio.Lock()
         self._again = False
+        self._nudge: asyncio.Event | None = None
+        """The running pipeline's wake-up: set by `wake` so new rows are claimed at once."""
         self._bot: Bot | None = None
         self._held: dict[int, Holding] = {}
         self._abandoned: set[int] = set()
@@ -249,7 +255,7 @@ class Delivery:
         if self._crashed:
             return
         if self._lock.locked():
-            self._again = True
+            self._go_round_again()
             return
         job_queue = self.application.job_queue
         if job_queue is not None and job_queue.scheduler.running:
@@ -320,7 +326,7 @@ class Delivery:
         if self._crashed:
             return
         if self._lock.locked() and not wait:
-            self._again = True
+            self._go_round_again()
             return
         async with self._lock:
             self.stats.drains += 1
@@ -328,6 +334,12 @@ class Delivery:
             self.pacer.forget_idle_chats()
         if self.alive:
             await self._schedule_next_due()
+
+    def _go_round_again(self) -> None:
+        """The running drain claims again at once (rows were queued or became due)."""
+        self._again = True
+        if self._nudge is not None:
+            self._nudge.set()
 
     async def _pipeline(self) -> None:
         """Keep the pacer fed: claim the next rows while earlier ones still wait for their turn.
@@ -339,6 +351,7 @@ class Delivery:
         tasks: set[asyncio.Task[None]] = set()
         low_water = max(1, self.batch // 2)
         finished = asyncio.Event()
+        self._nudge = finished
 
         def done(task: asyncio.Task[None]) -> None:
             tasks.discard(task)
@@ -346,10 +359,13 @@ class Delivery:
 
         try:
             while self.alive:
-                self._again = False
-                claimed = (
-                    await self._claim(self.batch - len(tasks)) if len(tasks) < low_water else []
-                )
+                woken, self._again = self._again, False
+                if len(tasks) < low_water:
+                    claimed = await self._claim(self.batch - len(tasks))
+                elif woken and len(tasks) < self.batch + WOKEN_CLAIM:
+                    claimed = await self._claim(WOKEN_CLAIM)  # an alert may be among them
+                else:
+                    claimed = []
                 for row in claimed:
                     holding = Holding(row.id)
                     earlier = self._held.get(row.id)
@@ -361,13 +377,16 @@ class Delivery:
                     task.add_done_callback(done)
                 if tasks:
                     # One event for all of them: asyncio.wait on a thousand tasks costs a
-                    # callback on each at every wake-up (most of the CPU at 1,000/s).
-                    finished.clear()
-                    await finished.wait()
+                    # callback on each at every wake-up (most of the CPU at 1,000/s); a wake
+                    # sets it too (`_go_round_again`).
+                    if not self._again:
+                        finished.clear()
+                        await finished.wait()
                     continue
                 if not claimed and not self._again:
                     break
         finally:
+            self._nudge = None
             if not self._crashed:
                 if tasks:
                     await asyncio.gather(*tasks, return_exceptions=True)
@@ -642,7 +661,7 @@ class Delivery:
             return
         if due:
             log.info("delivery: Telegram answers again; %d backing-off rows are due now", due)
-            self._again = True
+            self._go_round_again()
 
     async def _withhold(self, row: ClaimedMessage, reason: str = "frozen") -> None:
         """The recipient is frozen (a seized phone): checked when sent, not when queued, so

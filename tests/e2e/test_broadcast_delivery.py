@@ -8,16 +8,18 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from storage import broadcasts, outbox
 from storage.enums import BroadcastStatus, OutboxStatus
+from storage.models import OutboxMessage
 from storage.outbox import Outgoing
 from tests.support.discreet import NOTICE, shown
 from tests.support.harness import BotHarness, harness_settings
 from tests.support.identity import known_user
-from tests.support.waiting import outbox_counts_after_kill
+from tests.support.waiting import eventually, outbox_counts, outbox_counts_after_kill
 
 ADMIN = 9001
 PROGRESS_MESSAGE = 1
@@ -151,6 +153,46 @@ async def test_killed_mid_broadcast_all_arrive_few_twice_progress_continues(
     with capsys.disabled():
         print(f"[broadcast kill] 429 answers right after the restart: {sandbox.stats.status_429}")
     assert sandbox.stats.status_429 <= 20
+
+
+async def test_an_alert_queued_while_the_broadcast_stalls_is_claimed_at_once(
+    make_bot: Callable[[float], BotHarness],
+) -> None:
+    """A drain claims its next rows when half of the ones it holds were sent. A family's alert
+    queued meanwhile must not wait for that (half a second at 30/s, the whole stall when
+    Telegram is slow): the commit's wake claims it at once, and the pacer's priority gate puts
+    it first. Here every send takes 10 s to answer, so nothing the drain holds is sent yet."""
+    bot = make_bot(30)
+    sandbox = bot.sandbox
+    await bot.start()
+    assert bot.services is not None and bot.application is not None
+    batch = bot.application.bot_data["delivery"].batch
+    await seed(bot, 3 * batch)
+    family = (await seed(bot, 1))[0]
+    sandbox.set_latency(10)
+    await announce(bot, "Hotline hours change")
+
+    async def holding_a_batch() -> bool:
+        return (await outbox_counts(bot))[OutboxStatus.SENDING] >= batch
+
+    await eventually(holding_a_batch, "a batch claimed")
+    answered_before = len(sandbox.stats.sends)
+    async with bot.services.sessions() as session, session.begin():
+        await outbox.enqueue(
+            session,
+            bot.services.cipher,
+            [Outgoing(bot.key(family), "event:1:alert", "cases.status_changed", {"code": "K7M4"})],
+        )
+
+    async def alert_claimed() -> bool:
+        async with bot.services.sessions() as session:  # type: ignore[union-attr]
+            status = await session.scalar(
+                select(OutboxMessage.status).where(OutboxMessage.dedupe_key == "event:1:alert")
+            )
+        return status == OutboxStatus.SENDING
+
+    await eventually(alert_claimed, "the alert claimed", within=60)
+    assert len(sandbox.stats.sends) == answered_before  # before any held send was answered
 
 
 async def test_case_alert_overtakes_a_waiting_broadcast(
