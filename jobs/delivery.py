@@ -231,6 +231,8 @@ class Delivery:
         self._gate = PriorityGate(MAX_AT_PACER)
         self._lock = asyncio.Lock()
         self._again = False
+        self._woken = False
+        """A commit queued rows during the drain (not a sweep): claim a few beyond the batch."""
         self._nudge: asyncio.Event | None = None
         """The running pipeline's wake-up: set by `wake` so new rows are claimed at once."""
         self._bot: Bot | None = None
@@ -255,6 +257,7 @@ class Delivery:
         if self._crashed:
             return
         if self._lock.locked():
+            self._woken = True
             self._go_round_again()
             return
         job_queue = self.application.job_queue
@@ -359,7 +362,8 @@ class Delivery:
 
         try:
             while self.alive:
-                woken, self._again = self._again, False
+                self._again = False
+                woken, self._woken = self._woken, False
                 if len(tasks) < low_water:
                     claimed = await self._claim(self.batch - len(tasks))
                 elif woken and len(tasks) < self.batch + WOKEN_CLAIM:
