@@ -37,7 +37,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -260,11 +259,6 @@ async def _all(services: Services, query: Any) -> list[Any]:
         return list(await session.scalars(query))
 
 
-def postgres_copy(template: str) -> AbstractAsyncContextManager[str | None]:
-    """A throw-away copy of a seeded PostgreSQL database."""
-    return postgres_database(template)
-
-
 async def main(options: argparse.Namespace) -> None:
     print("command: python -m benchmarks.scale_table " + " ".join(shown_arguments()))
     key = options.data_key or generate_key()
@@ -275,12 +269,7 @@ async def main(options: argparse.Namespace) -> None:
                 shutil.copyfile(options.seeded_sqlite, target)
             await measure("SQLite", f"sqlite+aiosqlite:///{target}", key, options)
     if options.engine in ("both", "postgres"):
-        database = (
-            postgres_copy(options.seeded_postgres)
-            if options.seeded_postgres
-            else postgres_database()
-        )
-        async with database as url:
+        async with postgres_database(options.seeded_postgres or None) as url:
             if url is not None:
                 await measure("PostgreSQL", url, key, options)
 
