@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from storage.sqlite_one_trip import one_trip_dbapi
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 WAL_SIZE_LIMIT = 8 * 1024 * 1024
@@ -136,6 +138,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = sqlite_file(url)
         if path is not None:
             make_private(path)
+        kwargs.setdefault("module", one_trip_dbapi())
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
