@@ -155,18 +155,21 @@ async def test_a_row_another_owner_holds_is_not_settled_by_the_one_that_lost_it(
 
 
 async def test_racing_claims_never_hand_out_a_row_twice(db: Db) -> None:
-    """Two owners claim in a loop at the same time until the queue is empty: every row is
-    handed out exactly once (the UPDATE re-checks `pending`; PostgreSQL also skips locked
-    rows)."""
+    """Two owners claim at the same time, round after round, until the queue is empty: every
+    row is handed out exactly once (the UPDATE re-checks `pending`; PostgreSQL also skips locked
+    rows). Rounds, not two free loops: on SQLite a fast loop can hold the write lock from one
+    claim to the next while the other waits in SQLite's busy handler, and then never races."""
     await queue(db, *[alert(1000 + n, f"r{n}") for n in range(400)])
     got: dict[str, list[int]] = {"first": [], "second": []}
 
-    async def drain(owner: str) -> None:
-        while batch := await claim_as(db, owner, limit=25):
-            got[owner] += [row.id for row in batch]
-            await asyncio.sleep(0)
-
-    await asyncio.gather(drain("first"), drain("second"))
+    while True:
+        first, second = await asyncio.gather(
+            claim_as(db, "first", limit=25), claim_as(db, "second", limit=25)
+        )
+        if not first and not second:
+            break
+        got["first"] += [row.id for row in first]
+        got["second"] += [row.id for row in second]
     everything = got["first"] + got["second"]
     assert len(everything) == len(set(everything)) == 400
     assert got["first"] and got["second"]
