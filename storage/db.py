@@ -138,7 +138,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = sqlite_file(url)
         if path is not None:
             make_private(path)
-        kwargs.setdefault("module", one_trip_dbapi())
+        if "module" not in kwargs and (one_trip := one_trip_dbapi()) is not None:
+            kwargs["module"] = one_trip
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -21,6 +21,7 @@ methods it inherits. `tests/storage/test_sqlite_one_trip.py` pins the behaviour.
 from __future__ import annotations
 
 import collections
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +33,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.util import EMPTY_DICT
+
+log = logging.getLogger(__name__)
 
 Outcome = tuple[Any, list[Any], int, int | None]
 """What one trip brings back: description, rows, row count, last row id."""
@@ -135,5 +138,16 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return OneTripConnection(self, adapted._connection)
 
 
-def one_trip_dbapi() -> OneTripDBAPI:
+def one_trip_dbapi() -> OneTripDBAPI | None:
+    """The DBAPI module for `create_async_engine(module=...)`; None (use the stock adapter) if
+    the installed SQLAlchemy or aiosqlite no longer has what the cursor relies on."""
+    base = AsyncAdapt_aiosqlite_cursor
+    if not (
+        hasattr(base, "_execute_async")
+        and hasattr(base, "_executemany_async")
+        and hasattr(aiosqlite.Connection, "_execute")
+        and hasattr(aiosqlite.Connection, "_conn")
+    ):
+        log.warning("SQLite: the one-trip cursor does not fit this SQLAlchemy/aiosqlite; not used")
+        return None
     return OneTripDBAPI(aiosqlite, sqlite3)
