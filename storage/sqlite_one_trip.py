@@ -126,7 +126,26 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    """Also no trip for a commit or rollback with no transaction open: sqlite3 does nothing
+    then anyway, and the pool rolls back every connection it gets back (after a commit too),
+    which was one more trip per transaction and two per read."""
+
     __slots__ = ()
+
+    def _no_transaction(self) -> bool:
+        # Read on the loop's thread while nothing of this connection runs on aiosqlite's
+        # thread (SQLAlchemy awaits each call): a flag of the sqlite3 connection, no I/O.
+        sqlite = getattr(self._connection, "_connection", None)
+        return sqlite is not None and not sqlite.in_transaction
+
+    def commit(self) -> None:
+        if not self._no_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if not self._no_transaction():
+            super().rollback()
+
     _cursor_cls = OneTripCursor  # type: ignore[assignment]  # a subclass of the one declared
 
 
@@ -147,6 +166,7 @@ def one_trip_dbapi() -> OneTripDBAPI | None:
         and hasattr(base, "_executemany_async")
         and hasattr(aiosqlite.Connection, "_execute")
         and hasattr(aiosqlite.Connection, "_conn")
+        and hasattr(sqlite3.Connection, "in_transaction")
     ):
         log.warning("SQLite: the one-trip cursor does not fit this SQLAlchemy/aiosqlite; not used")
         return None

@@ -59,6 +59,29 @@ async def test_a_select_is_one_trip_and_its_rows_come_back(
         assert result.all() == [(2, "b"), (3, "c")]
 
 
+async def test_a_transaction_is_a_trip_a_statement_and_one_for_the_commit(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    """The stock adapter also rolled back every connection given back to the pool (one more
+    trip after each commit, two after each read); with no transaction open that is a no-op."""
+    async with engine.begin() as connection:
+        await connection.execute(text("SELECT 1"))  # the pool's first connection is made
+    trips.clear()
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (v) VALUES ('w')"))
+    assert trips == ["_execute_on_thread", "commit"]
+    trips.clear()
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT v FROM t"))
+    assert trips == ["_execute_on_thread"]
+    trips.clear()
+    async with engine.connect() as connection:  # a transaction left open is rolled back
+        await connection.execute(text("INSERT INTO t (v) VALUES ('gone')"))
+    assert trips == ["_execute_on_thread", "rollback"]
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["w"]
+
+
 async def test_rowcount_lastrowid_returning_and_executemany(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         inserted = await connection.execute(text("INSERT INTO t (v) VALUES ('x')"))
