@@ -27,8 +27,8 @@ WINDOW_MARGIN = 0.005
 """Seconds added to each window beyond the second. A send's answer proves it arrived, so a send
 started a second after another's answer arrives more than a second after it, however late
 either ran: the margin only keeps the two off the window's exact edge. Every send of the process
-goes through the pacer (replies too), so none needs headroom. It was 0.03, which at 30/s cost
-3% of the rate on top of each answer's round trip."""
+goes through the pacer (replies too), so none needs headroom; each millisecond here is a
+millisecond of every token's cycle (30 ms cost 3% of the rate at 30/s)."""
 MAX_NAP = 1.0
 """A waiter re-checks at least this often (seconds): a pause that was lifted, or a send that is
 no longer wanted (`give_up`), is noticed without waiting out the whole pause."""

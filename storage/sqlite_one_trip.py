@@ -13,9 +13,12 @@ It is passed to `create_async_engine` as the DBAPI module (`module=`), so the di
 URL (`sqlite+aiosqlite://`), the pool, the transactions and the error types are SQLAlchemy's and
 aiosqlite's own. Server-side cursors (`stream()`) keep the adapter's cursor. What it relies on
 beyond their public API: aiosqlite's `Connection._execute(fn)` (run `fn` on its thread, in
-order with everything else queued there) and `Connection._conn` (the sqlite3 connection, used
-only inside that function), and SQLAlchemy's `AsyncAdapt_dbapi_cursor`, whose buffered-row
-methods it inherits. `tests/storage/test_sqlite_one_trip.py` pins the behaviour.
+order with everything else queued there), `Connection._conn` (the sqlite3 connection, used only
+inside that function) and `Connection._connection` (the same, or None once closed: only its
+`in_transaction` flag is read, and without it every commit and rollback makes its trip as
+before), and SQLAlchemy's `AsyncAdapt_dbapi_cursor`, whose buffered-row methods it inherits.
+`one_trip_dbapi` checks for them and falls back to the stock adapter.
+`tests/storage/test_sqlite_one_trip.py` pins the behaviour.
 """
 
 from __future__ import annotations
@@ -131,6 +134,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     which was one more trip per transaction and two per read."""
 
     __slots__ = ()
+    _cursor_cls = OneTripCursor  # type: ignore[assignment]  # a subclass of the one declared
 
     def _no_transaction(self) -> bool:
         # Read on the loop's thread while nothing of this connection runs on aiosqlite's
@@ -145,8 +149,6 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def rollback(self) -> None:
         if not self._no_transaction():
             super().rollback()
-
-    _cursor_cls = OneTripCursor  # type: ignore[assignment]  # a subclass of the one declared
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

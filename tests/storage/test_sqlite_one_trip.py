@@ -52,9 +52,8 @@ async def test_a_select_is_one_trip_and_its_rows_come_back(
         result = await connection.execute(
             text("SELECT id, v FROM t WHERE id > :n ORDER BY id"), {"n": 1}
         )
-        assert trips == [
-            "_execute_on_thread"
-        ]  # the stock adapter: cursor, execute, fetchall, close
+        # The stock adapter made four: cursor, execute, fetchall, close.
+        assert trips == ["_execute_on_thread"]
         assert list(result.keys()) == ["id", "v"]
         assert result.all() == [(2, "b"), (3, "c")]
 
