@@ -252,3 +252,60 @@ async def test_the_same_update_delivered_again_is_handled_once(bot: BotHarness) 
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_read_only_updates_mark_rides_in_the_next_store(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/help writes nothing, so its mark comes after it: not in a transaction of its own (one
+    cost more than the rest of the update's database work) but in the next store's, when the
+    person writes again within `MARK_LINGER`. Made endless here, so only a store can carry it."""
+    monkeypatch.setattr("bot.inbox.MARK_LINGER", 3600.0)
+    await bot.start()
+    sandbox = bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    await sandbox.send_text(family, "/help")
+    await sandbox.wait_for_messages(family, 1)
+    await eventually(lambda: _true(not _inbox(bot).idle), "the mark waiting")
+    [(_, kept, _)] = await _inbox_rows(bot)
+    assert kept  # handled, its mark still waiting
+
+    await sandbox.send_text(family, "/help")
+    await sandbox.wait_for_messages(family, 2)
+    await sandbox.wait_for(lambda: not sandbox.pending_updates)
+    first, second = await _inbox_rows(bot)
+    assert not first[1] and first[2] is None  # marked, with the second's store
+    assert second[1]  # its own mark waits for the next store (or the stop)
+
+    await bot.stop()  # a clean stop marks at once what waits
+    rows = await _inbox_rows(bot)
+    assert [kept for _, kept, _ in rows] == [False, False]
+
+
+async def test_a_read_only_updates_mark_is_written_alone_when_nobody_writes_again(
+    bot: BotHarness,
+) -> None:
+    await bot.start()
+    sandbox = bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    await sandbox.send_text(family, "/help")
+    await _acks(bot, family, 1)  # idle: the linger is over
+    assert [kept for _, kept, _ in await _inbox_rows(bot)] == [False]
+
+
+async def test_a_crash_while_a_mark_lingers_answers_the_read_only_update_again_once(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.inbox.MARK_LINGER", 3600.0)
+    await bot.start()
+    sandbox = bot.sandbox
+    family = sandbox.add_user(language_code="en").id
+    await sandbox.send_text(family, "/help")
+    await sandbox.wait_for_messages(family, 1)
+    await bot.kill()
+
+    monkeypatch.setattr("bot.inbox.MARK_LINGER", 0.25)
+    await bot.start()
+    messages = await _acks(bot, family, 2)
+    assert len(messages) == 2 and all("/privacy" in text for text in messages)
+    assert [kept for _, kept, _ in await _inbox_rows(bot)] == [False]
