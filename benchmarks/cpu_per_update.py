@@ -15,7 +15,9 @@ from /proc) over the whole run of that kind, once the process is idle again, is 
     python -m benchmarks.cpu_per_update [--users 100]
 
 The ratio is hotline/bare (the goal: at most 1.25). Machine load moves both alike; the load
-average is printed beside the figures.
+average is printed beside the figures. A third bot, the bare one with the durable inbox and
+nothing else (`benchmarks.bare_bot` with BENCH_INBOX), gives the floor: what storing each update
+before it is confirmed, and marking it handled, costs by itself (floor/bare).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
 from storage.crypto import generate_key
+from storage.db import make_engine
+from storage.migrate import upgrade_to_head
 from tests.support.case_factory import make_case
 
 TOKEN = "1000001:BENCH"
@@ -180,8 +184,9 @@ async def hotline(
 
 
 async def bare(
-    server: SandboxServer, workdir: Path, count: int, replies: dict[str, Any]
+    server: SandboxServer, workdir: Path, count: int, replies: dict[str, Any], *, inbox: bool
 ) -> dict[str, float]:
+    """The bare PTB bot; with `inbox`, with the durable inbox (stored, handled, marked)."""
     path = workdir / "replies.json"
     path.write_text(json.dumps(replies), encoding="utf-8")
     env = {
@@ -191,6 +196,12 @@ async def bare(
         "BENCH_BASE_URL": server.base_url,
         "BENCH_REPLIES": str(path),
     }
+    if inbox:
+        url = f"sqlite+aiosqlite:///{workdir / 'floor.db'}"
+        engine = make_engine(url)
+        await upgrade_to_head(engine)
+        await engine.dispose()
+        env |= {"BENCH_INBOX": url, "BENCH_DATA_KEY": generate_key()}
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, outside any timing
         [sys.executable, "-m", "benchmarks.bare_bot"], cwd=workdir, env=env
     )
@@ -218,12 +229,19 @@ async def main(count: int) -> None:
         workdir = Path(folder)
         async with SandboxServer() as server:
             ours, replies = await hotline(server, workdir, count)
-            # The hotline's long poll is gone with its process; the bare bot polls next.
-            base = await bare(server, workdir, count, replies)
+            # Each bot's long poll is gone with its process; the next one polls.
+            base = await bare(server, workdir, count, replies, inbox=False)
+            floor = await bare(server, workdir, count, replies, inbox=True)
     print(f"users per kind: {count}; load average {os.getloadavg()[0]:.2f}")
-    print(f"{'kind':<18}{'hotline ms':>12}{'bare PTB ms':>13}{'hotline/bare':>14}")
+    print(
+        f"{'kind':<18}{'hotline ms':>12}{'bare PTB ms':>13}{'bare+inbox ms':>15}"
+        f"{'hotline/bare':>14}{'floor/bare':>12}"
+    )
     for kind in KINDS:
-        print(f"{kind:<18}{ours[kind]:12.2f}{base[kind]:13.2f}{ours[kind] / base[kind]:14.2f}")
+        print(
+            f"{kind:<18}{ours[kind]:12.2f}{base[kind]:13.2f}{floor[kind]:15.2f}"
+            f"{ours[kind] / base[kind]:14.2f}{floor[kind] / base[kind]:12.2f}"
+        )
 
 
 if __name__ == "__main__":
