@@ -28,7 +28,7 @@ from storage.access import is_staff
 from storage.identity import seal_telegram_id
 from storage.persistence import DatabasePersistence
 from storage.reachability import mark_reachable
-from storage.users import touch_user
+from storage.users import known_profile, touch_user
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,15 @@ async def load_profile(update: object, context: HotlineContext) -> None:
         # With the user's own data key: /forget destroys it, so no copy of the row opens.
         return await seal_telegram_id(session, services.cipher, user_key, user.id)
 
+    first_language = language_from_telegram(user.language_code)
     async with services.sessions() as session, session.begin():
         # The one place a Telegram user id becomes the user key every storage call gets.
-        context.profile = await touch_user(
+        context.profile = await known_profile(
+            session, user_key, first_language=first_language, admin_ids=services.admin_keys
+        ) or await touch_user(
             session,
             user_key,
-            first_language=language_from_telegram(user.language_code),
+            first_language=first_language,
             admin_ids=services.admin_keys,
             now=services.clock(),
             sealed_telegram_id=sealed_telegram_id,
