@@ -1,11 +1,19 @@
 """Benchmark: the bot's CPU per update, in its own process, against a bare PTB bot.
 
-The sandbox (the local Bot API server) and the users run in this process; the hotline bot runs
-as `python -m bot run` in a process of its own, against the sandbox's URL, on a fresh SQLite
-database; then a bare PTB bot (`benchmarks.bare_bot`: no database, same reply texts and buttons)
-in its own process. Each kind of update is sent by N users one after another (the next when the
-previous got its reply), and the bot process's CPU time (user + system, all its threads, read
-from /proc) over the whole run of that kind, once the process is idle again, is divided by N:
+Three bots, each in a process of its own and each polling a sandbox (a local Bot API server)
+of its own; the sandboxes and the users run in this process:
+
+- the hotline: `python -m bot run` on a fresh SQLite database;
+- the bare bot (`benchmarks.bare_bot`): PTB alone, no database, the hotline's reply texts and
+  buttons (taken from a pilot user's run through the hotline first);
+- the floor: the bare bot with the durable inbox and nothing else (`benchmarks.bare_bot` with
+  BENCH_INBOX): what storing each update before it is confirmed, and marking it handled, costs
+  by itself, the least any bot that loses no update pays on this stack.
+
+Each kind of update is sent by N users per bot, the bots taking turns user by user (each next
+update when the previous reply arrived), so a machine that speeds up or slows down moves the
+three alike. A bot's CPU time (user + system, all its threads, read from /proc) over the run of
+that kind, once it is idle again, is divided by N:
 
 - first /start: a user the bot has never seen;
 - returning /start: the same users again;
@@ -14,12 +22,9 @@ from /proc) over the whole run of that kind, once the process is idle again, is 
 
     python -m benchmarks.cpu_per_update [--users 100]
 
-The ratio is hotline/bare (the goal: at most 1.25). Machine load moves both alike; the load
-average is printed beside the figures. A third bot, the bare one with the durable inbox and
-nothing else (`benchmarks.bare_bot` with BENCH_INBOX), gives the floor: what storing each update
-before it is confirmed, and marking it handled, costs by itself (floor/bare).
+hotline/bare is the issue's ratio (the goal: at most 1.25); floor/bare is the part of it the
+durable inbox takes by itself. The load average is printed beside the figures.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -31,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +46,7 @@ from bot.app import open_services
 from bot.callbacks import REPORT
 from bot.i18n import I18n
 from bot.sandbox.server import SandboxServer
+from bot.services import Services
 from bot.settings import Settings
 from storage.crypto import generate_key
 from storage.db import make_engine
@@ -49,6 +56,7 @@ from tests.support.case_factory import make_case
 TOKEN = "1000001:BENCH"
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("first_start", "returning_start", "status", "report_answer")
+NAME = "Petrenko Ivan Mykolaiovych"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -87,19 +95,43 @@ async def exchange(server: SandboxServer, user: int, send: Callable[[], Awaitabl
     await server.wait_for_messages(user, before + 1, timeout=60)
 
 
+@dataclass
+class Bot:
+    """One bot under measurement: its own sandbox (the Telegram it polls) and process."""
+
+    name: str
+    server: SandboxServer
+    process: subprocess.Popen[bytes] | None = None
+    users: list[int] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
 async def measure(
-    server: SandboxServer,
-    pid: int,
-    users: list[int],
-    make: Callable[[int], Callable[[], Awaitable[Any]]],
-) -> float:
-    """Milliseconds of the process's CPU per update, over one update from each user."""
-    await idle(pid)
-    started = cpu_seconds(pid)
-    for user in users:
-        await exchange(server, user, make(user))
-    await idle(pid)
-    return (cpu_seconds(pid) - started) / len(users) * 1000
+    bots: list[Bot], make: Callable[[Bot, int], Callable[[], Awaitable[Any]]]
+) -> dict[str, float]:
+    """Milliseconds of each bot's CPU per update, over one update from each of its users. The
+    bots take turns, user by user: a machine that speeds up or slows down moves them alike."""
+    for bot in bots:
+        await idle(bot.pid)
+    started = {bot.name: cpu_seconds(bot.pid) for bot in bots}
+    for turn in range(len(bots[0].users)):
+        for bot in bots:
+            user = bot.users[turn]
+            await exchange(bot.server, user, make(bot, user))
+    for bot in bots:
+        await idle(bot.pid)
+    return {
+        bot.name: (cpu_seconds(bot.pid) - started[bot.name]) / len(bot.users) * 1000 for bot in bots
+    }
 
 
 def _reply(server: SandboxServer, user: int) -> dict[str, Any]:
@@ -107,14 +139,14 @@ def _reply(server: SandboxServer, user: int) -> dict[str, Any]:
     return {"text": last.text, "parse_mode": last.parse_mode, "reply_markup": last.reply_markup}
 
 
-async def hotline(
-    server: SandboxServer, workdir: Path, count: int
-) -> tuple[dict[str, float], dict[str, Any]]:
+async def start_hotline(bot: Bot, workdir: Path) -> Services:
+    """The hotline bot as `python -m bot run` on a fresh SQLite file; its services (in this
+    process) seed cases."""
     url = f"sqlite+aiosqlite:///{workdir / 'hotline.db'}"
     key = generate_key()
     settings = Settings(
         bot_token=SecretStr(TOKEN),
-        api_base_url=server.base_url,
+        api_base_url=bot.server.base_url,
         database_url=url,
         data_key=SecretStr(key),
     )
@@ -123,7 +155,7 @@ async def hotline(
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "HOTLINE_BOT_TOKEN": TOKEN,
-        "HOTLINE_API_BASE_URL": server.base_url,
+        "HOTLINE_API_BASE_URL": bot.server.base_url,
         "HOTLINE_DATABASE_URL": url,
         "HOTLINE_DATA_KEY": key,
         "HOTLINE_MESSAGES_PER_MINUTE": "100000",
@@ -132,60 +164,58 @@ async def hotline(
     }
     profile = os.environ.get("BENCH_PROFILE")  # a file: the bot runs under cProfile
     command = ["-m", "cProfile", "-o", profile] if profile else []
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, outside any timing
+    bot.process = subprocess.Popen(  # noqa: ASYNC220 - started once, outside any timing
         [sys.executable, *command, "-m", "bot", "run"], cwd=workdir, env=env
     )
-    figures: dict[str, float] = {}
+    await wait_polling(bot.server, bot.process)
+    return services
+
+
+async def seed_cases(services: Services, users: list[int]) -> None:
+    async with services.sessions() as session, session.begin():
+        for user in users:
+            await make_case(session, services.cipher, reporter_id=user, keys=services.keys)
+
+
+async def open_report_forms(bot: Bot, users: list[int]) -> None:
+    """Into the form, at the name question (not measured)."""
+    server = bot.server
+    for user in users:
+        await exchange(server, user, lambda u=user: server.send_text(u, "/report"))
+        consent = server.messages(user)[-1]
+        await exchange(
+            server,
+            user,
+            lambda u=user, m=consent.message_id: server.press(u, m, REPORT.build("consent", "yes")),
+        )
+        relation = server.messages(user)[-1]
+        await exchange(
+            server,
+            user,
+            lambda u=user, m=relation.message_id: server.press(
+                u, m, REPORT.build("a", "relation", "parent")
+            ),
+        )
+
+
+async def hotline_replies(bot: Bot, services: Services) -> dict[str, Any]:
+    """One pilot user through every kind: the replies the bare bots give, and a warm-up."""
+    server = bot.server
     replies: dict[str, Any] = {}
-    try:
-        await wait_polling(server, process)
-        warm = [server.add_user(language_code="uk").id for _ in range(5)]
-        for user in warm:  # imports, catalogs, first queries
-            await exchange(server, user, lambda u=user: server.send_text(u, "/start"))
-            await exchange(server, user, lambda u=user: server.send_text(u, "/status"))
-        users = [server.add_user(language_code="uk").id for _ in range(count)]
-        start = lambda u: lambda: server.send_text(u, "/start")  # noqa: E731
-        figures["first_start"] = await measure(server, process.pid, users, start)
-        replies["first_start"] = _reply(server, users[0])
-        figures["returning_start"] = await measure(server, process.pid, users, start)
-        replies["returning_start"] = _reply(server, users[0])
-        async with services.sessions() as session, session.begin():
-            for user in users:
-                await make_case(session, services.cipher, reporter_id=user, keys=services.keys)
-        status = lambda u: lambda: server.send_text(u, "/status")  # noqa: E731
-        figures["status"] = await measure(server, process.pid, users, status)
-        replies["status"] = _reply(server, users[0])
-        for user in users:  # into the form, at the name question (not measured)
-            await exchange(server, user, lambda u=user: server.send_text(u, "/report"))
-            consent = server.messages(user)[-1]
-            await exchange(
-                server,
-                user,
-                lambda u=user, m=consent.message_id: server.press(
-                    u, m, REPORT.build("consent", "yes")
-                ),
-            )
-            relation = server.messages(user)[-1]
-            await exchange(
-                server,
-                user,
-                lambda u=user, m=relation.message_id: server.press(
-                    u, m, REPORT.build("a", "relation", "parent")
-                ),
-            )
-        name = lambda u: lambda: server.send_text(u, "Petrenko Ivan Mykolaiovych")  # noqa: E731
-        figures["report_answer"] = await measure(server, process.pid, users, name)
-        replies["report_answer"] = _reply(server, users[0])
-    finally:
-        process.terminate()
-        process.wait(30)
-        await services.engine.dispose()
-    return figures, replies
+    pilot = server.add_user(language_code="uk").id
+    for kind in ("first_start", "returning_start"):
+        await exchange(server, pilot, lambda: server.send_text(pilot, "/start"))
+        replies[kind] = _reply(server, pilot)
+    await seed_cases(services, [pilot])
+    await exchange(server, pilot, lambda: server.send_text(pilot, "/status"))
+    replies["status"] = _reply(server, pilot)
+    await open_report_forms(bot, [pilot])
+    await exchange(server, pilot, lambda: server.send_text(pilot, NAME))
+    replies["report_answer"] = _reply(server, pilot)
+    return replies
 
 
-async def bare(
-    server: SandboxServer, workdir: Path, count: int, replies: dict[str, Any], *, inbox: bool
-) -> dict[str, float]:
+async def start_bare(bot: Bot, workdir: Path, replies: dict[str, Any], *, inbox: bool) -> None:
     """The bare PTB bot; with `inbox`, with the durable inbox (stored, handled, marked)."""
     path = workdir / "replies.json"
     path.write_text(json.dumps(replies), encoding="utf-8")
@@ -193,7 +223,7 @@ async def bare(
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "BENCH_TOKEN": TOKEN,
-        "BENCH_BASE_URL": server.base_url,
+        "BENCH_BASE_URL": bot.server.base_url,
         "BENCH_REPLIES": str(path),
     }
     if inbox:
@@ -202,45 +232,56 @@ async def bare(
         await upgrade_to_head(engine)
         await engine.dispose()
         env |= {"BENCH_INBOX": url, "BENCH_DATA_KEY": generate_key()}
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, outside any timing
+    bot.process = subprocess.Popen(  # noqa: ASYNC220 - started once, outside any timing
         [sys.executable, "-m", "benchmarks.bare_bot"], cwd=workdir, env=env
     )
-    figures: dict[str, float] = {}
-    try:
-        await wait_polling(server, process)
-        for user in [server.add_user(language_code="uk").id for _ in range(5)]:
-            await exchange(server, user, lambda u=user: server.send_text(u, "/start"))
-        users = [server.add_user(language_code="uk").id for _ in range(count)]
-        start = lambda u: lambda: server.send_text(u, "/start")  # noqa: E731
-        figures["first_start"] = await measure(server, process.pid, users, start)
-        figures["returning_start"] = await measure(server, process.pid, users, start)
-        status = lambda u: lambda: server.send_text(u, "/status")  # noqa: E731
-        figures["status"] = await measure(server, process.pid, users, status)
-        name = lambda u: lambda: server.send_text(u, "Petrenko Ivan Mykolaiovych")  # noqa: E731
-        figures["report_answer"] = await measure(server, process.pid, users, name)
-    finally:
-        process.terminate()
-        process.wait(30)
-    return figures
+    await wait_polling(bot.server, bot.process)
+
+
+def _sends(text: str) -> Callable[[Bot, int], Callable[[], Awaitable[Any]]]:
+    return lambda bot, user: lambda: bot.server.send_text(user, text)
 
 
 async def main(count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
-        async with SandboxServer() as server:
-            ours, replies = await hotline(server, workdir, count)
-            # Each bot's long poll is gone with its process; the next one polls.
-            base = await bare(server, workdir, count, replies, inbox=False)
-            floor = await bare(server, workdir, count, replies, inbox=True)
+        async with SandboxServer() as one, SandboxServer() as two, SandboxServer() as three:
+            hotline, bare, floor = Bot("hotline", one), Bot("bare", two), Bot("floor", three)
+            bots = [hotline, bare, floor]
+            services = None
+            try:
+                services = await start_hotline(hotline, workdir)
+                replies = await hotline_replies(hotline, services)
+                await start_bare(bare, workdir, replies, inbox=False)
+                await start_bare(floor, workdir, replies, inbox=True)
+                for bot in (bare, floor):  # imports and first requests
+                    warm = bot.server.add_user(language_code="uk").id
+                    await exchange(
+                        bot.server, warm, lambda b=bot, u=warm: b.server.send_text(u, "/start")
+                    )
+                for bot in bots:
+                    bot.users = [bot.server.add_user(language_code="uk").id for _ in range(count)]
+                figures = {"first_start": await measure(bots, _sends("/start"))}
+                figures["returning_start"] = await measure(bots, _sends("/start"))
+                await seed_cases(services, hotline.users)
+                figures["status"] = await measure(bots, _sends("/status"))
+                await open_report_forms(hotline, hotline.users)
+                figures["report_answer"] = await measure(bots, _sends(NAME))
+            finally:
+                for bot in bots:
+                    bot.stop()
+                if services is not None:
+                    await services.engine.dispose()
     print(f"users per kind: {count}; load average {os.getloadavg()[0]:.2f}")
     print(
         f"{'kind':<18}{'hotline ms':>12}{'bare PTB ms':>13}{'bare+inbox ms':>15}"
         f"{'hotline/bare':>14}{'floor/bare':>12}"
     )
     for kind in KINDS:
+        ours, base, least = (figures[kind][name] for name in ("hotline", "bare", "floor"))
         print(
-            f"{kind:<18}{ours[kind]:12.2f}{base[kind]:13.2f}{floor[kind]:15.2f}"
-            f"{ours[kind] / base[kind]:14.2f}{floor[kind] / base[kind]:12.2f}"
+            f"{kind:<18}{ours:12.2f}{base:13.2f}{least:15.2f}"
+            f"{ours / base:14.2f}{least / base:12.2f}"
         )
 
 
