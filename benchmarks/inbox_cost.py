@@ -3,7 +3,9 @@
 Stores N updates (one per transaction, as a webhook does, and 100 per transaction, as a polled
 batch is) and marks them handled (one per transaction, as after an update that wrote nothing,
 alone, and together), beside a baseline in the same run: one empty write transaction per update,
-the least any durable step costs.
+the least any durable step costs through SQLAlchemy. On SQLite a reference line stores the same
+update by hand (plain sqlite3 calls, one trip to aiosqlite's thread): what is left without
+SQLAlchemy's machinery.
 
     python -m benchmarks.inbox_cost [--updates 2000] [--postgres]
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +51,26 @@ async def _timed(label: str, count: int, run: Callable[[], Awaitable[None]]) -> 
     wall_us = (time.perf_counter() - wall) / count * 1e6
     cpu_us = (time.process_time() - cpu) / count * 1e6
     print(f"{label:<40} {wall_us:8.0f} µs wall {cpu_us:8.0f} µs CPU per update")
+
+
+def _store_by_hand(
+    connection: sqlite3.Connection, update_id: int, sealed_key: bytes, payload: bytes
+) -> None:
+    day = utcnow().strftime("%Y-%m-%d 00:00:00.000000")
+    try:
+        key_id = connection.execute(
+            "INSERT INTO data_keys (sealed, created_at) VALUES (?, ?) RETURNING id",
+            (sealed_key, day),
+        ).fetchone()[0]
+        connection.execute(
+            "INSERT INTO inbox (update_id, payload, data_key_id, received_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
+            (update_id, payload, key_id, day),
+        ).fetchall()
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
 
 
 async def main(updates: int, postgres: bool) -> None:
@@ -93,9 +116,23 @@ async def measure(url: str, updates: int) -> None:
             async with sessions() as session, session.begin():
                 await inbox.mark_handled(session, cipher, marked[start : start + 100])
 
+    async def store_each_by_hand(rows: list[tuple[int, str]]) -> None:
+        """The same store as plain sqlite3 calls in one trip to aiosqlite's thread: the least a
+        durable store costs on this driver, SQLAlchemy's machinery left out (a reference only)."""
+        for update_id, text_ in rows:
+            sealed_key, payload = cipher.new_data_key_sealing(text_)
+            async with engine.connect() as connection:
+                raw = (await connection.get_raw_connection()).driver_connection
+                await raw._execute(_store_by_hand, raw._conn, update_id, sealed_key, payload)
+
     half = updates // 2
     print(f"{engine.dialect.name}, {updates} updates")
     await _timed("baseline: an empty write transaction", updates, empty_writes)
+    if engine.dialect.name == "sqlite":
+        by_hand = [(i + updates, text_) for i, text_ in data[:half]]
+        await _timed(
+            "reference: store by hand, one trip", half, lambda: store_each_by_hand(by_hand)
+        )
     await _timed("store, one per transaction (webhook)", half, lambda: store_each(data[:half]))
     await _timed("store, 100 per transaction (polling)", half, lambda: store_batches(data[half:]))
     await _timed("mark, one per transaction", half, lambda: mark_each(ids[:half]))
