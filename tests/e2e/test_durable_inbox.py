@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 from telegram import Update
 from telegram.ext import TypeHandler
 
@@ -254,28 +254,64 @@ async def _true(value: bool) -> bool:
     return value
 
 
+@contextmanager
+def committed_transactions() -> Iterator[list[list[str]]]:
+    """The transactions committed meanwhile, on any engine: each as the first three words of
+    its statements."""
+    running: dict[int, list[str]] = {}
+    committed: list[list[str]] = []
+
+    def statement(connection: Connection, *args: Any) -> None:
+        running.setdefault(id(connection), []).append(" ".join(args[1].split()[:3]))
+
+    def commit(connection: Connection) -> None:
+        committed.append(running.pop(id(connection), []))
+
+    def rollback(connection: Connection) -> None:
+        running.pop(id(connection), None)
+
+    listeners = (("before_cursor_execute", statement), ("commit", commit), ("rollback", rollback))
+    for name, listener in listeners:
+        event.listen(Engine, name, listener)
+    try:
+        yield committed
+    finally:
+        for name, listener in listeners:
+            event.remove(Engine, name, listener)
+
+
+async def _help_answered_while_marks_wait(bot: BotHarness, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A family's /help answered, the bot's marks lingering for ever: only a store (or a clean
+    stop) writes them. Returns the family's id."""
+    monkeypatch.setattr("bot.inbox.MARK_LINGER", 3600.0)
+    await bot.start()
+    family = bot.sandbox.add_user(language_code="en").id
+    await bot.sandbox.send_text(family, "/help")
+    await bot.sandbox.wait_for_messages(family, 1)
+    return family
+
+
 async def test_a_read_only_updates_mark_rides_in_the_next_store(
     bot: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """/help writes nothing, so its mark comes after it: not in a transaction of its own (one
     cost more than the rest of the update's database work) but in the next store's, when the
     person writes again within `MARK_LINGER`. Made endless here, so only a store can carry it."""
-    monkeypatch.setattr("bot.inbox.MARK_LINGER", 3600.0)
-    await bot.start()
+    family = await _help_answered_while_marks_wait(bot, monkeypatch)
     sandbox = bot.sandbox
-    family = sandbox.add_user(language_code="en").id
-    await sandbox.send_text(family, "/help")
-    await sandbox.wait_for_messages(family, 1)
     await eventually(lambda: _true(not _inbox(bot).idle), "the mark waiting")
     [(_, kept, _)] = await _inbox_rows(bot)
     assert kept  # handled, its mark still waiting
 
-    await sandbox.send_text(family, "/help")
-    await sandbox.wait_for_messages(family, 2)
-    await sandbox.wait_for(lambda: not sandbox.pending_updates)
-    first, second = await _inbox_rows(bot)
-    assert not first[1] and first[2] is None  # marked, with the second's store
+    with committed_transactions() as committed:
+        await sandbox.send_text(family, "/help")
+        await sandbox.wait_for_messages(family, 2)
+        await sandbox.wait_for(lambda: not sandbox.pending_updates)
+        first, second = await _inbox_rows(bot)
+    assert not first[1] and first[2] is None  # marked
     assert second[1]  # its own mark waits for the next store (or the stop)
+    marks = [statements for statements in committed if "UPDATE inbox SET" in statements]
+    assert marks and all("INSERT INTO inbox" in statements for statements in marks)  # rode
 
     await bot.stop()  # a clean stop marks at once what waits
     rows = await _inbox_rows(bot)
@@ -296,15 +332,10 @@ async def test_a_read_only_updates_mark_is_written_alone_when_nobody_writes_agai
 async def test_a_crash_while_a_mark_lingers_answers_the_read_only_update_again_once(
     bot: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.inbox.MARK_LINGER", 3600.0)
-    await bot.start()
-    sandbox = bot.sandbox
-    family = sandbox.add_user(language_code="en").id
-    await sandbox.send_text(family, "/help")
-    await sandbox.wait_for_messages(family, 1)
+    family = await _help_answered_while_marks_wait(bot, monkeypatch)
     await bot.kill()
 
-    monkeypatch.setattr("bot.inbox.MARK_LINGER", 0.25)
+    monkeypatch.undo()  # the linger as it is
     await bot.start()
     messages = await _acks(bot, family, 2)
     assert len(messages) == 2 and all("/privacy" in text for text in messages)
