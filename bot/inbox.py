@@ -16,9 +16,9 @@ handled (payload and key destroyed) in the transaction of its first write (`bot.
 An update that wrote nothing (/start of a known user, /status, /help) is marked after its
 handlers, and not in a transaction of its own: the mark rides in the next store's transaction
 (in a conversation, the person's next message comes moments later) or, when none comes within
-`MARK_LINGER`, in one for every update that finished meanwhile. A transaction of its own cost
-more than the rest of the update's database work (`benchmarks.inbox_cost`: 1.2 ms of CPU
-alone, 25 µs in company). At start, `replay` hands over what an earlier process left
+`MARK_LINGER`, in one for every update that finished meanwhile. A mark in a transaction of
+its own cost 1.1-1.2 ms of CPU, half of it the transaction itself (`benchmarks.inbox_cost`),
+about as much as storing the update. At start, `replay` hands over what an earlier process left
 unhandled, before any new update is fetched.
 
 Once: Telegram delivers again what was not confirmed, and the stored `update_id` makes the copy
