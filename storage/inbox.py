@@ -144,8 +144,8 @@ def mark_handled_in(session: Session, update_ids: Sequence[int]) -> list[bytes]:
     return destroyed
 
 
-# Built once, the ids bound at execution: building these on every update cost about as much
-# as running them (`benchmarks.inbox_cost`: a store 1.5 -> 1.1 ms of CPU, a mark 1.6 -> 1.1).
+# Built once, the ids bound at execution: building these on every update made a store and a mark
+# each a fifth to a quarter dearer (`benchmarks.inbox_cost`, alternating runs).
 _IDS: BindParameter[list[int]] = bindparam("update_ids", expanding=True)
 _NEW_KEYS = insert(_KEYS).returning(_KEYS.c.id, sort_by_parameter_order=True)
 _DESTROY_KEYS: ReturningDelete[Any] = (
