@@ -25,6 +25,7 @@ that kind, once it is idle again, is divided by N:
 hotline/bare is the issue's ratio (the goal: at most 1.25); floor/bare is the part of it the
 durable inbox takes by itself. The load average is printed beside the figures.
 """
+
 from __future__ import annotations
 
 import argparse
