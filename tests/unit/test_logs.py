@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sys
 
 import pytest
 
@@ -56,3 +58,56 @@ def test_an_error_never_raised_is_its_type() -> None:
 def test_no_message_text_ever(message: str) -> None:
     error = _caught(lambda: {}[message])
     assert message not in describe_error(error)
+
+
+async def test_a_job_cut_short_by_a_stop_is_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`stop_as_a_crash` shuts the scheduler down without waiting: the running job is cancelled,
+    which APScheduler logs as an ERROR with a traceback (a standby test saw it in CI)."""
+    from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+    from telegram.ext import ApplicationBuilder, ContextTypes
+
+    from bot.logs import CUT_SHORT_LINE, JOB_EXECUTOR_LOGGER, name_cut_jobs_in_one_line
+
+    name_cut_jobs_in_one_line()
+    application = ApplicationBuilder().token("1:test").build()
+    queue = application.job_queue
+    assert queue is not None
+    started, released, recorded = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        started.set()
+        await released.wait()
+
+    def on_error(event: JobExecutionEvent) -> None:
+        recorded.set()
+
+    await queue.start()
+    queue.scheduler.add_listener(on_error, EVENT_JOB_ERROR)
+    queue.run_once(slow_job, 0, name="broadcast:progress")
+    await started.wait()
+    caplog.set_level("INFO", logger=JOB_EXECUTOR_LOGGER)
+    queue.scheduler.shutdown(wait=False)
+    await recorded.wait()  # dispatched after APScheduler logged the cancelled job
+    released.set()
+    records = [r for r in caplog.records if r.name == JOB_EXECUTOR_LOGGER and r.levelno > 20]
+    assert [r.getMessage() for r in records] == [CUT_SHORT_LINE % "broadcast:progress"]
+    assert records[0].levelname == "WARNING" and records[0].exc_info is None
+    assert "Traceback" not in caplog.text
+
+
+def test_other_job_errors_keep_their_traceback() -> None:
+    from bot.logs import JOB_EXECUTOR_LOGGER, name_cut_jobs_in_one_line
+
+    name_cut_jobs_in_one_line()
+    logger = logging.getLogger(JOB_EXECUTOR_LOGGER)
+    record = logger.makeRecord(
+        logger.name, logging.ERROR, __file__, 1, 'Job "%s" raised an exception', ("x",), None
+    )
+    try:
+        raise KeyError("k")
+    except KeyError:
+        record.exc_info = sys.exc_info()
+    assert logger.filter(record)
+    assert record.levelno == logging.ERROR and record.exc_info is not None
