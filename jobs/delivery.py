@@ -203,6 +203,8 @@ class DeliveryStats:
     drains: int = 0
     in_flight: int = 0
     renewals: int = 0
+    renewed_until: datetime | None = None
+    """The lease the last renewal gave (its clock reading + the lease): what tests wait on."""
     lost: int = 0
     recovered: int = 0
     released: int = 0
@@ -463,18 +465,17 @@ class Delivery:
         if not holdings:
             return
         services = self.services
+        until = services.clock() + self.lease
         try:
             async with services.sessions() as session, session.begin():
                 still = await outbox.renew_leases(
-                    session,
-                    owner=self.owner,
-                    ids=list(holdings),
-                    until=services.clock() + self.lease,
+                    session, owner=self.owner, ids=list(holdings), until=until
                 )
         except SQLAlchemyError as error:
             log.warning("delivery: leases not renewed (%s); next try soon", type(error).__name__)
             return
         self.stats.renewals += 1
+        self.stats.renewed_until = until
         lost = [
             holding
             for row_id, holding in holdings.items()

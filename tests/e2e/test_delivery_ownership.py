@@ -196,11 +196,19 @@ async def test_a_row_waiting_out_a_long_pause_is_never_taken_by_another_sender(
         await sandbox.wait_for(lambda: len(receivers(sandbox)) == 8, timeout=30)
 
         for step in range(6):  # 6 x 0.9 leases pass; both senders keep working all along
-            renewals, drains = holder.stats.renewals, other.delivery.stats.drains
+            drains = other.delivery.stats.drains
             clock.advance(lease * 0.9)
+            # A renewal that read the clock before this advance may finish after it: only one
+            # that read the advanced clock proves the lease is renewed from now on.
+            due = clock() + timedelta(seconds=lease)
 
-            async def renewed_and_swept(renewals: int = renewals, drains: int = drains) -> bool:
-                return holder.stats.renewals > renewals and other.delivery.stats.drains > drains + 1
+            async def renewed_and_swept(drains: int = drains, due: datetime = due) -> bool:
+                renewed = holder.stats.renewed_until
+                return (
+                    renewed is not None
+                    and renewed >= due
+                    and other.delivery.stats.drains > drains + 1
+                )
 
             await eventually(renewed_and_swept, f"a renewal and sweeps after step {step}")
             assert len(receivers(sandbox)) == 8, "a held row was sent by the other sender"
