@@ -3,7 +3,7 @@
 Log records name case codes and internal ids only. Exception messages can quote user input (a
 ValueError about a date someone typed), so errors are logged as their type and the code locations
 of the traceback, never their message. httpx logs every request URL, which contains the bot token,
-so it is kept at WARNING. A job cut short by a stop is one line, not an error with a traceback.
+so it is kept at WARNING. A job a stop did not wait for is one line, not an error with a traceback.
 """
 
 from __future__ import annotations
@@ -24,36 +24,36 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # PTB logs whole updates and Bot API parameters (users' words) at DEBUG: never below INFO.
     logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLogger().level))
-    name_cut_jobs_in_one_line()
+    name_unwaited_jobs_in_one_line()
 
 
 JOB_EXECUTOR_LOGGER = "apscheduler.executors.default"
 """Where APScheduler logs a job's exception (PTB's JobQueue runs jobs on the "default" executor)."""
-CUT_SHORT_LINE = "job %s was cut short: the instance is stopping"
+NOT_WAITED_LINE = "job %s was still running when the instance stopped; it was not waited for"
 
 
-class _CutJobsInOneLine(logging.Filter):
-    """A job still running when the scheduler shuts down is cancelled (`stop_as_a_crash` does not
-    wait for jobs, by design); APScheduler logs that as an ERROR with a traceback. It is not an
-    error: the record becomes one WARNING line naming the job (not its arguments)."""
+class _UnwaitedJobsInOneLine(logging.Filter):
+    """`stop_as_a_crash` shuts the scheduler down without waiting for running jobs, by design:
+    APScheduler cancels its wait for them (PTB shields the job itself) and logs that as an ERROR
+    with a traceback. It is not an error: the record becomes one WARNING line naming the job
+    (not its arguments)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, asyncio.CancelledError):
-            job = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
-            name = getattr(job, "name", None) or "?"
-            record.msg, record.args = CUT_SHORT_LINE, (name,)
+            job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            record.msg, record.args = NOT_WAITED_LINE, (getattr(job, "name", None) or "?",)
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
-_CUT_JOBS_FILTER = _CutJobsInOneLine()
+_UNWAITED_JOBS_FILTER = _UnwaitedJobsInOneLine()
 
 
-def name_cut_jobs_in_one_line() -> None:
+def name_unwaited_jobs_in_one_line() -> None:
     """Install the filter on the executor's logger (once: `addFilter` ignores a repeat)."""
-    logging.getLogger(JOB_EXECUTOR_LOGGER).addFilter(_CUT_JOBS_FILTER)
+    logging.getLogger(JOB_EXECUTOR_LOGGER).addFilter(_UNWAITED_JOBS_FILTER)
 
 
 OUR_PACKAGES = ("bot", "handlers", "storage", "jobs")

@@ -202,7 +202,6 @@ class DeliveryStats:
     blocked: int = 0
     drains: int = 0
     in_flight: int = 0
-    renewals: int = 0
     renewed_until: datetime | None = None
     """The lease the last renewal gave (its clock reading + the lease): what tests wait on."""
     lost: int = 0
@@ -474,7 +473,6 @@ class Delivery:
         except SQLAlchemyError as error:
             log.warning("delivery: leases not renewed (%s); next try soon", type(error).__name__)
             return
-        self.stats.renewals += 1
         self.stats.renewed_until = until
         lost = [
             holding

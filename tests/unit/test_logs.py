@@ -60,17 +60,18 @@ def test_no_message_text_ever(message: str) -> None:
     assert message not in describe_error(error)
 
 
-async def test_a_job_cut_short_by_a_stop_is_one_line_without_a_traceback(
+async def test_a_job_a_stop_did_not_wait_for_is_one_line_without_a_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """`stop_as_a_crash` shuts the scheduler down without waiting: the running job is cancelled,
-    which APScheduler logs as an ERROR with a traceback (a standby test saw it in CI)."""
+    """`stop_as_a_crash` shuts the scheduler down without waiting: APScheduler cancels its wait
+    for the running job and logs that as an ERROR with a traceback (a standby test saw it in
+    CI)."""
     from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
     from telegram.ext import ApplicationBuilder, ContextTypes
 
-    from bot.logs import CUT_SHORT_LINE, JOB_EXECUTOR_LOGGER, name_cut_jobs_in_one_line
+    from bot.logs import JOB_EXECUTOR_LOGGER, NOT_WAITED_LINE, name_unwaited_jobs_in_one_line
 
-    name_cut_jobs_in_one_line()
+    name_unwaited_jobs_in_one_line()
     application = ApplicationBuilder().token("1:test").build()
     queue = application.job_queue
     assert queue is not None
@@ -92,15 +93,15 @@ async def test_a_job_cut_short_by_a_stop_is_one_line_without_a_traceback(
     await recorded.wait()  # dispatched after APScheduler logged the cancelled job
     released.set()
     records = [r for r in caplog.records if r.name == JOB_EXECUTOR_LOGGER and r.levelno > 20]
-    assert [r.getMessage() for r in records] == [CUT_SHORT_LINE % "broadcast:progress"]
+    assert [r.getMessage() for r in records] == [NOT_WAITED_LINE % "broadcast:progress"]
     assert records[0].levelname == "WARNING" and records[0].exc_info is None
     assert "Traceback" not in caplog.text
 
 
 def test_other_job_errors_keep_their_traceback() -> None:
-    from bot.logs import JOB_EXECUTOR_LOGGER, name_cut_jobs_in_one_line
+    from bot.logs import JOB_EXECUTOR_LOGGER, name_unwaited_jobs_in_one_line
 
-    name_cut_jobs_in_one_line()
+    name_unwaited_jobs_in_one_line()
     logger = logging.getLogger(JOB_EXECUTOR_LOGGER)
     record = logger.makeRecord(
         logger.name, logging.ERROR, __file__, 1, 'Job "%s" raised an exception', ("x",), None
